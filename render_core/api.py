@@ -1,0 +1,465 @@
+"""REST operations: build a :class:`Request`, parse a :class:`Response`.
+
+Each operation of WIRE.md A.3 has a builder ``build_<op>(config, ...) -> Request``
+and a parser ``parse_<op>(response) -> model``. Builders validate arguments
+before anything is sent (a bad argument raises :class:`ValidationError` naming
+it); parsers accept exactly the documented success status and map everything
+else through :func:`error_for_response` (WIRE.md C.1, with the official client's
+gaps fixed: non-JSON bodies still map by status, redirects and undocumented 2xx
+codes raise instead of returning nothing).
+
+Nothing here performs I/O or retries; see :mod:`render_core.flows` for the
+generators that combine these with the retry rules of :mod:`render_core.backoff`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Final, TypeVar
+from urllib.parse import quote, urlencode
+
+import attrs
+
+from render_core import codec, models
+from render_core.backoff import parse_http_date, parse_retry_after
+from render_core.config import ClientConfig
+from render_core.errors import (
+    ClientError,
+    NotFoundError,
+    RateLimitError,
+    RenderError,
+    ServerError,
+    UnexpectedResponseError,
+    ValidationError,
+)
+from render_core.http import Request, Response
+from render_core.sse import ServerSentEvent
+
+__all__ = [
+    "CANCEL_TASK_RUN",
+    "GET_TASK",
+    "GET_TASK_RUN",
+    "LIST_TASKS",
+    "LIST_TASK_RUNS",
+    "START_TASK",
+    "TASK_RUN_EVENTS",
+    "Operation",
+    "build_cancel_task_run",
+    "build_get_task",
+    "build_get_task_run",
+    "build_list_task_runs",
+    "build_list_tasks",
+    "build_start_task",
+    "build_task_run_events",
+    "encode_json",
+    "error_for_response",
+    "parse_cancel_task_run",
+    "parse_get_task",
+    "parse_get_task_run",
+    "parse_list_task_runs",
+    "parse_list_tasks",
+    "parse_start_task",
+    "parse_task_run_event",
+    "check_task_run_events",
+    "retry_after_seconds",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Operation:
+    """One REST endpoint: its human name (used in messages), method and success code."""
+
+    name: str
+    method: str
+    success: int
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method in ("GET", "HEAD", "OPTIONS", "DELETE")
+
+
+START_TASK: Final = Operation("start task", "POST", 202)
+GET_TASK_RUN: Final = Operation("get task run", "GET", 200)
+LIST_TASK_RUNS: Final = Operation("list task runs", "GET", 200)
+CANCEL_TASK_RUN: Final = Operation("cancel task run", "DELETE", 204)
+TASK_RUN_EVENTS: Final = Operation("task run events", "GET", 200)
+LIST_TASKS: Final = Operation("list tasks", "GET", 200)
+GET_TASK: Final = Operation("get task", "GET", 200)
+
+# Event names the official clients treat as terminal; the name is advisory and
+# ``data.status`` decides (WIRE.md B.2), but other event types are not task runs.
+_TASK_EVENT_PREFIX = "task."
+# How much of a non-JSON error body to quote in an exception message.
+_BODY_EXCERPT = 200
+
+
+# ---------------------------------------------------------------------------
+# Request building
+
+
+def encode_json(value: Any, what: str) -> bytes:
+    """Compact UTF-8 JSON; refuses NaN/Infinity and non-serialisable values up front."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"{what} is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise ValidationError(f"{what} is nested too deeply to encode as JSON") from None
+    return text.encode("utf-8")
+
+
+def _headers(
+    config: ClientConfig, *, body: bool = False, accept: str = "application/json"
+) -> list[tuple[str, str]]:
+    headers = [("User-Agent", config.user_agent), ("Accept", accept)]
+    if body:
+        headers.append(("Content-Type", "application/json"))
+    if config.token:
+        headers.append(("Authorization", f"Bearer {config.token}"))
+    return headers
+
+
+def _require_id(value: object, name: str) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValidationError(f"{name} must not be empty")
+    return value
+
+
+def _path_segment(value: str) -> str:
+    # safe="" so that "/", "?", "#" and ".." can never change the route.
+    return quote(value, safe="")
+
+
+def _url(config: ClientConfig, path: str, query: Sequence[tuple[str, str]] = ()) -> str:
+    url = config.api_url + path
+    if query:
+        url += "?" + urlencode(query)
+    return url
+
+
+def _input_payload(input_data: object) -> list[Any] | dict[str, Any]:
+    if isinstance(input_data, list | tuple):
+        return list(input_data)
+    if isinstance(input_data, dict):
+        for key in input_data:
+            if not isinstance(key, str):
+                raise ValidationError(f"input_data keys must be parameter names (str), got {key!r}")
+        return input_data
+    if input_data is None:
+        raise ValidationError("input_data is required: pass [] for a task that takes no arguments")
+    raise ValidationError(
+        "input_data must be a list (positional arguments) or a dict (named arguments), "
+        f"got {type(input_data).__name__}"
+    )
+
+
+def build_start_task(
+    config: ClientConfig,
+    task_identifier: str,
+    input_data: Sequence[Any] | dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+) -> Request:
+    """``POST /v1/task-runs`` (WIRE.md A.4.1); with ``idempotencyKey`` when given (H)."""
+    task = _require_id(task_identifier, "task_identifier")
+    if task != task.strip():
+        raise ValidationError(f"task_identifier has surrounding whitespace: {task!r}")
+    payload: dict[str, Any] = {"task": task, "input": _input_payload(input_data)}
+    if idempotency_key is not None:
+        payload["idempotencyKey"] = _require_id(idempotency_key, "idempotency_key")
+    return Request(
+        method=START_TASK.method,
+        url=_url(config, "/task-runs"),
+        headers=_headers(config, body=True),
+        body=encode_json(payload, "input_data"),
+    )
+
+
+def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
+    """``GET /v1/task-runs/{taskRunId}``."""
+    run_id = _require_id(task_run_id, "task_run_id")
+    return Request(
+        method="GET",
+        url=_url(config, "/task-runs/" + _path_segment(run_id)),
+        headers=_headers(config),
+    )
+
+
+def build_cancel_task_run(config: ClientConfig, task_run_id: str) -> Request:
+    """``DELETE /v1/task-runs/{taskRunId}``."""
+    run_id = _require_id(task_run_id, "task_run_id")
+    return Request(
+        method="DELETE",
+        url=_url(config, "/task-runs/" + _path_segment(run_id)),
+        headers=_headers(config),
+    )
+
+
+def _paging(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:
+    query: list[tuple[str, str]] = []
+    if cursor is not None:
+        query.append(("cursor", cursor))
+    if limit is not None:
+        query.append(("limit", str(limit)))
+    return query
+
+
+def _repeated(query: list[tuple[str, str]], key: str, values: Iterable[str] | None) -> None:
+    # Arrays are repeated keys (key=a&key=b), as the official clients send them.
+    if values:
+        query.extend((key, value) for value in values)
+
+
+def build_list_task_runs(
+    config: ClientConfig, params: models.ListTaskRunsParams | None = None
+) -> Request:
+    """``GET /v1/task-runs`` with the filters of WIRE.md A.4.4 (unset ones omitted)."""
+    params = params if params is not None else models.ListTaskRunsParams()
+    if not isinstance(params, models.ListTaskRunsParams):
+        raise ValidationError(f"params must be ListTaskRunsParams, got {type(params).__name__}")
+    query = _paging(params.limit, params.cursor)
+    _repeated(query, "taskSlug", params.task_slug)
+    _repeated(query, "rootTaskRunId", params.root_task_run_id)
+    _repeated(query, "ownerId", params.owner_id)
+    _repeated(query, "workflowVersionId", params.workflow_version_id)
+    _repeated(query, "workflowId", params.workflow_id)
+    return Request(method="GET", url=_url(config, "/task-runs", query), headers=_headers(config))
+
+
+def build_list_tasks(config: ClientConfig, params: models.ListTasksParams | None = None) -> Request:
+    """``GET /v1/tasks`` (WIRE.md A.4.5)."""
+    params = params if params is not None else models.ListTasksParams()
+    if not isinstance(params, models.ListTasksParams):
+        raise ValidationError(f"params must be ListTasksParams, got {type(params).__name__}")
+    query = _paging(params.limit, params.cursor)
+    _repeated(query, "ownerId", params.owner_id)
+    _repeated(query, "taskSlug", params.task_slug)
+    _repeated(query, "workflowVersionId", params.workflow_version_id)
+    _repeated(query, "workflowId", params.workflow_id)
+    return Request(method="GET", url=_url(config, "/tasks", query), headers=_headers(config))
+
+
+def build_get_task(config: ClientConfig, task_id: str) -> Request:
+    """``GET /v1/tasks/{taskId}``."""
+    ident = _require_id(task_id, "task_id")
+    return Request(
+        method="GET", url=_url(config, "/tasks/" + _path_segment(ident)), headers=_headers(config)
+    )
+
+
+def build_task_run_events(
+    config: ClientConfig, task_run_ids: Iterable[str], *, last_event_id: str | None = None
+) -> Request:
+    """``GET /v1/task-runs/events?taskRunIds=a&taskRunIds=b`` as a streamed request.
+
+    ``last_event_id`` (from the previous connection's decoder) is sent as
+    ``Last-Event-ID`` so the server can resume where the stream broke.
+    """
+    if isinstance(task_run_ids, str):
+        raise ValidationError("task_run_ids must be a list of run ids, not a single string")
+    ids = [_require_id(run_id, "task run id") for run_id in task_run_ids]
+    if not ids:
+        raise ValidationError("task_run_ids must name at least one task run")
+    headers = _headers(config, accept="text/event-stream")
+    headers.append(("Cache-Control", "no-cache"))
+    if last_event_id:
+        headers.append(("Last-Event-ID", last_event_id))
+    query = [("taskRunIds", run_id) for run_id in ids]
+    return Request(
+        method="GET", url=_url(config, "/task-runs/events", query), headers=headers, stream=True
+    )
+
+
+# ---------------------------------------------------------------------------
+# Response parsing
+
+
+def _decode_json(response: Response) -> Any:
+    return json.loads(response.body.decode("utf-8"))
+
+
+def _excerpt(body: bytes) -> str:
+    text = body.decode("utf-8", errors="replace").strip()
+    if len(text) > _BODY_EXCERPT:
+        text = text[:_BODY_EXCERPT] + "..."
+    return text
+
+
+def _error_fields(response: Response) -> tuple[str, str | None]:
+    """The server's message and error id, from a JSON body or the raw text."""
+    request_id = response.header("X-Request-Id") or response.header("Render-Request-Id") or None
+    try:
+        document = _decode_json(response)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        document = None
+    if isinstance(document, dict):
+        error = codec.structure(document, models.Error) if _is_error_shape(document) else None
+        message = error.message if error is not None and error.message else None
+        if message is None and isinstance(document.get("error"), str):
+            message = document["error"]
+        if error is not None and error.id:
+            request_id = error.id
+        if message:
+            return message, request_id
+    text = _excerpt(response.body)
+    if text:
+        return f"server returned a non-JSON response: {text}", request_id
+    return f"HTTP {response.status} with an empty body", request_id
+
+
+def _is_error_shape(document: dict[str, Any]) -> bool:
+    return all(isinstance(document.get(key), str | None) for key in ("id", "message", "code"))
+
+
+def error_for_response(operation: Operation | str, response: Response) -> RenderError:
+    """The exception for a response that is not ``operation``'s documented success.
+
+    429 -> :class:`RateLimitError` (with ``retry_after`` from ``Retry-After``,
+    measured against the response's own ``Date`` header when it has one);
+    404 -> :class:`NotFoundError`; other 4xx -> :class:`ClientError`;
+    5xx -> :class:`ServerError`; anything else (1xx, 3xx, an undocumented 2xx,
+    a status outside 100-599) -> :class:`UnexpectedResponseError`.
+    """
+    name = operation.name if isinstance(operation, Operation) else operation
+    status = response.status
+    if 400 <= status <= 599:
+        message, request_id = _error_fields(response)
+        kwargs: dict[str, Any] = {
+            "operation": name,
+            "status": status,
+            "request_id": request_id,
+        }
+        if status == 429:
+            return RateLimitError(message, retry_after=retry_after_seconds(response), **kwargs)
+        if status == 404:
+            return NotFoundError(message, **kwargs)
+        if status < 500:
+            return ClientError(message, **kwargs)
+        return ServerError(message, **kwargs)
+    if 300 <= status <= 399:
+        location = response.header("Location")
+        where = f" to {location}" if location else ""
+        return UnexpectedResponseError(
+            f"unexpected redirect{where}; redirects are not followed, check base_url",
+            operation=name,
+            status=status,
+        )
+    expected = f" (expected {operation.success})" if isinstance(operation, Operation) else ""
+    return UnexpectedResponseError(
+        f"unexpected status {status}{expected}", operation=name, status=status
+    )
+
+
+def retry_after_seconds(response: Response, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds; an HTTP-date is measured against the ``Date`` header.
+
+    Using the server's own ``Date`` makes the result immune to clock skew between
+    client and server; ``now`` (seconds since the epoch) is the fallback. A date
+    with neither reference is ignored (None) rather than guessed.
+    """
+    header = response.header("Retry-After")
+    if header is None:
+        return None
+    date = response.header("Date")
+    reference = parse_http_date(date, now or 0.0) if date is not None else None
+    if reference is None:
+        reference = now
+    if reference is None:
+        return parse_retry_after(header, 0.0) if parse_http_date(header, 0.0) is None else None
+    return parse_retry_after(header, reference)
+
+
+def _expect(operation: Operation, response: Response) -> None:
+    if response.status != operation.success:
+        raise error_for_response(operation, response)
+
+
+def _parse_body(operation: Operation, response: Response, cls: type[T]) -> T:
+    _expect(operation, response)
+    try:
+        document = _decode_json(response)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise UnexpectedResponseError(
+            f"server returned a non-JSON response: {_excerpt(response.body)}",
+            operation=operation.name,
+            status=response.status,
+        ) from None
+    try:
+        return codec.structure(document, cls)
+    except codec.DecodeError as exc:
+        raise UnexpectedResponseError(
+            f"malformed response: {exc}", operation=operation.name, status=response.status
+        ) from None
+
+
+def parse_start_task(response: Response) -> models.TaskRun:
+    """202 -> :class:`TaskRun`."""
+    return _parse_body(START_TASK, response, models.TaskRun)
+
+
+def parse_get_task_run(response: Response) -> models.TaskRunDetails:
+    """200 -> :class:`TaskRunDetails`."""
+    return _parse_body(GET_TASK_RUN, response, models.TaskRunDetails)
+
+
+def parse_cancel_task_run(response: Response) -> None:
+    """204 -> None."""
+    _expect(CANCEL_TASK_RUN, response)
+
+
+def parse_list_task_runs(response: Response) -> list[models.TaskRun]:
+    """200 -> the runs of one page, each carrying its ``cursor``."""
+    items = _parse_body(LIST_TASK_RUNS, response, list[models.TaskRunWithCursor])
+    return [attrs.evolve(item.task_run, cursor=item.cursor) for item in items]
+
+
+def parse_list_tasks(response: Response) -> list[models.Task]:
+    """200 -> the tasks of one page, each carrying its ``cursor``."""
+    items = _parse_body(LIST_TASKS, response, list[models.TaskWithCursor])
+    return [attrs.evolve(item.task, cursor=item.cursor) for item in items]
+
+
+def parse_get_task(response: Response) -> models.Task:
+    """200 -> :class:`Task`."""
+    return _parse_body(GET_TASK, response, models.Task)
+
+
+def check_task_run_events(response: Response) -> None:
+    """Check the status line of an event stream before reading its body.
+
+    ``response.body`` holds whatever the transport read of an error body (it
+    need not read more than a few KiB); a 200 body is never read here.
+    """
+    _expect(TASK_RUN_EVENTS, response)
+
+
+def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None:
+    """The run carried by one event, or None for events that are not about a run.
+
+    Events named ``task.*`` (or unnamed) carry a ``TaskRunDetails`` JSON object;
+    the name is advisory and the caller decides on ``status``. A task event
+    whose data is not a valid run raises :class:`UnexpectedResponseError`, so a
+    waiter can fall back to ``GET`` instead of silently waiting forever.
+    """
+    if not (event.event.startswith(_TASK_EVENT_PREFIX) or event.event == "message"):
+        return None
+    if not event.data:
+        return None
+    try:
+        document = json.loads(event.data)
+    except (ValueError, RecursionError):
+        raise UnexpectedResponseError(
+            f"event {event.event!r} has non-JSON data: {event.data[:_BODY_EXCERPT]!r}",
+            operation=TASK_RUN_EVENTS.name,
+        ) from None
+    try:
+        return codec.structure(document, models.TaskRunDetails)
+    except codec.DecodeError as exc:
+        raise UnexpectedResponseError(
+            f"event {event.event!r} is not a task run: {exc}", operation=TASK_RUN_EVENTS.name
+        ) from None

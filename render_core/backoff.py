@@ -1,0 +1,503 @@
+"""Retry math: backoff schedules, ``Retry-After`` parsing and the retry decision.
+
+Theory of operation
+-------------------
+Everything here is a pure function of its arguments. What goes in: the outcome of
+one attempt (an HTTP status, or the transport error that replaced the response),
+the request method, how many attempts were made, the raw ``Retry-After`` header,
+the current time ``now`` (seconds since the Unix epoch) and, for jitter, a random
+source ``rng`` (anything with ``.random() -> float``, such as ``random.Random``).
+What comes out: a :class:`RetryDecision` saying whether to try again and how many
+seconds to wait first. This module never sleeps, never reads the clock and never
+draws randomness of its own; the flow that runs an operation yields a ``Sleep``
+effect with the decided delay, and a driver does the waiting.
+
+Three layers, each usable alone:
+
+1. :class:`Backoff` is the schedule: capped exponential growth,
+   ``delay(n) = min(cap, base * factor**n)`` for the ``n``-th retry (``n = 0``
+   first), optionally with "full jitter" (a uniform draw in ``[0, delay(n)]``; see
+   https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+2. :func:`should_retry` is the safety table: which outcomes may be retried for
+   which methods without risking a duplicated side effect. :func:`classify` maps a
+   status or an error to the :class:`Outcome` the table is keyed by.
+3. :func:`decide` combines both with the attempt budget and the server's
+   ``Retry-After`` (RFC 9110 section 10.2.3,
+   https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), parsed by
+   :func:`parse_retry_after`.
+
+The official client retries nothing on REST and ignores ``Retry-After``
+(WIRE.md C.4, G items 1-2); this module is the fix. ``POST /v1/task-runs`` is only
+retried when it provably never reached the server, when the server rate-limited it,
+or when the caller sent an idempotency key (WIRE.md H), so no run is ever started
+twice by a retry.
+"""
+
+from __future__ import annotations
+
+import calendar
+import enum
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Final, Protocol
+
+import attrs
+from attrs import Attribute
+
+from render_core.errors import NetworkError, TimeoutError
+
+__all__ = [
+    "DEFAULT_BASE",
+    "DEFAULT_CAP",
+    "DEFAULT_FACTOR",
+    "DEFAULT_MAX_ATTEMPTS",
+    "DEFAULT_MAX_RETRY_AFTER",
+    "IDEMPOTENT_METHODS",
+    "TASK_SOCKET_BACKOFF",
+    "Backoff",
+    "Outcome",
+    "RandomSource",
+    "RetryDecision",
+    "classify",
+    "decide",
+    "parse_http_date",
+    "parse_retry_after",
+    "should_retry",
+]
+
+# The commonest failure is a pooled keep-alive connection the server closed while it
+# sat idle: the first retry should cost a user nothing noticeable. A quarter second
+# is also long enough for a load balancer to route around one bad instance.
+DEFAULT_BASE: Final[float] = 0.25
+
+# Doubling is the textbook growth rate: each wait covers the time already spent
+# waiting, so the load retries put on a struggling server halves at every step.
+DEFAULT_FACTOR: Final[float] = 2.0
+
+# No single wait inside one SDK call should look like a hang. The default budget
+# never reaches it (the third retry waits at most 1 s); it bounds policies that
+# raise ``max_attempts`` but keep the other defaults.
+DEFAULT_CAP: Final[float] = 10.0
+
+# One try plus three retries: waits of at most 0.25 + 0.5 + 1 = 1.75 s in total
+# (half that on average with jitter), which rides out a dropped connection or a
+# brief overload, while a real outage still surfaces as an error within ~2 s plus
+# the request timeouts, and the caller's own policy decides what to do next.
+DEFAULT_MAX_ATTEMPTS: Final[int] = 4
+
+# Render's rate limits are counted per minute (WIRE.md A.5.7: ``RateLimit-Reset``),
+# so an honest ``Retry-After`` is at most about a minute. A server asking for more
+# is shedding load for longer than a user would wait inside one call without
+# thinking it hung: give up and surface ``RateLimitError.retry_after`` instead, so
+# the caller decides.
+DEFAULT_MAX_RETRY_AFTER: Final[float] = 60.0
+
+# RFC 9110 section 9.2.2: repeating one of these has the same intended effect on
+# the server as sending it once, so a retry cannot duplicate anything.
+IDEMPOTENT_METHODS: Final[frozenset[str]] = frozenset(
+    {"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"}
+)
+
+
+class RandomSource(Protocol):
+    """Where jitter comes from: ``random.Random`` or anything with its ``random()``."""
+
+    def random(self) -> float:
+        """A float in ``[0.0, 1.0)``."""
+        ...
+
+
+def _check_finite_at_least(minimum: float) -> Callable[[object, Attribute[float], float], None]:
+    def check(instance: object, attribute: Attribute[float], value: float) -> None:
+        if not (math.isfinite(value) and value >= minimum):
+            raise ValueError(
+                f"Backoff.{attribute.name} must be a finite number >= {minimum:g}, got {value!r}"
+            )
+
+    return check
+
+
+def _check_attempts(instance: object, attribute: Attribute[int], value: int) -> None:
+    # ``bool`` is an ``int`` but ``max_attempts=True`` is surely a mistake.
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"Backoff.{attribute.name} must be an integer >= 1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Backoff:
+    """Capped exponential backoff: delay(n) = min(cap, base * factor**n), n = 0 for the first retry.
+
+    ``max_attempts`` counts every attempt, the first one included, so a policy
+    yields ``max_attempts - 1`` delays. With ``jitter`` and an ``rng``, each delay
+    is drawn uniformly from ``[0, delay(n)]`` ("full jitter": clients that failed
+    together do not retry together); without an ``rng`` the schedule is
+    deterministic even when ``jitter`` is set.
+
+    Raises ``ValueError`` naming the field when ``base`` or ``cap`` is negative,
+    ``factor`` is below 1, ``max_attempts`` is below 1, or a number is not finite.
+    """
+
+    base: float = attrs.field(default=DEFAULT_BASE, validator=_check_finite_at_least(0.0))
+    factor: float = attrs.field(default=DEFAULT_FACTOR, validator=_check_finite_at_least(1.0))
+    cap: float = attrs.field(default=DEFAULT_CAP, validator=_check_finite_at_least(0.0))
+    jitter: bool = True
+    max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_attempts)
+
+    def delay(self, retry_number: int, rng: RandomSource | None = None) -> float:
+        """Seconds to wait before retry ``retry_number`` (0 for the first retry).
+
+        Never negative, never above ``cap``, and safe for any retry number (no
+        ``OverflowError``). Raises ``ValueError`` for a negative ``retry_number``.
+        """
+        if retry_number < 0:
+            raise ValueError(f"retry_number must be >= 0, got {retry_number!r}")
+        ceiling = self._ceiling(retry_number)
+        if self.jitter and rng is not None:
+            return ceiling * rng.random()
+        return ceiling
+
+    def _ceiling(self, n: int) -> float:
+        """``min(cap, base * factor**n)`` without ever computing a huge power."""
+        if self.base == 0.0:
+            return 0.0
+        if self.base >= self.cap or self.factor == 1.0:
+            return float(min(self.cap, self.base))
+        # From here 0 < base < cap and factor > 1. Compare in log space first: past
+        # this many retries the cap is reached, whatever ``n`` is (an int compared
+        # with a float is exact in Python, so a 400-digit ``n`` is fine too).
+        retries_to_cap = (math.log(self.cap) - math.log(self.base)) / math.log(self.factor)
+        if n > retries_to_cap:
+            return float(self.cap)
+        try:
+            grown = float(self.factor) ** n
+        except OverflowError:
+            # Only a tiny base and a huge cap get here (cap / base beyond the float
+            # range); the product itself is about in range, so take it via logarithms,
+            # clamped at log(cap) so that rounding cannot push exp() past the float range.
+            log_delay = math.log(self.base) + n * math.log(self.factor)
+            return min(float(self.cap), math.exp(min(log_delay, math.log(self.cap))))
+        return float(min(self.cap, self.base * grown))
+
+    def delays(self, rng: RandomSource | None = None) -> Iterator[float]:
+        """The ``max_attempts - 1`` delays of this policy, in order."""
+        for retry_number in range(self.max_attempts - 1):
+            yield self.delay(retry_number, rng)
+
+    def without_waits(self) -> Backoff:
+        """The same attempt budget with every delay 0: for tests (as in stamina)."""
+        return attrs.evolve(self, base=0.0, cap=0.0)
+
+
+# The transient-retry schedule of the official task-socket client (WIRE.md D.8),
+# kept exactly: 0.25, 0.5, 1, 2, 4, 8, then 16 s x18 (303.75 s in all) "to survive
+# server restarts". No jitter: one worker per run talks to its own server.
+TASK_SOCKET_BACKOFF: Final[Backoff] = Backoff(
+    base=0.25, factor=2.0, cap=16.0, max_attempts=25, jitter=False
+)
+
+
+# --- Retry-After ----------------------------------------------------------------
+
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+# Spelled out: ``calendar.month_abbr`` follows the process locale, HTTP does not.
+_MONTHS: Final[Mapping[str, int]] = MappingProxyType(
+    {
+        name: number
+        for number, name in enumerate(
+            ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+            start=1,
+        )
+    }
+)
+_MONTH = "(?P<month>" + "|".join(_MONTHS) + ")"
+_DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_LONG_DAY_NAME = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+# RFC 9110 section 5.6.7. The day name is not checked against the date: it carries
+# no information, and a sender that got it wrong still meant the date.
+_HTTP_DATES = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+        rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT",
+        # obsolete RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+        rf"{_LONG_DAY_NAME}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<year2>[0-9]{{2}}) {_TIME} GMT",
+        # obsolete asctime: Sun Nov  6 08:49:37 1994
+        rf"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})",
+    )
+)
+# The mean Gregorian year; only used for a first guess at the current year.
+_MEAN_YEAR_SECONDS: Final[float] = 365.2425 * 86400
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header value, or None.
+
+    Accepts both forms of RFC 9110 section 10.2.3: ``delay-seconds`` (a
+    non-negative integer; a non-negative decimal such as ``"1.5"`` is tolerated)
+    and an HTTP-date in any of the three formats of section 5.6.7, for which the
+    result is ``max(0, date - now)``. ``now`` is seconds since the Unix epoch.
+    Leading and trailing whitespace is ignored. Returns None for a missing,
+    malformed, negative or non-finite value; never raises for any text.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if _SECONDS.fullmatch(text):
+        seconds = float(text)
+        return seconds if math.isfinite(seconds) else None
+    timestamp = parse_http_date(text, now)
+    if timestamp is None:
+        return None
+    return max(0.0, timestamp - now)
+
+
+def parse_http_date(value: str, now: float) -> float | None:
+    """An HTTP-date (RFC 9110 section 5.6.7) as seconds since the Unix epoch, or None.
+
+    All three formats are accepted (IMF-fixdate, obsolete RFC 850, asctime), with
+    leading and trailing whitespace. ``now`` (seconds since the epoch) is only used
+    to give an RFC 850 two-digit year its century: a year more than 50 years after
+    ``now`` means the most recent past year with those digits. Returns None for
+    anything malformed or for an impossible date (30 Feb, hour 24...).
+    """
+    text = value.strip()
+    for pattern in _HTTP_DATES:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            break
+    else:
+        return None
+    fields = match.groupdict()
+    month = _MONTHS[fields["month"].capitalize()]
+    day, hour, minute, second = (int(fields[name]) for name in ("day", "hour", "minute", "second"))
+    if fields.get("year2") is not None:
+        year = _expand_two_digit_year(int(fields["year2"]), now)
+    else:
+        year = int(fields["year"])
+    # Second 60 is a leap second (RFC 9110 section 5.6.7); timegm counts it as the
+    # next minute's first second, which is what POSIX time does anyway.
+    if not (
+        year >= 1
+        and 1 <= day <= calendar.monthrange(year, month)[1]
+        and hour <= 23
+        and minute <= 59
+        and second <= 60
+    ):
+        return None
+    return float(calendar.timegm((year, month, day, hour, minute, second)))
+
+
+def _expand_two_digit_year(two_digits: int, now: float) -> int:
+    """RFC 9110 section 5.6.7: a two-digit year more than 50 years in the future
+    means the most recent past year with the same last two digits."""
+    current = _year_of(now)
+    return current + 50 - (current + 50 - two_digits) % 100
+
+
+def _year_of(now: float) -> int:
+    """The UTC calendar year of timestamp ``now``, without ``time`` or ``datetime``."""
+    year = 1970 + math.floor(now / _MEAN_YEAR_SECONDS)
+    # Calendar years drift around the mean by a day or so, so near New Year the
+    # guess can be one off either way.
+    if calendar.timegm((year, 1, 1, 0, 0, 0)) > now:
+        year -= 1
+    elif calendar.timegm((year + 1, 1, 1, 0, 0, 0)) <= now:
+        year += 1
+    return year
+
+
+# --- What happened, and may it be retried? ---------------------------------------
+
+
+class Outcome(enum.Enum):
+    """What happened to one attempt, as far as retrying is concerned."""
+
+    #: 1xx-3xx: the server answered; there is nothing to retry.
+    ANSWERED = "answered"
+    #: 4xx other than 429: the request is wrong and will stay wrong.
+    CLIENT_ERROR = "client error"
+    #: 429: the server refused the request *before acting on it*.
+    RATE_LIMITED = "rate limited"
+    #: 502, 503, 504: a proxy or the server is briefly unable to serve.
+    UNAVAILABLE = "unavailable"
+    #: 500, 501 and the other 5xx: treated as a permanent server bug. A REST 500
+    #: is a crash in a handler that would crash again on the same input; retrying
+    #: only triples the load and the latency before the same error.
+    SERVER_ERROR = "server error"
+    #: The request provably never left this process (connection refused, DNS,
+    #: connect timeout): nothing can have happened on the server.
+    NOT_SENT = "not sent"
+    #: The connection failed after the request may have been sent.
+    CONNECTION_LOST = "connection lost"
+    #: No answer in time after the request was sent: it may or may not have run.
+    TIMED_OUT = "timed out"
+    #: Anything else: not a transport error, or a status outside 100-599.
+    OTHER = "other"
+
+
+# The decision table (h11 style: data, not scattered ``if``s).
+# outcome -> (retry an idempotent request?, retry a non-idempotent one?)
+# A non-idempotent request (POST) is retried only when the server cannot have acted
+# on it: it never arrived (NOT_SENT), or it was rate-limited, which rejects a request
+# before any effect.
+_RETRY_TABLE: Final[Mapping[Outcome, tuple[bool, bool]]] = MappingProxyType(
+    {
+        Outcome.ANSWERED: (False, False),
+        Outcome.CLIENT_ERROR: (False, False),
+        Outcome.RATE_LIMITED: (True, True),
+        Outcome.UNAVAILABLE: (True, False),
+        Outcome.SERVER_ERROR: (False, False),
+        Outcome.NOT_SENT: (True, True),
+        Outcome.CONNECTION_LOST: (True, False),
+        Outcome.TIMED_OUT: (True, False),
+        Outcome.OTHER: (False, False),
+    }
+)
+
+
+def classify(status: int | None = None, error: BaseException | None = None) -> Outcome:
+    """The :class:`Outcome` of an attempt that answered ``status`` or raised ``error``.
+
+    An ``error`` wins over a ``status``: a connection that broke after the status
+    line still lost the response. Only our transport errors
+    (:class:`~render_core.errors.NetworkError`,
+    :class:`~render_core.errors.TimeoutError`) are retryable kinds; their
+    ``request_sent`` tells whether the server may have seen the request. Raises
+    ``ValueError`` when neither is given.
+    """
+    if error is not None:
+        if isinstance(error, (NetworkError, TimeoutError)):
+            if not error.request_sent:
+                return Outcome.NOT_SENT
+            return Outcome.TIMED_OUT if isinstance(error, TimeoutError) else Outcome.CONNECTION_LOST
+        return Outcome.OTHER
+    if status is None:
+        raise ValueError("classify() needs a status or an error")
+    if status == 429:
+        return Outcome.RATE_LIMITED
+    if status in (502, 503, 504):
+        return Outcome.UNAVAILABLE
+    if 500 <= status <= 599:
+        return Outcome.SERVER_ERROR
+    if 400 <= status <= 499:
+        return Outcome.CLIENT_ERROR
+    if 100 <= status <= 399:
+        return Outcome.ANSWERED
+    return Outcome.OTHER
+
+
+def should_retry(
+    method: str,
+    *,
+    status: int | None = None,
+    error: BaseException | None = None,
+    idempotency_key: bool = False,
+) -> bool:
+    """May an attempt that answered ``status`` or raised ``error`` be retried?
+
+    - Idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE; RFC 9110
+      section 9.2.2): retry on 429, 502, 503, 504, any ``NetworkError`` and any
+      ``TimeoutError``. Not on other 4xx, not on 2xx/3xx, and not on 500/501: a
+      500 from the REST API is treated as a permanent server bug.
+    - Other methods (POST): retry only when the request provably never reached
+      the server (``ConnectionFailed``, a ``NetworkError`` with
+      ``request_sent=False``, ``ConnectTimeout``) or on 429, because a
+      rate-limited request is rejected before it has any effect. Never on 5xx or
+      on a timeout or error after sending: the run may already exist.
+    - ``idempotency_key=True`` (the caller sent one, WIRE.md H): the server
+      deduplicates, so a POST is as safe as a GET and uses the idempotent rules.
+    - An error that is not a transport error (``ValueError``...): never.
+
+    ``method`` is case-insensitive. Raises ``ValueError`` when neither ``status``
+    nor ``error`` is given.
+    """
+    idempotent_rule, unsafe_rule = _RETRY_TABLE[classify(status, error)]
+    if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
+        return idempotent_rule
+    return unsafe_rule
+
+
+# --- The decision -----------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RetryDecision:
+    """What to do after a failed attempt.
+
+    ``retry_after`` is the server's parsed ``Retry-After`` (seconds, 429 and 503
+    only), kept even when the answer is "do not retry", so the error surfaced to
+    the caller can carry it (``RateLimitError.retry_after``).
+    """
+
+    retry: bool
+    delay: float  # seconds to sleep before the next attempt (0 when retry is False)
+    reason: str  # short human text: "HTTP 503", "attempt budget exhausted (...)"
+    retry_after: float | None = None
+
+
+def decide(
+    policy: Backoff,
+    *,
+    method: str,
+    attempt: int,
+    now: float,
+    status: int | None = None,
+    error: BaseException | None = None,
+    retry_after: str | None = None,
+    idempotency_key: bool = False,
+    rng: RandomSource | None = None,
+    max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+) -> RetryDecision:
+    """Retry or not, and after how long, given attempt number ``attempt`` failed.
+
+    ``attempt`` counts the attempts made so far (1 after the first). The answer is
+    yes iff :func:`should_retry` allows it, the budget ``policy.max_attempts`` is
+    not spent, and a ``Retry-After`` (honoured on 429 and 503 only) asks for at
+    most ``max_retry_after`` seconds. The delay is then the server's
+    ``Retry-After`` exactly (no jitter, never below 0) when there is one, else
+    ``policy.delay(attempt - 1, rng)``. ``now`` (seconds since the Unix epoch)
+    resolves an HTTP-date ``Retry-After``.
+
+    Raises ``ValueError`` for ``attempt < 1``, a negative or NaN
+    ``max_retry_after``, or when neither ``status`` nor ``error`` is given.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt must be >= 1 (attempts made so far), got {attempt!r}")
+    if not max_retry_after >= 0:
+        raise ValueError(f"max_retry_after must be >= 0, got {max_retry_after!r}")
+    what = _describe(status, error)
+    server_wait = (
+        parse_retry_after(retry_after, now) if error is None and status in (429, 503) else None
+    )
+
+    def no(reason: str) -> RetryDecision:
+        return RetryDecision(retry=False, delay=0.0, reason=reason, retry_after=server_wait)
+
+    if not should_retry(method, status=status, error=error, idempotency_key=idempotency_key):
+        return no(f"{what} is not retried for {method.upper()}")
+    if attempt >= policy.max_attempts:
+        return no(f"attempt budget exhausted ({attempt} of {policy.max_attempts}) after {what}")
+    if server_wait is None:
+        return RetryDecision(retry=True, delay=policy.delay(attempt - 1, rng), reason=what)
+    if server_wait > max_retry_after:
+        return no(
+            f"{what} with Retry-After {server_wait:g} s, longer than the {max_retry_after:g} s"
+            " we wait"
+        )
+    return RetryDecision(
+        retry=True,
+        delay=server_wait,
+        reason=f"{what} with Retry-After {server_wait:g} s",
+        retry_after=server_wait,
+    )
+
+
+def _describe(status: int | None, error: BaseException | None) -> str:
+    if error is None:
+        return f"HTTP {status}"
+    text = str(getattr(error, "message", "") or error)
+    name = type(error).__name__
+    return f"{name}: {text}" if text else name

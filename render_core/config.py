@@ -1,0 +1,183 @@
+"""Client configuration: token, base URL and local-dev mode, resolved once.
+
+Inputs are the constructor arguments and an environment *mapping* (the caller
+passes ``os.environ``; tests pass a dict). Output is a frozen
+:class:`ClientConfig`. The rules follow WIRE.md A.1, with the official client's
+traps fixed (G items 9 and 10):
+
+1. An explicit ``base_url`` argument wins over every environment variable.
+2. Else ``RENDER_LOCAL_DEV_URL`` if non-empty, else ``RENDER_USE_LOCAL_DEV``
+   truthy (``1``, ``t``, ``true`` in any case, ``yes``, ``on``) gives
+   ``http://localhost:8120``, else ``https://api.render.com``.
+3. A URL without a scheme gets ``http://`` for loopback hosts and ``https://``
+   otherwise; a trailing ``/`` or ``/v1`` is dropped (paths are added per call).
+4. Local-dev mode (either variable set, or a loopback base URL) needs no token;
+   otherwise a missing token is a :class:`ConfigurationError` raised when the
+   client is built, never at import.
+5. A token is never sent in clear text (``http://``) to a non-loopback host
+   unless the caller opts in with ``allow_insecure_http=True``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import platform
+import sys
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import attrs
+
+from render_core import __version__
+from render_core.errors import ConfigurationError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LOCAL_DEV_URL",
+    "ClientConfig",
+    "is_loopback_host",
+    "resolve_config",
+    "user_agent",
+]
+
+DEFAULT_BASE_URL = "https://api.render.com"
+# The official dev server's default port (WIRE.md E.1); ours listens there too.
+DEFAULT_LOCAL_DEV_URL = "http://localhost:8120"
+
+ENV_API_KEY = "RENDER_API_KEY"
+ENV_USE_LOCAL_DEV = "RENDER_USE_LOCAL_DEV"
+ENV_LOCAL_DEV_URL = "RENDER_LOCAL_DEV_URL"
+
+_TRUTHY = frozenset({"1", "t", "true", "y", "yes", "on"})
+
+
+def _truthy(value: str | None) -> bool:
+    return value is not None and value.strip().lower() in _TRUTHY
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``*.localhost``, 127.0.0.0/8 and ``::1``."""
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def user_agent(
+    version: str = __version__,
+    *,
+    implementation: str | None = None,
+    python_version: str | None = None,
+    system: str | None = None,
+    machine: str | None = None,
+) -> str:
+    """``render-sdk-python/<version> (<impl>/<pyver>; <os>/<arch>)``, lower-case (WIRE.md A.2)."""
+    impl = implementation or sys.implementation.name
+    pyver = python_version or platform.python_version()
+    system_name = system or platform.system() or sys.platform
+    arch = machine or platform.machine() or "unknown"
+    platform_part = f"{impl.lower()}/{pyver}; {system_name.lower()}/{arch.lower()}"
+    return f"render-sdk-python/{version} ({platform_part})"
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Everything a request builder needs to know about the client.
+
+    ``base_url`` has a scheme, no trailing ``/`` and no ``/v1``; ``api_url`` is
+    ``base_url + "/v1"``. ``token`` is None when requests go unauthenticated
+    (local-dev mode); it is never shown by ``repr``.
+    """
+
+    base_url: str
+    token: str | None = attrs.field(default=None, repr=False)
+    local_dev: bool = False
+    user_agent: str = attrs.field(factory=user_agent)
+
+    @property
+    def api_url(self) -> str:
+        return self.base_url + "/v1"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.token)
+
+
+def _normalize_url(raw: str, source: str) -> str:
+    url = raw.strip()
+    if not url:
+        raise ConfigurationError(f"{source} is empty")
+    if "://" not in url:
+        host = urlsplit("//" + url).hostname or ""
+        url = ("http://" if is_loopback_host(host) else "https://") + url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise ConfigurationError(
+            f"{source} must be an http:// or https:// URL, got scheme {parts.scheme!r}"
+        )
+    if not parts.hostname:
+        raise ConfigurationError(f"{source} has no host: {raw!r}")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"{source} must not have a query or fragment: {raw!r}")
+    if parts.username or parts.password:
+        raise ConfigurationError(f"{source} must not embed credentials; pass token= instead")
+    try:
+        parts.port  # noqa: B018 - validates the port number
+    except ValueError:
+        raise ConfigurationError(f"{source} has an invalid port: {raw!r}") from None
+    path = parts.path.rstrip("/")
+    if path.endswith("/v1"):
+        path = path[: -len("/v1")]
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def resolve_config(
+    *,
+    token: str | None = None,
+    base_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    allow_insecure_http: bool = False,
+    user_agent_string: str | None = None,
+) -> ClientConfig:
+    """Resolve the configuration from arguments and ``env`` (see the module docstring).
+
+    Raises :class:`ConfigurationError` for a missing token outside local-dev mode,
+    a malformed URL, or a token that would travel in clear text.
+    """
+    env = {} if env is None else env
+    local_url = (env.get(ENV_LOCAL_DEV_URL) or "").strip()
+    use_local = _truthy(env.get(ENV_USE_LOCAL_DEV))
+    if base_url is not None:
+        url = _normalize_url(base_url, "base_url")
+    elif local_url:
+        url = _normalize_url(local_url, ENV_LOCAL_DEV_URL)
+    elif use_local:
+        url = DEFAULT_LOCAL_DEV_URL
+    else:
+        url = DEFAULT_BASE_URL
+    parts = urlsplit(url)
+    loopback = is_loopback_host(parts.hostname or "")
+    local_dev = loopback or (base_url is None and bool(local_url or use_local))
+
+    if token is not None and not isinstance(token, str):
+        raise ConfigurationError(f"token must be a str, got {type(token).__name__}")
+    resolved_token = (token if token is not None else env.get(ENV_API_KEY, "")).strip() or None
+    if resolved_token is None and not local_dev:
+        raise ConfigurationError(
+            "no API token: pass token=... or set RENDER_API_KEY "
+            "(for the local dev server, set RENDER_USE_LOCAL_DEV=true or pass a localhost base_url)"
+        )
+    if resolved_token and parts.scheme == "http" and not loopback and not allow_insecure_http:
+        raise ConfigurationError(
+            f"refusing to send the API token over plain http to {parts.hostname}; "
+            "use https, or pass allow_insecure_http=True if this network is trusted"
+        )
+    return ClientConfig(
+        base_url=url,
+        token=resolved_token,
+        local_dev=local_dev,
+        user_agent=user_agent_string or user_agent(),
+    )

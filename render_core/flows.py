@@ -1,0 +1,289 @@
+"""Operations as generators of effects, and the two drivers that run them.
+
+An operation is written once, as a generator that *yields what it needs* and
+receives the answer (the psycopg/httpx model, STYLE.md):
+
+- ``response = yield Send(request)``: the driver performs the request and sends
+  back the :class:`Response` (any status), or throws the transport's
+  :class:`NetworkError` / :class:`TimeoutError` into the generator;
+- ``yield Sleep(seconds)``: the driver waits, then resumes the generator.
+
+The generator's return value is the operation's result; an exception it raises
+is the operation's error. Retries (which outcomes, how long to wait, when to
+give up) are decided inside the generator with :mod:`render_core.backoff`, so the
+sync and async clients share one retry loop. :func:`run_sync` and
+:func:`run_async` are the only code written in two colours: each takes a
+``send`` and a ``sleep`` callable from its transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Generator, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+
+from render_core import api, models
+from render_core.backoff import Backoff, RandomSource, decide
+from render_core.config import ClientConfig
+from render_core.errors import NetworkError, RenderError, TimeoutError
+from render_core.http import Request, Response
+
+__all__ = [
+    "DEFAULT_REQUEST_BACKOFF",
+    "Effect",
+    "Flow",
+    "Send",
+    "Sleep",
+    "call",
+    "cancel_task_run",
+    "get_task",
+    "get_task_run",
+    "list_task_runs",
+    "list_tasks",
+    "next_page",
+    "run_async",
+    "run_sync",
+    "start_task",
+    "with_operation",
+]
+
+T = TypeVar("T")
+
+
+@attrs.frozen
+class Send:
+    """Perform ``request``; answer with its :class:`Response`."""
+
+    request: Request
+
+
+@attrs.frozen
+class Sleep:
+    """Wait ``seconds``; answer with None."""
+
+    seconds: float
+
+
+Effect: TypeAlias = Send | Sleep
+Flow: TypeAlias = Generator[Effect, Any, T]
+
+# REST calls: four attempts over about 1.75 s before jitter (0.25, 0.5, 1 s):
+# enough to ride out a proxy restart or a short 503 burst, short enough that a
+# caller with a dead server hears about it quickly.
+DEFAULT_REQUEST_BACKOFF = Backoff(base=0.25, factor=2.0, cap=8.0, max_attempts=4)
+
+
+def with_operation(exc: RenderError, operation: str) -> RenderError:
+    """A copy of a transport error that names ``operation`` in its message."""
+    if exc.operation is not None:
+        return exc
+    state = exc._state()
+    state["operation"] = operation
+    return type(exc)(exc.message, **state)
+
+
+def call(
+    operation: api.Operation,
+    request: Request,
+    parse: Callable[[Response], T],
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+    idempotency_key: bool = False,
+) -> Flow[T]:
+    """Send ``request`` until it succeeds, fails for good, or the budget is spent.
+
+    Which failures are retried is :func:`render_core.backoff.decide`'s table:
+    GET and DELETE on 429/502/503/504 and connection failures; a POST only when it
+    provably never reached the server (or carries an idempotency key). The last
+    failure is raised, naming ``operation``.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response = yield Send(request)
+        except (NetworkError, TimeoutError) as exc:
+            decision = decide(
+                policy,
+                method=request.method,
+                attempt=attempt,
+                now=0.0,
+                error=exc,
+                idempotency_key=idempotency_key,
+                rng=rng,
+            )
+            if not decision.retry:
+                raise with_operation(exc, operation.name) from exc
+            yield Sleep(decision.delay)
+            continue
+        if response.status == operation.success:
+            return parse(response)
+        error = api.error_for_response(operation, response)
+        # Already resolved to seconds against the response's own Date header.
+        wait = api.retry_after_seconds(response)
+        decision = decide(
+            policy,
+            method=request.method,
+            attempt=attempt,
+            now=0.0,
+            status=response.status,
+            retry_after=None if wait is None else f"{wait:.6f}",
+            idempotency_key=idempotency_key,
+            rng=rng,
+        )
+        if not decision.retry:
+            raise error
+        yield Sleep(decision.delay)
+
+
+def start_task(
+    config: ClientConfig,
+    task_identifier: str,
+    input_data: Sequence[Any] | dict[str, Any],
+    *,
+    idempotency_key: str | None = None,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[models.TaskRun]:
+    request = api.build_start_task(
+        config, task_identifier, input_data, idempotency_key=idempotency_key
+    )
+    return call(
+        api.START_TASK,
+        request,
+        api.parse_start_task,
+        policy=policy,
+        rng=rng,
+        idempotency_key=idempotency_key is not None,
+    )
+
+
+def get_task_run(
+    config: ClientConfig,
+    task_run_id: str,
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[models.TaskRunDetails]:
+    request = api.build_get_task_run(config, task_run_id)
+    return call(api.GET_TASK_RUN, request, api.parse_get_task_run, policy=policy, rng=rng)
+
+
+def cancel_task_run(
+    config: ClientConfig,
+    task_run_id: str,
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[None]:
+    request = api.build_cancel_task_run(config, task_run_id)
+    return call(api.CANCEL_TASK_RUN, request, api.parse_cancel_task_run, policy=policy, rng=rng)
+
+
+def list_task_runs(
+    config: ClientConfig,
+    params: models.ListTaskRunsParams | None = None,
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[list[models.TaskRun]]:
+    request = api.build_list_task_runs(config, params)
+    return call(api.LIST_TASK_RUNS, request, api.parse_list_task_runs, policy=policy, rng=rng)
+
+
+def list_tasks(
+    config: ClientConfig,
+    params: models.ListTasksParams | None = None,
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[list[models.Task]]:
+    request = api.build_list_tasks(config, params)
+    return call(api.LIST_TASKS, request, api.parse_list_tasks, policy=policy, rng=rng)
+
+
+def get_task(
+    config: ClientConfig,
+    task_id: str,
+    *,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[models.Task]:
+    request = api.build_get_task(config, task_id)
+    return call(api.GET_TASK, request, api.parse_get_task, policy=policy, rng=rng)
+
+
+P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)
+
+
+def next_page(params: P, page: Sequence[models.TaskRun] | Sequence[models.Task]) -> P | None:
+    """The parameters of the page after ``page``, or None when ``page`` was the last.
+
+    Render's convention (WIRE.md A.6): pass the last item's cursor; a page shorter
+    than ``limit`` (or an empty page when no limit was given) is the end. A page
+    whose last item has no cursor also ends the walk rather than looping.
+    """
+    if not page:
+        return None
+    if params.limit is not None and len(page) < params.limit:
+        return None
+    cursor = page[-1].cursor
+    if not cursor or cursor == params.cursor:
+        return None
+    return params.with_cursor(cursor)
+
+
+# ---------------------------------------------------------------------------
+# Drivers
+
+
+def run_sync(
+    flow: Flow[T],
+    send: Callable[[Request], Response],
+    sleep: Callable[[float], object],
+) -> T:
+    """Run ``flow`` to completion with a blocking ``send`` and ``sleep``."""
+    try:
+        effect = next(flow)
+        while True:
+            if isinstance(effect, Send):
+                try:
+                    response = send(effect.request)
+                except RenderError as exc:
+                    effect = flow.throw(exc)
+                else:
+                    effect = flow.send(response)
+            else:
+                sleep(effect.seconds)
+                effect = flow.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()
+
+
+async def run_async(
+    flow: Flow[T],
+    send: Callable[[Request], Awaitable[Response]],
+    sleep: Callable[[float], Awaitable[object]],
+) -> T:
+    """Run ``flow`` to completion with an awaitable ``send`` and ``sleep``."""
+    try:
+        effect = next(flow)
+        while True:
+            if isinstance(effect, Send):
+                try:
+                    response = await send(effect.request)
+                except RenderError as exc:
+                    effect = flow.throw(exc)
+                else:
+                    effect = flow.send(response)
+            else:
+                await sleep(effect.seconds)
+                effect = flow.send(None)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        flow.close()

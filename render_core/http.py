@@ -1,0 +1,65 @@
+"""Values exchanged between the core and a transport.
+
+The core builds a :class:`Request` (final URL, final headers, body bytes) and a
+transport answers with a :class:`Response` for *any* status code. A transport
+never interprets a status, never adds auth, never retries: those are protocol
+decisions and live in the core. Headers are kept as an ordered tuple of pairs so
+repeated headers survive; lookups are case-insensitive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import attrs
+
+__all__ = ["Headers", "Request", "Response", "header_value", "normalize_headers"]
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def normalize_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> Headers:
+    """Turn a mapping or an iterable of pairs into the canonical tuple form."""
+    if headers is None:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name), str(value)) for name, value in items)
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive), or None."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    """An HTTP request, ready to be written on the wire.
+
+    ``stream`` marks a request whose response body must be read incrementally
+    (Server-Sent Events) rather than buffered whole.
+    """
+
+    method: str
+    url: str
+    headers: Headers = attrs.field(default=(), converter=normalize_headers)
+    body: bytes = b""
+    stream: bool = False
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+
+@attrs.frozen(kw_only=True)
+class Response:
+    """An HTTP response as the transport received it (any status)."""
+
+    status: int
+    headers: Headers = attrs.field(default=(), converter=normalize_headers)
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
