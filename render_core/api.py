@@ -130,8 +130,12 @@ def _require_id(value: object, name: str) -> str:
     return value
 
 
-def _path_segment(value: str) -> str:
-    # safe="" so that "/", "?", "#" and ".." can never change the route.
+def _path_segment(value: str, name: str) -> str:
+    # safe="" so that "/", "?" and "#" can never change the route. A segment that
+    # is exactly "." or ".." is a dot-segment: HTTP clients (urllib3, yarl) remove
+    # it, even percent-encoded, turning DELETE /task-runs/.. into DELETE /v1/.
+    if value in (".", ".."):
+        raise ValidationError(f"{name} must not be {value!r}")
     return quote(value, safe="")
 
 
@@ -185,7 +189,7 @@ def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
     run_id = _require_id(task_run_id, "task_run_id")
     return Request(
         method="GET",
-        url=_url(config, "/task-runs/" + _path_segment(run_id)),
+        url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
         headers=_headers(config),
     )
 
@@ -195,7 +199,7 @@ def build_cancel_task_run(config: ClientConfig, task_run_id: str) -> Request:
     run_id = _require_id(task_run_id, "task_run_id")
     return Request(
         method="DELETE",
-        url=_url(config, "/task-runs/" + _path_segment(run_id)),
+        url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
         headers=_headers(config),
     )
 
@@ -248,7 +252,9 @@ def build_get_task(config: ClientConfig, task_id: str) -> Request:
     """``GET /v1/tasks/{taskId}``."""
     ident = _require_id(task_id, "task_id")
     return Request(
-        method="GET", url=_url(config, "/tasks/" + _path_segment(ident)), headers=_headers(config)
+        method="GET",
+        url=_url(config, "/tasks/" + _path_segment(ident, "task_id")),
+        headers=_headers(config),
     )
 
 
@@ -260,9 +266,15 @@ def build_task_run_events(
     ``last_event_id`` (from the previous connection's decoder) is sent as
     ``Last-Event-ID`` so the server can resume where the stream broke.
     """
-    if isinstance(task_run_ids, str):
+    if isinstance(task_run_ids, str | bytes):
         raise ValidationError("task_run_ids must be a list of run ids, not a single string")
-    ids = [_require_id(run_id, "task run id") for run_id in task_run_ids]
+    if not isinstance(task_run_ids, Iterable):
+        raise ValidationError(
+            f"task_run_ids must be a list of run ids, got {type(task_run_ids).__name__}"
+        )
+    ids = [
+        _require_id(run_id, f"task_run_ids[{index}]") for index, run_id in enumerate(task_run_ids)
+    ]
     if not ids:
         raise ValidationError("task_run_ids must name at least one task run")
     headers = _headers(config, accept="text/event-stream")
@@ -293,10 +305,11 @@ def _excerpt(body: bytes) -> str:
 def _error_fields(response: Response) -> tuple[str, str | None]:
     """The server's message and error id, from a JSON body or the raw text."""
     request_id = response.header("X-Request-Id") or response.header("Render-Request-Id") or None
+    is_json = True
     try:
         document = _decode_json(response)
     except (UnicodeDecodeError, ValueError, RecursionError):
-        document = None
+        document, is_json = None, False
     if isinstance(document, dict):
         error = codec.structure(document, models.Error) if _is_error_shape(document) else None
         message = error.message if error is not None and error.message else None
@@ -307,6 +320,9 @@ def _error_fields(response: Response) -> tuple[str, str | None]:
         if message:
             return message, request_id
     text = _excerpt(response.body)
+    if is_json:
+        # Valid JSON without a message (``{"id": ...}``, a list...): quote it as is.
+        return f"server returned no error message: {text}", request_id
     if text:
         return f"server returned a non-JSON response: {text}", request_id
     return f"HTTP {response.status} with an empty body", request_id
@@ -366,7 +382,11 @@ def retry_after_seconds(response: Response, now: float | None = None) -> float |
     if header is None:
         return None
     date = response.header("Date")
-    reference = parse_http_date(date, now or 0.0) if date is not None else None
+    # ``now`` only gives an obsolete two-digit (RFC 850) year its century; without
+    # it, the Retry-After date is the best anchor for the Date header's century
+    # (anchoring on the epoch would read "26" as 1926, a century of waiting).
+    anchor = now if now is not None else parse_http_date(header, 0.0)
+    reference = parse_http_date(date, anchor or 0.0) if date is not None else None
     if reference is None:
         reference = now
     if reference is None:

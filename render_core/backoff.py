@@ -261,7 +261,8 @@ def parse_http_date(value: str, now: float) -> float | None:
     leading and trailing whitespace. ``now`` (seconds since the epoch) is only used
     to give an RFC 850 two-digit year its century: a year more than 50 years after
     ``now`` means the most recent past year with those digits. Returns None for
-    anything malformed or for an impossible date (30 Feb, hour 24...).
+    anything malformed or for an impossible date (30 Feb, hour 24...); never raises
+    for any text, given a finite ``now`` between the years 1 and 9948.
     """
     text = value.strip()
     for pattern in _HTTP_DATES:
@@ -325,7 +326,7 @@ class Outcome(enum.Enum):
     UNAVAILABLE = "unavailable"
     #: 500, 501 and the other 5xx: treated as a permanent server bug. A REST 500
     #: is a crash in a handler that would crash again on the same input; retrying
-    #: only triples the load and the latency before the same error.
+    #: only multiplies the load and the latency before the same error.
     SERVER_ERROR = "server error"
     #: The request provably never left this process (connection refused, DNS,
     #: connect timeout): nothing can have happened on the server.

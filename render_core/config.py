@@ -7,7 +7,7 @@ traps fixed (G items 9 and 10):
 
 1. An explicit ``base_url`` argument wins over every environment variable.
 2. Else ``RENDER_LOCAL_DEV_URL`` if non-empty, else ``RENDER_USE_LOCAL_DEV``
-   truthy (``1``, ``t``, ``true`` in any case, ``yes``, ``on``) gives
+   truthy (``1``, ``t``, ``true``, ``y``, ``yes``, ``on``, in any case) gives
    ``http://localhost:8120``, else ``https://api.render.com``.
 3. A URL without a scheme gets ``http://`` for loopback hosts and ``https://``
    otherwise; a trailing ``/`` or ``/v1`` is dropped (paths are added per call).
@@ -24,7 +24,7 @@ import ipaddress
 import platform
 import sys
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 import attrs
 
@@ -106,24 +106,34 @@ class ClientConfig:
         return bool(self.token)
 
 
+def _split(url: str, source: str) -> SplitResult:
+    try:
+        return urlsplit(url)
+    except ValueError as exc:  # "Invalid IPv6 URL" and friends
+        raise ConfigurationError(f"{source} is not a valid URL: {exc}") from None
+
+
 def _normalize_url(raw: str, source: str) -> str:
+    if not isinstance(raw, str):
+        raise ConfigurationError(f"{source} must be a str, got {type(raw).__name__}")
     url = raw.strip()
     if not url:
         raise ConfigurationError(f"{source} is empty")
     if "://" not in url:
-        host = urlsplit("//" + url).hostname or ""
+        host = _split("//" + url, source).hostname or ""
         url = ("http://" if is_loopback_host(host) else "https://") + url
-    parts = urlsplit(url)
+    parts = _split(url, source)
     if parts.scheme not in ("http", "https"):
         raise ConfigurationError(
             f"{source} must be an http:// or https:// URL, got scheme {parts.scheme!r}"
         )
+    # Checked before any message that quotes the URL, so a password never leaks.
+    if "@" in parts.netloc:
+        raise ConfigurationError(f"{source} must not embed credentials; pass token= instead")
     if not parts.hostname:
         raise ConfigurationError(f"{source} has no host: {raw!r}")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"{source} must not have a query or fragment: {raw!r}")
-    if parts.username or parts.password:
-        raise ConfigurationError(f"{source} must not embed credentials; pass token= instead")
     try:
         parts.port  # noqa: B018 - validates the port number
     except ValueError:

@@ -41,7 +41,6 @@ What it guarantees (DESIGN.md "Key behaviours"):
 
 from __future__ import annotations
 
-import contextlib
 import enum
 from collections.abc import Iterable
 from urllib.parse import quote
@@ -398,14 +397,9 @@ class RunWaiter:
         batch = self._by_stream.get(stream_id)
         if batch is None:
             return
-        decoder = batch.decoder
+        # No decoder.close(): an event not ended by a blank line is discarded
+        # (WHATWG), so the end of a stream can never complete one.
         self._forget_stream(batch)
-        if decoder is not None:
-            # A final over-long line is moot: the stream is over either way.
-            with contextlib.suppress(ProtocolError):
-                self._handle_events(batch, decoder.close(), now)
-        if not batch.ids:
-            return
         reason = error or NetworkError(
             "the server closed the event stream", operation=api.TASK_RUN_EVENTS.name
         )
@@ -571,9 +565,7 @@ class RunWaiter:
         details: models.TaskRunDetails | None = None,
         error: RenderError | None = None,
     ) -> None:
-        run = self._runs.pop(run_id, None)
-        if run is None:
-            return
+        run = self._runs.pop(run_id)  # callers only resolve runs that are waiting
         self._in_flight.discard(run_id)
         self._detach(run_id, run.batch)
         self._results.append(RunResult(run_id, details=details, error=error))
