@@ -280,6 +280,8 @@ def build_task_run_events(
     headers = _headers(config, accept="text/event-stream")
     headers.append(("Cache-Control", "no-cache"))
     if last_event_id:
+        if any(ch in last_event_id for ch in "\r\n\x00"):
+            raise ValidationError("last_event_id must not contain CR, LF or NUL")
         headers.append(("Last-Event-ID", last_event_id))
     query = [("taskRunIds", run_id) for run_id in ids]
     return Request(

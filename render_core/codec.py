@@ -23,10 +23,11 @@ import datetime as _dt
 import enum
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args, get_origin
 
 import attrs
 import cattrs
+from cattrs.errors import IterableValidationError, IterableValidationNote
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
 
 from render_core import models
@@ -51,8 +52,11 @@ _EXTRA_KEY = "\x00extra"
 # wrapper), never part of the object's own JSON.
 _CURSOR_OWNERS = (models.TaskRun, models.Task)
 
+# re.ASCII: RFC 3339 digits are ASCII; without it ``\d`` also matches e.g. Arabic-Indic
+# digits, which ``int()`` would then happily accept.
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})\Z"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:?\d{2})\Z",
+    re.ASCII,
 )
 
 
@@ -105,11 +109,15 @@ def parse_timestamp(text: str) -> _dt.datetime:
 def format_timestamp(value: _dt.datetime) -> str:
     """RFC 3339 with microseconds; UTC is written with ``Z``.
 
-    A naive datetime is refused: the wire has no notion of local time.
+    A naive datetime is refused: the wire has no notion of local time. An offset
+    with seconds (historical local mean time in ``zoneinfo``, e.g. ``+00:19:32``)
+    has no RFC 3339 spelling, so such a value is written as the same instant in UTC.
     """
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("refusing to write a naive datetime; attach a timezone")
     offset = value.utcoffset()
+    if offset is None:
+        raise ValueError("refusing to write a naive datetime; attach a timezone")
+    if offset % _dt.timedelta(minutes=1):
+        value, offset = value.astimezone(_dt.timezone.utc), _dt.timedelta(0)
     text = value.isoformat(timespec="microseconds")
     if offset == _dt.timedelta(0):
         text = text[: -len("+00:00")] + "Z"
@@ -188,6 +196,38 @@ def _attrs_classes() -> tuple[type, ...]:
     )
 
 
+def _model_list_hook(conv: cattrs.Converter, elem: type) -> Callable[[Any, type], list[Any]]:
+    """Structure a JSON array of ``elem`` models; ``null`` reads as ``[]``.
+
+    cattrs' own list hook iterates whatever it is given, so ``{}`` or ``""`` would
+    silently become ``[]`` and ``null`` would fail with a bare TypeError.
+    """
+
+    def structure_list(value: Any, list_type: type) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise DecodeError(f"expected a JSON array, got {type(value).__name__}")
+        items: list[Any] = []
+        errors: list[Exception] = []
+        for index, item in enumerate(value):
+            try:
+                items.append(conv.structure(item, elem))
+            except (DecodeError, cattrs.BaseValidationError) as exc:
+                # The note gives transform_error the ``[index]`` part of the path.
+                note = IterableValidationNote(
+                    f"Structuring {list_type} @ index {index}", index, elem
+                )
+                # (typeshed for 3.10 knows no ``__notes__``; cattrs reads it there too.)
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]  # type: ignore[union-attr]
+                errors.append(exc)
+        if errors:
+            raise IterableValidationError(f"While structuring {list_type!r}", errors, list_type)
+        return items
+
+    return structure_list
+
+
 def _register_model(conv: cattrs.Converter, cls: type, rename: Callable[[str], str]) -> None:
     fields = attrs.fields(cls)
     client_only = {"extra", "cursor"} if cls in _CURSOR_OWNERS else {"extra"}
@@ -208,6 +248,7 @@ def _register_model(conv: cattrs.Converter, cls: type, rename: Callable[[str], s
         return generated(data, cls)
 
     conv.register_structure_hook(cls, structure_model)
+    conv.register_structure_hook_func(_is_list_of(cls), _model_list_hook(conv, cls))
 
     written: dict[str, Any] = {
         f.name: override(omit=True) if f.name in client_only else override(rename=rename(f.name))
@@ -225,6 +266,10 @@ def _register_model(conv: cattrs.Converter, cls: type, rename: Callable[[str], s
 
 def _equals(alias: Any) -> Callable[[Any], bool]:
     return lambda candidate: bool(candidate == alias)
+
+
+def _is_list_of(elem: type) -> Callable[[Any], bool]:
+    return lambda candidate: get_origin(candidate) is list and get_args(candidate) == (elem,)
 
 
 def make_converter(dialect: Dialect) -> cattrs.Converter:

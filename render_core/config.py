@@ -174,7 +174,10 @@ def resolve_config(
 
     if token is not None and not isinstance(token, str):
         raise ConfigurationError(f"token must be a str, got {type(token).__name__}")
-    resolved_token = (token if token is not None else env.get(ENV_API_KEY, "")).strip() or None
+    # An empty explicit token falls back to the environment, as in the official client.
+    resolved_token = (token or "").strip() or env.get(ENV_API_KEY, "").strip() or None
+    if resolved_token is not None and any(ch in resolved_token for ch in "\r\n\x00"):
+        raise ConfigurationError("the API token contains a line break or NUL; check how it is set")
     if resolved_token is None and not local_dev:
         raise ConfigurationError(
             "no API token: pass token=... or set RENDER_API_KEY "

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import attrs
 
-__all__ = ["Headers", "Request", "Response", "header_value", "normalize_headers"]
+__all__ = ["Headers", "Request", "Response", "header_value", "normalize_headers", "redact_headers"]
 
 Headers = tuple[tuple[str, str], ...]
 
@@ -24,6 +24,18 @@ def normalize_headers(headers: Mapping[str, str] | Iterable[tuple[str, str]] | N
         return ()
     items = headers.items() if isinstance(headers, Mapping) else headers
     return tuple((str(name), str(value)) for name, value in items)
+
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie"})
+
+
+def redact_headers(headers: Headers) -> str:
+    """``repr`` of headers with credentials masked, so a logged request leaks no token."""
+    shown = tuple(
+        (name, "<redacted>" if name.lower() in _SECRET_HEADERS else value)
+        for name, value in headers
+    )
+    return repr(shown)
 
 
 def header_value(headers: Headers, name: str) -> str | None:
@@ -45,7 +57,7 @@ class Request:
 
     method: str
     url: str
-    headers: Headers = attrs.field(default=(), converter=normalize_headers)
+    headers: Headers = attrs.field(default=(), converter=normalize_headers, repr=redact_headers)
     body: bytes = b""
     stream: bool = False
 

@@ -73,7 +73,9 @@ class TaskRunStatus(str, enum.Enum):
     @property
     def is_known(self) -> bool:
         """True for the seven documented statuses."""
-        return self._name_ in type(self).__members__
+        # By identity, not by name: the pseudo-member for "Completed" is named
+        # COMPLETED too, yet it is not the documented member.
+        return type(self).__members__.get(self._name_) is self
 
     @property
     def is_terminal(self) -> bool:
@@ -254,12 +256,10 @@ class Error:
 
 
 def _str_list(value: str | Iterable[str] | None) -> tuple[str, ...] | None:
-    """Accept one string or an iterable of strings; keep None as "not set"."""
+    """Accept one non-empty string or an iterable of them; keep None as "not set"."""
     if value is None:
         return None
-    if isinstance(value, str):
-        return (value,)
-    items = tuple(value)
+    items = (value,) if isinstance(value, str) else tuple(value)
     for item in items:
         if not isinstance(item, str) or not item:
             raise TypeError(f"expected non-empty strings, got {item!r}")
@@ -308,12 +308,14 @@ class ListTaskRunsParams:
         workflow_id: str | Sequence[str] | None = None,
         workflow_version_id: str | Sequence[str] | None = None,
     ) -> None:
-        if owner_id is not None and owners is not None and _str_list(owner_id) != _str_list(owners):
+        # Each iterable is read once: a generator cannot be read twice.
+        owner_ids, owners_ = _str_list(owner_id), _str_list(owners)
+        if owner_ids is not None and owners_ is not None and owner_ids != owners_:
             raise ValueError("owner_id and owners are the same filter; pass only one of them")
         self.__attrs_init__(
             limit=limit,
             cursor=cursor,
-            owner_id=_str_list(owner_id if owner_id is not None else owners),
+            owner_id=owner_ids if owner_ids is not None else owners_,
             task_slug=_str_list(task_slug),
             root_task_run_id=_str_list(root_task_run_id),
             workflow_id=_str_list(workflow_id),
