@@ -42,13 +42,13 @@ import attrs
 
 from render_core.errors import ProtocolError, ValidationError
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "SSEDecoder", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_LINE_LENGTH", "SSEDecoder", "ServerSentEvent"]
 
 # 1 MiB of decoded text per line. The API puts a whole TaskRunDetails (inputs and
 # results included) on one ``data:`` line, so the limit must be generous; it still
-# bounds what one connection can make us buffer. The name says BYTES for the other
-# modules' sake, but the decoder counts characters, which is at most as many.
-DEFAULT_MAX_LINE_BYTES: int = 1 << 20
+# bounds what one connection can make us buffer. Counted in characters, which is
+# never more than the bytes they came from.
+DEFAULT_MAX_LINE_LENGTH: int = 1 << 20
 
 # CPython refuses to convert a decimal string of more digits than
 # sys.get_int_max_str_digits() (640 at the lowest setting) and older versions take
@@ -96,7 +96,7 @@ class SSEDecoder:
     def __init__(
         self,
         *,
-        max_line_length: int = DEFAULT_MAX_LINE_BYTES,
+        max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
         last_event_id: str = "",
     ) -> None:
         if max_line_length < 1:

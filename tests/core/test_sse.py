@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from render_core.errors import ProtocolError, ValidationError
-from render_core.sse import DEFAULT_MAX_LINE_BYTES, ServerSentEvent, SSEDecoder
+from render_core.sse import DEFAULT_MAX_LINE_LENGTH, ServerSentEvent, SSEDecoder
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
 CASE_SETTINGS = settings(max_examples=20, deadline=None)
@@ -370,8 +370,8 @@ def test_seed_last_event_id_with_nul_rejected() -> None:
 
 
 def test_default_limit() -> None:
-    assert DEFAULT_MAX_LINE_BYTES == 1 << 20
-    assert SSEDecoder().max_line_length == DEFAULT_MAX_LINE_BYTES
+    assert DEFAULT_MAX_LINE_LENGTH == 1 << 20
+    assert SSEDecoder().max_line_length == DEFAULT_MAX_LINE_LENGTH
 
 
 # --- Line-length limit -------------------------------------------------------------------
@@ -478,7 +478,7 @@ def test_twenty_thousand_events(chunk_size: int | None) -> None:
 
 def test_one_long_line_in_tiny_chunks() -> None:
     # An unfinished line is kept as pieces and joined once: 1 MiB in 64-byte chunks.
-    body = b"y" * (DEFAULT_MAX_LINE_BYTES - len(b"data: "))
+    body = b"y" * (DEFAULT_MAX_LINE_LENGTH - len(b"data: "))
     raw = b"data: " + body + b"\n\n"
     (event,) = decode(chunked(raw, 64)).events
     assert len(event.data) == len(body)
@@ -575,7 +575,7 @@ sse_ish_bytes = st.lists(
 @PROPERTY_SETTINGS
 @given(
     raw=st.binary(max_size=200) | sse_ish_bytes,
-    limit=st.integers(1, 30) | st.just(DEFAULT_MAX_LINE_BYTES),
+    limit=st.integers(1, 30) | st.just(DEFAULT_MAX_LINE_LENGTH),
     data=st.data(),
 )
 def test_any_bytes_any_chunking_same_outcome_or_protocol_error(
