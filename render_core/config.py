@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_LOCAL_DEV_URL",
     "ClientConfig",
+    "Timeouts",
     "is_loopback_host",
     "resolve_config",
     "user_agent",
@@ -81,6 +82,28 @@ def user_agent(
     arch = machine or platform.machine() or "unknown"
     platform_part = f"{impl.lower()}/{pyver}; {system_name.lower()}/{arch.lower()}"
     return f"render-sdk-python/{version} ({platform_part})"
+
+
+def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise ConfigurationError(
+            f"timeout {attribute.name} must be a positive number, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Every network wait has a limit (the official client has none: WIRE.md G.1).
+
+    ``connect``: establishing a connection; ``read``: the longest silence while a
+    REST response is being received; ``stream_idle``: the longest silence on an
+    event stream before it is treated as dead and reopened (longer than the 25 s
+    keep-alive servers send).
+    """
+
+    connect: float = attrs.field(default=10.0, validator=_positive)
+    read: float = attrs.field(default=60.0, validator=_positive)
+    stream_idle: float = attrs.field(default=60.0, validator=_positive)
 
 
 @attrs.frozen(kw_only=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -193,6 +193,15 @@ class TaskRunDetails:
     @property
     def is_root(self) -> bool:
         return not self.parent_task_run_id or self.parent_task_run_id == self.id
+
+    def __await__(self) -> Generator[Any, None, TaskRunDetails]:
+        """``await details`` is ``details``: the older reference awaits finished runs.
+
+        Code written for the older async client (``finished = await started`` after
+        a ``run_task`` that already waited) keeps working unchanged.
+        """
+        yield from ()
+        return self
 
     @property
     def result(self) -> JSONValue:

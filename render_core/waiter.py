@@ -275,6 +275,11 @@ class RunWaiter:
                 times.append(run.next_check_at)
         return min(times) if times else None
 
+    @property
+    def has_results(self) -> bool:
+        """Some runs resolved and :meth:`take_results` has not collected them yet."""
+        return bool(self._results)
+
     def take_results(self) -> list[RunResult]:
         """Runs resolved since the last call, in the order they resolved."""
         results, self._results = self._results, []

@@ -1,10 +1,39 @@
-"""The Render Workflows SDK for Python: the documented import surface.
+"""The Render Workflows SDK for Python.
 
-``from render_sdk.client.errors import RenderError, ...`` and
-``from render_sdk.client.types import TaskRunDetails, ListTaskRunsParams, ...`` are
-the documented paths; the protocol lives in ``render_core``.
+``from render_sdk import Render, RenderAsync`` gives the sync and asyncio clients;
+errors live in ``render_sdk.client.errors`` and value types in
+``render_sdk.client.types``. Names are imported on first use, so ``import
+render_sdk`` stays cheap and pulls in neither ``requests`` nor ``aiohttp``.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from render_core import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from render_transports.clients import AwaitableTaskRun, Render, RenderAsync
+
+__all__ = ["AwaitableTaskRun", "Render", "RenderAsync", "__version__"]
+
+_LAZY = {
+    "Render": "render_transports.clients",
+    "RenderAsync": "render_transports.clients",
+    "AwaitableTaskRun": "render_transports.clients",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'render_sdk' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

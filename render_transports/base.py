@@ -1,0 +1,72 @@
+"""The transport contracts: what the client faces need from an HTTP library.
+
+A transport moves bytes and nothing else. It is given final :class:`Request`
+values by the core and returns :class:`Response` values for *every* status code;
+it raises only the core's transport errors (:class:`~render_core.errors.NetworkError`
+and its subclasses, :class:`~render_core.errors.TimeoutError` and its subclasses).
+Status handling, retries, JSON, auth and the event-stream protocol live in
+``render_core``.
+
+Two operations per colour:
+
+- ``send(request) -> Response``: a buffered exchange (REST calls);
+- ``stream(request) -> stream``: an event stream. ``stream.response`` holds the
+  status and headers (for a non-200 status also the first bytes of the error body,
+  and the stream yields nothing); iterating yields body chunks as they arrive, and
+  closing it releases the connection. A sync stream's ``close()`` may be called
+  from another thread to abort a blocked read.
+
+Write a new transport by implementing these few methods (see
+``requests_transport.py`` and ``aiohttp_transport.py``); any object with them can be
+passed to ``Render(transport=...)`` or ``RenderAsync(transport=...)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Protocol, runtime_checkable
+
+from render_core.http import Request, Response
+
+__all__ = ["AsyncStream", "AsyncTransport", "SyncStream", "SyncTransport", "ERROR_BODY_LIMIT"]
+
+# How much of a non-200 event-stream body a transport reads for the error message.
+ERROR_BODY_LIMIT = 64 * 1024
+
+
+@runtime_checkable
+class SyncStream(Protocol):
+    @property
+    def response(self) -> Response: ...
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class SyncTransport(Protocol):
+    def send(self, request: Request) -> Response: ...
+
+    def stream(self, request: Request) -> SyncStream: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncStream(Protocol):
+    @property
+    def response(self) -> Response: ...
+
+    def __aiter__(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class AsyncTransport(Protocol):
+    async def send(self, request: Request) -> Response: ...
+
+    async def stream(self, request: Request) -> AsyncStream: ...
+
+    async def aclose(self) -> None: ...

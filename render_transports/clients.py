@@ -1,0 +1,615 @@
+"""The public client faces: :class:`Render` (sync) and :class:`RenderAsync` (asyncio).
+
+Both are thin: every operation is a flow from :mod:`render_core.flows` run by the
+colour's driver over a transport, and waiting is the core's
+:class:`~render_core.waiter.RunWaiter` driven by :mod:`render_transports.waiting`.
+Neither module-level import pulls in ``requests`` or ``aiohttp``: each face imports
+its default transport when it is constructed without one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from render_core import flows
+from render_core.backoff import Backoff
+from render_core.config import ClientConfig, Timeouts, resolve_config
+from render_core.errors import ConfigurationError, TimeoutError, ValidationError
+from render_core.models import (
+    ListTaskRunsParams,
+    ListTasksParams,
+    Task,
+    TaskRun,
+    TaskRunDetails,
+    TaskRunStatus,
+)
+from render_core.waiter import RunResult, RunWaiter
+from render_transports.base import AsyncTransport, SyncTransport
+from render_transports.waiting import AsyncWaitHub, wait_sync
+
+if TYPE_CHECKING:
+    import aiohttp
+    import requests
+
+__all__ = ["AsyncWorkflowsService", "AwaitableTaskRun", "Render", "RenderAsync", "WorkflowsService"]
+
+logger = logging.getLogger("render_sdk")
+logger.addHandler(logging.NullHandler())
+
+_WAIT = "wait for task runs"
+
+
+def _run_ids(task_run_ids: Iterable[str]) -> list[str]:
+    if isinstance(task_run_ids, str):
+        raise ValidationError("task_run_ids must be a list of run ids, not a single string")
+    ids = list(dict.fromkeys(task_run_ids))
+    for run_id in ids:
+        if not isinstance(run_id, str) or not run_id:
+            raise ValidationError(f"a task run id must be a non-empty str, got {run_id!r}")
+    return ids
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is not None and not timeout >= 0:
+        raise ValidationError(f"timeout must be a non-negative number of seconds, got {timeout!r}")
+    return timeout
+
+
+def _timed_out(run_ids: Sequence[str], timeout: float | None) -> TimeoutError:
+    shown = ", ".join(run_ids[:5]) + (" ..." if len(run_ids) > 5 else "")
+    return TimeoutError(
+        f"{len(run_ids)} task run(s) still not finished after {timeout:g} s: {shown}",
+        operation=_WAIT,
+    )
+
+
+def _settings(
+    *,
+    token: str | None,
+    base_url: str | None,
+    allow_insecure_http: bool,
+    env: Mapping[str, str] | None,
+    timeouts: Timeouts | None,
+    retry: Backoff | None,
+) -> tuple[ClientConfig, Timeouts, Backoff]:
+    config = resolve_config(
+        token=token,
+        base_url=base_url,
+        env=os.environ if env is None else env,
+        allow_insecure_http=allow_insecure_http,
+    )
+    return (
+        config,
+        timeouts if timeouts is not None else Timeouts(),
+        retry if retry is not None else flows.DEFAULT_REQUEST_BACKOFF,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Sync
+
+
+class WorkflowsService:
+    """``Render().workflows``: start, inspect, wait for and cancel task runs (blocking)."""
+
+    def __init__(self, client: Render) -> None:
+        self._client = client
+
+    def _run(self, flow: flows.Flow[Any]) -> Any:
+        return flows.run_sync(flow, self._client._transport.send, time.sleep)
+
+    def _waiter(self, timeout: float | None) -> RunWaiter:
+        client = self._client
+        deadline = None if timeout is None else time.monotonic() + timeout
+        return RunWaiter(
+            client._config,
+            idle_timeout=client._timeouts.stream_idle,
+            deadline=deadline,
+            rng=client._rng,
+        )
+
+    def start_task(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> TaskRun:
+        """Start a run of ``task_identifier`` (``"workflow-slug/task-name"``).
+
+        Returns the run's initial :class:`TaskRun`. Raises :class:`ClientError`
+        (bad input, unknown task), :class:`ServerError`, :class:`TimeoutError`.
+        """
+        return self._run(  # type: ignore[no-any-return]
+            flows.start_task(
+                self._client._config,
+                task_identifier,
+                input_data,
+                idempotency_key=idempotency_key,
+                policy=self._client._retry,
+                rng=self._client._rng,
+            )
+        )
+
+    def run_task(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskRunDetails:
+        """Start a run and wait for it; raises :class:`TaskRunError` if it fails or is canceled."""
+        _check_timeout(timeout)
+        run = self.start_task(task_identifier, input_data, idempotency_key=idempotency_key)
+        return self._wait_one(run.id, run.status, timeout)
+
+    def wait_for_run(self, task_run_id: str, *, timeout: float | None = None) -> TaskRunDetails:
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        _check_timeout(timeout)
+        return self._wait_one(task_run_id, None, timeout)
+
+    def _wait_one(
+        self, run_id: str, status: TaskRunStatus | None, timeout: float | None
+    ) -> TaskRunDetails:
+        if status is not None and status.is_terminal:
+            return RunResult(run_id, details=self.get_task_run(run_id)).unwrap()
+        (result,) = self._results([run_id], timeout)
+        return result.unwrap()
+
+    def _results(self, run_ids: list[str], timeout: float | None) -> Iterator[RunResult]:
+        waiter = self._waiter(timeout)
+        waiter.add(run_ids, time.monotonic())
+        results = wait_sync(waiter, self._client._transport)
+        try:
+            yield from results
+        finally:
+            results.close()
+
+    def as_completed(
+        self, task_run_ids: Iterable[str], *, timeout: float | None = None
+    ) -> Iterator[TaskRunDetails]:
+        """Yield each run's final details as it finishes (failed and canceled runs too).
+
+        Raises :class:`TimeoutError` when ``timeout`` seconds pass first, and the
+        error of a run that cannot be waited for (e.g. :class:`NotFoundError`).
+        """
+        ids = _run_ids(task_run_ids)
+        _check_timeout(timeout)
+        for result in self._results(ids, timeout):
+            if result.error is not None:
+                if isinstance(result.error, TimeoutError) and timeout is not None:
+                    raise _timed_out([result.run_id], timeout) from result.error
+                raise result.error
+            assert result.details is not None
+            yield result.details
+
+    def wait_for_runs(
+        self, task_run_ids: Iterable[str], *, timeout: float | None = None
+    ) -> list[TaskRunDetails]:
+        """Wait for every run; their final details in the order the ids were given.
+
+        Failed and canceled runs are returned, not raised: check ``.status``.
+        """
+        ids = _run_ids(task_run_ids)
+        _check_timeout(timeout)
+        done: dict[str, TaskRunDetails] = {}
+        for result in self._results(ids, timeout):
+            if result.error is not None:
+                if isinstance(result.error, TimeoutError) and timeout is not None:
+                    missing = [run_id for run_id in ids if run_id not in done]
+                    raise _timed_out(missing, timeout) from result.error
+                raise result.error
+            assert result.details is not None
+            done[result.run_id] = result.details
+        return [done[run_id] for run_id in ids]
+
+    def task_run_events(self, task_run_ids: Iterable[str]) -> Iterator[TaskRunDetails]:
+        """Yield each run's final details once, as it finishes; ends when all have been seen."""
+        return self.as_completed(task_run_ids)
+
+    def get_task_run(self, task_run_id: str) -> TaskRunDetails:
+        """The current details of a run. Raises :class:`NotFoundError` for an unknown id."""
+        return self._run(  # type: ignore[no-any-return]
+            flows.get_task_run(
+                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    def cancel_task_run(self, task_run_id: str) -> None:
+        """Cancel a run. Raises :class:`ClientError` if it is unknown or already finished."""
+        self._run(
+            flows.cancel_task_run(
+                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    def list_task_runs(self, params: ListTaskRunsParams | None = None) -> list[TaskRun]:
+        """One page of runs; each carries its ``cursor`` for the next page."""
+        return self._run(  # type: ignore[no-any-return]
+            flows.list_task_runs(
+                self._client._config, params, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    def iter_task_runs(self, params: ListTaskRunsParams | None = None) -> Iterator[TaskRun]:
+        """Every run matching ``params``, fetching pages as needed."""
+        current: ListTaskRunsParams | None = params or ListTaskRunsParams()
+        while current is not None:
+            page = self.list_task_runs(current)
+            yield from page
+            current = flows.next_page(current, page)
+
+    def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
+        """One page of registered tasks."""
+        return self._run(  # type: ignore[no-any-return]
+            flows.list_tasks(
+                self._client._config, params, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    def get_task(self, task_id: str) -> Task:
+        """One task, by id (``tsk-...``) or slug."""
+        return self._run(  # type: ignore[no-any-return]
+            flows.get_task(
+                self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+
+class Render:
+    """The synchronous Render client: ``Render().workflows.run_task(...)``.
+
+    ``token`` defaults to ``RENDER_API_KEY``; ``base_url`` to the Render API, or to
+    the local dev server when ``RENDER_USE_LOCAL_DEV`` / ``RENDER_LOCAL_DEV_URL``
+    is set (an explicit ``base_url`` always wins). Pass ``session`` to use your own
+    ``requests.Session`` (never closed by the client) or ``transport`` for any
+    object with ``send``/``stream``/``close``.
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        session: requests.Session | None = None,
+        transport: SyncTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: Backoff | None = None,
+        allow_insecure_http: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._config, self._timeouts, self._retry = _settings(
+            token=token,
+            base_url=base_url,
+            allow_insecure_http=allow_insecure_http,
+            env=env,
+            timeouts=timeouts,
+            retry=retry,
+        )
+        if transport is not None and session is not None:
+            raise ConfigurationError("pass either session= or transport=, not both")
+        if transport is None:
+            from render_transports.requests_transport import RequestsTransport
+
+            transport = RequestsTransport(session, timeouts=self._timeouts)
+        self._transport = transport
+        self._rng = random.Random()
+        self.workflows = WorkflowsService(self)
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    def close(self) -> None:
+        """Release connections (a session you passed in stays open)."""
+        self._transport.close()
+
+    def __enter__(self) -> Render:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        auth = "token" if self._config.has_token else "no token"
+        return f"Render(base_url={self._config.base_url!r}, {auth})"
+
+
+# ---------------------------------------------------------------------------
+# Async
+
+
+class AwaitableTaskRun:
+    """A started run: ``.id`` and ``.status`` now, ``await`` it for the final details.
+
+    ``await`` returns :class:`TaskRunDetails` or raises :class:`TaskRunError` (failed
+    or canceled). Awaiting again returns the same outcome without waiting again.
+    Other attributes of the initial :class:`TaskRun` (``task_id``, ``attempts``...)
+    are available too.
+    """
+
+    def __init__(self, run: TaskRun, service: AsyncWorkflowsService) -> None:
+        self._run = run
+        self._service = service
+        self._outcome: RunResult | None = None
+
+    @property
+    def id(self) -> str:
+        return self._run.id
+
+    @property
+    def status(self) -> TaskRunStatus:
+        """The status when the run was started (not refreshed)."""
+        return self._run.status
+
+    @property
+    def task_run(self) -> TaskRun:
+        return self._run
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._run, name)
+
+    def __await__(self) -> Generator[Any, None, TaskRunDetails]:
+        return self.wait().__await__()
+
+    async def wait(self, *, timeout: float | None = None) -> TaskRunDetails:
+        """Wait for the run to finish, at most ``timeout`` seconds (our :class:`TimeoutError`)."""
+        if self._outcome is None:
+            self._outcome = await self._service._wait_result(self._run, timeout)
+        return self._outcome.unwrap()
+
+    def __repr__(self) -> str:
+        return f"AwaitableTaskRun(id={self.id!r}, status={str(self.status)!r})"
+
+
+class AsyncWorkflowsService:
+    """``RenderAsync().workflows``: the same operations as coroutines."""
+
+    def __init__(self, client: RenderAsync) -> None:
+        self._client = client
+
+    async def _run(self, flow: flows.Flow[Any]) -> Any:
+        return await flows.run_async(flow, self._client._transport.send, asyncio.sleep)
+
+    async def start_task(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> AwaitableTaskRun:
+        """Start a run; ``await`` the returned object to wait for its result."""
+        run = await self._run(
+            flows.start_task(
+                self._client._config,
+                task_identifier,
+                input_data,
+                idempotency_key=idempotency_key,
+                policy=self._client._retry,
+                rng=self._client._rng,
+            )
+        )
+        return AwaitableTaskRun(run, self)
+
+    async def run_task(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        *,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> TaskRunDetails:
+        """Start a run and wait for it; raises :class:`TaskRunError` if it fails or is canceled."""
+        _check_timeout(timeout)
+        started = await self.start_task(
+            task_identifier, input_data, idempotency_key=idempotency_key
+        )
+        return await started.wait(timeout=timeout)
+
+    async def wait_for_run(
+        self, task_run_id: str, *, timeout: float | None = None
+    ) -> TaskRunDetails:
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        _check_timeout(timeout)
+        result = await self._wait_result(TaskRun(id=task_run_id, status="pending"), timeout)
+        return result.unwrap()
+
+    async def _wait_result(self, run: TaskRun, timeout: float | None) -> RunResult:
+        if run.status.is_terminal:
+            return RunResult(run.id, details=await self.get_task_run(run.id))
+        waiting = self._client._hub().wait(run.id)
+        if timeout is None:
+            return await waiting
+        try:
+            return await asyncio.wait_for(waiting, timeout)
+        except asyncio.TimeoutError:
+            raise _timed_out([run.id], timeout) from None
+
+    async def as_completed(
+        self, task_run_ids: Iterable[str], *, timeout: float | None = None
+    ) -> AsyncIterator[TaskRunDetails]:
+        """Yield each run's final details as it finishes (failed and canceled runs too)."""
+        ids = _run_ids(task_run_ids)
+        _check_timeout(timeout)
+        hub = self._client._hub()
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        pending = {loop.create_task(hub.wait(run_id)): run_id for run_id in ids}
+        try:
+            while pending:
+                remaining = None if deadline is None else max(0.0, deadline - loop.time())
+                done, _ = await asyncio.wait(
+                    pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+                )
+                if not done:
+                    raise _timed_out(sorted(pending.values()), timeout)
+                for task in sorted(done, key=lambda t: ids.index(pending[t])):
+                    pending.pop(task)
+                    result = task.result()
+                    if result.error is not None:
+                        raise result.error
+                    assert result.details is not None
+                    yield result.details
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def wait_for_runs(
+        self, task_run_ids: Iterable[str], *, timeout: float | None = None
+    ) -> list[TaskRunDetails]:
+        """Wait for every run; final details in the order the ids were given."""
+        ids = _run_ids(task_run_ids)
+        done: dict[str, TaskRunDetails] = {}
+        try:
+            async for details in self.as_completed(ids, timeout=timeout):
+                done[details.id] = details
+        except TimeoutError as exc:
+            missing = [run_id for run_id in ids if run_id not in done]
+            raise _timed_out(missing, timeout) from exc
+        return [done[run_id] for run_id in ids]
+
+    async def task_run_events(self, task_run_ids: Iterable[str]) -> AsyncIterator[TaskRunDetails]:
+        """Yield each run's final details once, as it finishes; ends when all have been seen."""
+        async for details in self.as_completed(task_run_ids):
+            yield details
+
+    async def get_task_run(self, task_run_id: str) -> TaskRunDetails:
+        return await self._run(  # type: ignore[no-any-return]
+            flows.get_task_run(
+                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    async def cancel_task_run(self, task_run_id: str) -> None:
+        await self._run(
+            flows.cancel_task_run(
+                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    async def list_task_runs(self, params: ListTaskRunsParams | None = None) -> list[TaskRun]:
+        return await self._run(  # type: ignore[no-any-return]
+            flows.list_task_runs(
+                self._client._config, params, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    async def iter_task_runs(
+        self, params: ListTaskRunsParams | None = None
+    ) -> AsyncIterator[TaskRun]:
+        current: ListTaskRunsParams | None = params or ListTaskRunsParams()
+        while current is not None:
+            page = await self.list_task_runs(current)
+            for run in page:
+                yield run
+            current = flows.next_page(current, page)
+
+    async def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
+        return await self._run(  # type: ignore[no-any-return]
+            flows.list_tasks(
+                self._client._config, params, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    async def get_task(self, task_id: str) -> Task:
+        return await self._run(  # type: ignore[no-any-return]
+            flows.get_task(
+                self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+
+class RenderAsync:
+    """The asyncio Render client: ``await RenderAsync().workflows.run_task(...)``.
+
+    Configuration as :class:`Render`; pass ``session`` to use your own
+    ``aiohttp.ClientSession`` (never closed by the client). All runs awaited through
+    one client share event-stream connections (one per batch of up to 100 runs).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        base_url: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        transport: AsyncTransport | None = None,
+        timeouts: Timeouts | None = None,
+        retry: Backoff | None = None,
+        allow_insecure_http: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self._config, self._timeouts, self._retry = _settings(
+            token=token,
+            base_url=base_url,
+            allow_insecure_http=allow_insecure_http,
+            env=env,
+            timeouts=timeouts,
+            retry=retry,
+        )
+        if transport is not None and session is not None:
+            raise ConfigurationError("pass either session= or transport=, not both")
+        if transport is None:
+            from render_transports.aiohttp_transport import AiohttpTransport
+
+            transport = AiohttpTransport(session, timeouts=self._timeouts)
+        self._transport = transport
+        self._rng = random.Random()
+        self._wait_hub: AsyncWaitHub | None = None
+        self.workflows = AsyncWorkflowsService(self)
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    @property
+    def streams_opened(self) -> int:
+        """Event-stream connections opened so far (shared by all awaited runs)."""
+        return 0 if self._wait_hub is None else self._wait_hub.streams_opened
+
+    def _hub(self) -> AsyncWaitHub:
+        if self._wait_hub is None:
+            waiter = RunWaiter(self._config, idle_timeout=self._timeouts.stream_idle, rng=self._rng)
+            self._wait_hub = AsyncWaitHub(waiter, self._transport)
+        return self._wait_hub
+
+    async def aclose(self) -> None:
+        """Stop waiting, release connections (a session you passed in stays open)."""
+        if self._wait_hub is not None:
+            await self._wait_hub.aclose()
+            self._wait_hub = None
+        await self._transport.aclose()
+
+    close = aclose
+
+    async def __aenter__(self) -> RenderAsync:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        auth = "token" if self._config.has_token else "no token"
+        return f"RenderAsync(base_url={self._config.base_url!r}, {auth})"

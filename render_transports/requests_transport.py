@@ -1,0 +1,197 @@
+"""A synchronous transport on ``requests``.
+
+Keep-alive through one ``requests.Session`` (the caller's, if given: then it is
+never closed here), redirects never followed, connect and read timeouts on every
+request, event-stream bodies read chunk by chunk as they arrive. Every exception
+of ``requests``/``urllib3`` becomes one of the core's transport errors in
+:func:`_mapped`, and only there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+
+import requests
+import urllib3.exceptions
+
+from render_core.config import Timeouts
+from render_core.errors import (
+    ConnectionFailed,
+    ConnectTimeout,
+    NetworkError,
+    ReadTimeout,
+)
+from render_core.http import Request, Response
+from render_transports.base import ERROR_BODY_LIMIT
+
+__all__ = ["RequestsStream", "RequestsTransport"]
+
+# Extra patience of the socket over the waiter's own idle timer: the waiter
+# decides when a stream is dead; the socket timeout only unblocks a stuck thread.
+_STREAM_READ_SLACK = 5.0
+_CHUNK = 64 * 1024
+
+
+@contextlib.contextmanager
+def _mapped() -> Iterator[None]:
+    """``requests``/``urllib3`` exceptions -> the core's transport errors (most specific first)."""
+    try:
+        yield
+    except requests.exceptions.ConnectTimeout as exc:
+        raise ConnectTimeout(f"connecting timed out: {_reason(exc)}") from exc
+    except (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
+        raise ReadTimeout(f"the server sent nothing for too long: {_reason(exc)}") from exc
+    except requests.exceptions.SSLError as exc:
+        raise ConnectionFailed(f"TLS handshake failed: {_reason(exc)}") from exc
+    except requests.exceptions.ConnectionError as exc:
+        if isinstance(_root(exc), urllib3.exceptions.ReadTimeoutError):
+            # iter_content wraps a read timeout in ConnectionError.
+            raise ReadTimeout(f"the server sent nothing for too long: {_reason(exc)}") from exc
+        if _never_sent(exc):
+            raise ConnectionFailed(f"could not connect: {_reason(exc)}") from exc
+        raise NetworkError(f"the connection failed: {_reason(exc)}") from exc
+    except (
+        requests.exceptions.ChunkedEncodingError,
+        requests.exceptions.ContentDecodingError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.DecodeError,
+    ) as exc:
+        raise NetworkError(f"the response was cut off or malformed: {_reason(exc)}") from exc
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError) as exc:
+        raise NetworkError(f"the request failed: {_reason(exc)}") from exc
+
+
+def _root(exc: BaseException) -> object:
+    """The urllib3 error inside a requests error (``MaxRetryError.reason`` unwrapped)."""
+    reason: object = exc.args[0] if exc.args else exc
+    return getattr(reason, "reason", None) or reason
+
+
+def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
+    return isinstance(_root(exc), urllib3.exceptions.NewConnectionError | ConnectionRefusedError)
+
+
+def _reason(exc: BaseException) -> str:
+    return str(_root(exc)) or type(exc).__name__
+
+
+def _response(raw: requests.Response, body: bytes) -> Response:
+    return Response(status=raw.status_code, headers=tuple(raw.headers.items()), body=body)
+
+
+class RequestsStream:
+    """An open event stream; iterate for chunks, ``close()`` from any thread."""
+
+    def __init__(self, raw: requests.Response) -> None:
+        self._raw = raw
+        self._lock = threading.Lock()
+        self._closed = False
+        self.response = _response(raw, b"")
+
+    def __iter__(self) -> Iterator[bytes]:
+        raw = self._raw.raw
+        with _mapped():
+            if raw.chunked:
+                # One item per HTTP chunk, as soon as it arrives.
+                chunks: Iterator[bytes] = self._raw.iter_content(chunk_size=None)
+            else:
+                chunks = iter(lambda: raw.read1(_CHUNK), b"")
+            try:
+                for chunk in chunks:
+                    if chunk:
+                        yield chunk
+            except (OSError, ValueError, AttributeError) as exc:
+                if self._closed:
+                    return  # aborted by close() from another thread
+                raise NetworkError(f"the event stream broke: {exc}") from exc
+            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+                if self._closed:
+                    return
+                raise
+
+    def close(self) -> None:
+        """Abort the stream (safe from any thread, safe to repeat).
+
+        The socket is shut down first, which wakes a thread blocked reading it, and
+        the connection is closed rather than returned to the pool: a half-read
+        event stream must never be reused for another request.
+        """
+        with self._lock:
+            self._closed = True
+        urllib3_response = self._raw.raw
+        connection = getattr(urllib3_response, "_connection", None) or getattr(
+            urllib3_response, "connection", None
+        )
+        sock = getattr(connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            urllib3_response.close()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
+        with contextlib.suppress(Exception):
+            self._raw.close()
+
+
+class _ErrorStream:
+    """A stream whose status was not 200: nothing to read, the body is in ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+class RequestsTransport:
+    """``SyncTransport`` over a ``requests.Session``."""
+
+    def __init__(
+        self, session: requests.Session | None = None, *, timeouts: Timeouts | None = None
+    ) -> None:
+        self._owned = session is None
+        self._session = session if session is not None else requests.Session()
+        self._timeouts = timeouts if timeouts is not None else Timeouts()
+
+    def send(self, request: Request) -> Response:
+        with _mapped():
+            raw = self._session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body or None,
+                timeout=(self._timeouts.connect, self._timeouts.read),
+                allow_redirects=False,
+            )
+            return _response(raw, raw.content)
+
+    def stream(self, request: Request) -> RequestsStream | _ErrorStream:
+        with _mapped():
+            raw = self._session.request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body or None,
+                timeout=(self._timeouts.connect, self._timeouts.stream_idle + _STREAM_READ_SLACK),
+                allow_redirects=False,
+                stream=True,
+            )
+            if raw.status_code != 200:
+                try:
+                    body = raw.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
+                finally:
+                    raw.close()
+                return _ErrorStream(_response(raw, body))
+            return RequestsStream(raw)
+
+    def close(self) -> None:
+        if self._owned:
+            self._session.close()
