@@ -26,6 +26,7 @@ from render_core.backoff import parse_http_date, parse_retry_after
 from render_core.config import ClientConfig
 from render_core.errors import (
     ClientError,
+    ConfigurationError,
     NotFoundError,
     RateLimitError,
     RenderError,
@@ -118,6 +119,12 @@ def _headers(
     if body:
         headers.append(("Content-Type", "application/json"))
     if config.token:
+        if not (config.token.isascii() and config.token.isprintable()):
+            # Caught here rather than as an encoding error deep inside an HTTP library.
+            raise ConfigurationError(
+                "the API token has characters an HTTP header cannot carry; "
+                "check that it was copied whole (no ellipsis or smart quotes)"
+            )
         headers.append(("Authorization", f"Bearer {config.token}"))
     return headers
 

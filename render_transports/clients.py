@@ -46,6 +46,16 @@ logger.addHandler(logging.NullHandler())
 _WAIT = "wait for task runs"
 
 
+def _sleep(seconds: float) -> None:
+    logger.info("retrying in %.2f s", seconds)
+    time.sleep(seconds)
+
+
+async def _asleep(seconds: float) -> None:
+    logger.info("retrying in %.2f s", seconds)
+    await asyncio.sleep(seconds)
+
+
 def _run_ids(task_run_ids: Iterable[str]) -> list[str]:
     if isinstance(task_run_ids, str):
         raise ValidationError("task_run_ids must be a list of run ids, not a single string")
@@ -103,7 +113,7 @@ class WorkflowsService:
         self._client = client
 
     def _run(self, flow: flows.Flow[Any]) -> Any:
-        return flows.run_sync(flow, self._client._transport.send, time.sleep)
+        return flows.run_sync(flow, self._client._transport.send, _sleep)
 
     def _waiter(self, timeout: float | None) -> RunWaiter:
         client = self._client
@@ -384,7 +394,7 @@ class AsyncWorkflowsService:
         self._client = client
 
     async def _run(self, flow: flows.Flow[Any]) -> Any:
-        return await flows.run_async(flow, self._client._transport.send, asyncio.sleep)
+        return await flows.run_async(flow, self._client._transport.send, _asleep)
 
     async def start_task(
         self,

@@ -25,6 +25,7 @@ from render_core import api, models
 from render_core.config import ClientConfig
 from render_core.errors import (
     ClientError,
+    ConfigurationError,
     NotFoundError,
     RateLimitError,
     RenderError,
@@ -1319,3 +1320,10 @@ def test_request_repr_never_shows_the_token() -> None:
     assert TOKEN not in repr(request)
     assert "<redacted>" in repr(request)
     assert request.header("Authorization") == f"Bearer {TOKEN}"
+
+
+def test_a_token_a_header_cannot_carry_is_a_clear_error() -> None:
+    config = ClientConfig(base_url="https://api.example.test", token="rnd_abc123…", user_agent=UA)
+    with pytest.raises(ConfigurationError, match="copied whole") as info:
+        api.build_get_task_run(config, RUN_ID)
+    assert "rnd_abc" not in str(info.value)

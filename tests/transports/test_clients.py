@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from render_core.backoff import Backoff
 from render_core.config import Timeouts
 from render_core.errors import (
     ClientError,
@@ -75,17 +76,6 @@ def test_canceled_run_raises_task_run_error(face: Face, fake: FakeRender) -> Non
     with pytest.raises(ClientError) as info:
         face.call("cancel_task_run", started.id)
     assert info.value.status == 409
-
-
-def test_awaiting_twice_does_not_wait_twice(face: Face, fake: FakeRender) -> None:
-    if face.name == "sync":
-        pytest.skip("only AwaitableTaskRun is awaitable")
-    started = face.start("my-workflow/square", [4])
-    first = face.run(started)
-    streams = fake.stream_connections
-    second = face.run(started)
-    assert first == second
-    assert fake.stream_connections == streams
 
 
 def test_get_list_and_paginate(face: Face, fake: FakeRender) -> None:
@@ -248,6 +238,18 @@ def test_no_authorization_without_token_in_local_dev(face: Face, fake: FakeRende
     assert fake.requests[-1].headers["User-Agent"].startswith("render-sdk-python/")
 
 
+def test_slow_server_hits_the_read_timeout(make_face: FaceFactory, fake: FakeRender) -> None:
+    face = make_face(timeouts=Timeouts(read=0.2), retry=Backoff(base=0.01, max_attempts=2))
+    fake.response_delay = 1.0
+    began = time.monotonic()
+    with pytest.raises(TimeoutError) as info:
+        face.call("list_tasks")
+    assert isinstance(info.value, builtins.TimeoutError)
+    assert str(info.value).startswith("list tasks failed:")
+    assert time.monotonic() - began < 2.0
+    assert len(fake.requests) == 2  # a GET is retried once, then gives up
+
+
 def test_connection_refused_maps_to_server_error(make_face: FaceFactory) -> None:
     face = make_face(base_url="http://127.0.0.1:9", timeouts=Timeouts(connect=1))
     with pytest.raises(ServerError):
@@ -265,3 +267,19 @@ def test_missing_token_outside_local_dev_is_a_clear_error() -> None:
 def test_errors_are_render_errors(face: Face) -> None:
     with pytest.raises(RenderError):
         face.call("get_task_run", "")
+
+
+def test_stream_refused_with_5xx_reconnects(face: Face, fake: FakeRender) -> None:
+    fake.fail_next(2, 503, path_prefix="/v1/task-runs/events")
+    assert face.call("run_task", "my-workflow/square", [7]).results == [49]
+    streams = [r for r in fake.requests if r.path == "/v1/task-runs/events"]
+    assert len(streams) >= 2  # refused twice, then answered (by a stream or a GET)
+
+
+def test_stream_unauthorized_raises_client_error(face: Face, fake: FakeRender) -> None:
+    started = face.start("my-workflow/slow", [])
+    fake.fail_next(1, 401, path_prefix="/v1/task-runs/events", body=b'{"message": "bad key"}')
+    with pytest.raises(ClientError) as info:
+        face.wait(started)
+    assert info.value.status == 401
+    assert "bad key" in str(info.value)

@@ -90,6 +90,30 @@ def test_awaiting_many_runs_shares_streams() -> None:
         assert fake.stream_connections <= 3
 
 
+def test_awaiting_twice_does_not_wait_twice() -> None:
+    with FakeRender() as fake:
+        fake.add_task("square", lambda a: a * a)
+
+        async def main() -> None:
+            async with RenderAsync(base_url=fake.url, env={}) as render:
+                started = await render.workflows.start_task("my-workflow/square", [4])
+                first = await started
+                streams = fake.stream_connections
+                second = await started
+                assert first == second
+                assert first.results == [16]
+                assert fake.stream_connections == streams
+
+        asyncio.run(main())
+
+
+def test_the_sdk_logs_nothing_by_default() -> None:
+    import logging
+
+    handlers = logging.getLogger("render_sdk").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers)
+
+
 def test_a_session_the_caller_owns_is_left_open() -> None:
     with FakeRender() as fake:
         fake.add_task("square", lambda a: a * a)

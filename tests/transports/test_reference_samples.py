@@ -301,3 +301,28 @@ def test_older_list_params_and_error_handling(server: FakeRender) -> None:
         async_fragment=True,
     )
     assert out.strip() == "[42]"
+
+
+# -- the README's client examples ---------------------------------------------------
+
+
+def _readme_blocks(section: str) -> list[str]:
+    import re
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as readme:
+        text = readme.read()
+    part = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", part, re.S)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_readme_client_examples(server: FakeRender, index: int) -> None:
+    blocks = _readme_blocks("Triggering runs")
+    assert len(blocks) == 2
+    out = run_sample(server, blocks[index])
+    if index == 0:
+        lines = out.splitlines()
+        assert lines[0] == "[4]"
+        assert len(lines) == 11
+    else:
+        assert out.strip() == str([n * n for n in range(100)])
