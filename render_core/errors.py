@@ -248,3 +248,12 @@ class TaskRunError(RenderError):
 
     def _state(self) -> dict[str, Any]:
         return {**super()._state(), "details": self.details, "task_run_id": self.task_run_id}
+
+
+def with_operation(exc: RenderError, operation: str) -> RenderError:
+    """A copy of a transport error that names ``operation`` in its message."""
+    if exc.operation is not None:
+        return exc
+    state = exc._state()
+    state["operation"] = operation
+    return type(exc)(exc.message, **state)

@@ -18,15 +18,14 @@ sync and async clients share one retry loop. :func:`run_sync` and
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator, Sequence
-from typing import Any, TypeAlias, TypeVar
-
-import attrs
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from render_core import api, models
 from render_core.backoff import Backoff, RandomSource, decide
 from render_core.config import ClientConfig
-from render_core.errors import NetworkError, RenderError, TimeoutError
+from render_core.effects import Effect, Flow, Send, Sleep, run_async, run_sync
+from render_core.errors import NetworkError, TimeoutError, with_operation
 from render_core.http import Request, Response
 
 __all__ = [
@@ -51,36 +50,10 @@ __all__ = [
 T = TypeVar("T")
 
 
-@attrs.frozen
-class Send:
-    """Perform ``request``; answer with its :class:`Response`."""
-
-    request: Request
-
-
-@attrs.frozen
-class Sleep:
-    """Wait ``seconds``; answer with None."""
-
-    seconds: float
-
-
-Effect: TypeAlias = Send | Sleep
-Flow: TypeAlias = Generator[Effect, Any, T]
-
 # REST calls: four attempts over about 1.75 s before jitter (0.25, 0.5, 1 s):
 # enough to ride out a proxy restart or a short 503 burst, short enough that a
 # caller with a dead server hears about it quickly.
 DEFAULT_REQUEST_BACKOFF = Backoff(base=0.25, factor=2.0, cap=8.0, max_attempts=4)
-
-
-def with_operation(exc: RenderError, operation: str) -> RenderError:
-    """A copy of a transport error that names ``operation`` in its message."""
-    if exc.operation is not None:
-        return exc
-    state = exc._state()
-    state["operation"] = operation
-    return type(exc)(exc.message, **state)
 
 
 def call(
@@ -233,57 +206,3 @@ def next_page(params: P, page: Sequence[models.TaskRun] | Sequence[models.Task])
     if not cursor or cursor == params.cursor:
         return None
     return params.with_cursor(cursor)
-
-
-# ---------------------------------------------------------------------------
-# Drivers
-
-
-def run_sync(
-    flow: Flow[T],
-    send: Callable[[Request], Response],
-    sleep: Callable[[float], object],
-) -> T:
-    """Run ``flow`` to completion with a blocking ``send`` and ``sleep``."""
-    try:
-        effect = next(flow)
-        while True:
-            if isinstance(effect, Send):
-                try:
-                    response = send(effect.request)
-                except RenderError as exc:
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(response)
-            else:
-                sleep(effect.seconds)
-                effect = flow.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
-
-
-async def run_async(
-    flow: Flow[T],
-    send: Callable[[Request], Awaitable[Response]],
-    sleep: Callable[[float], Awaitable[object]],
-) -> T:
-    """Run ``flow`` to completion with an awaitable ``send`` and ``sleep``."""
-    try:
-        effect = next(flow)
-        while True:
-            if isinstance(effect, Send):
-                try:
-                    response = await send(effect.request)
-                except RenderError as exc:
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(response)
-            else:
-                await sleep(effect.seconds)
-                effect = flow.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()

@@ -1,6 +1,7 @@
 """The Render Workflows SDK for Python.
 
-``from render_sdk import Render, RenderAsync`` gives the sync and asyncio clients;
+``from render_sdk import Workflows, Retry`` defines tasks; ``from render_sdk import
+Render, RenderAsync`` gives the sync and asyncio clients;
 errors live in ``render_sdk.client.errors`` and value types in
 ``render_sdk.client.types``. Names are imported on first use, so ``import
 render_sdk`` stays cheap and pulls in neither ``requests`` nor ``aiohttp``.
@@ -13,14 +14,29 @@ from typing import TYPE_CHECKING, Any
 from render_core import __version__
 
 if TYPE_CHECKING:
+    from render_core.tasks import Retry
     from render_transports.clients import AwaitableTaskRun, Render, RenderAsync
+    from render_transports.worker import TaskContext, TaskInstance, Workflows
 
-__all__ = ["AwaitableTaskRun", "Render", "RenderAsync", "__version__"]
+__all__ = [
+    "AwaitableTaskRun",
+    "Render",
+    "RenderAsync",
+    "Retry",
+    "TaskContext",
+    "TaskInstance",
+    "Workflows",
+    "__version__",
+]
 
 _LAZY = {
     "Render": "render_transports.clients",
     "RenderAsync": "render_transports.clients",
     "AwaitableTaskRun": "render_transports.clients",
+    "Retry": "render_core.tasks",
+    "Workflows": "render_transports.worker",
+    "TaskContext": "render_transports.worker",
+    "TaskInstance": "render_transports.worker",
 }
 
 

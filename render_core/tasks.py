@@ -1,0 +1,343 @@
+"""Task definitions: options and their validation, signatures, binding, JSON checks.
+
+What goes in: Python functions and the options of ``@app.task`` (see the reference
+docs and SEED_API.md). What comes out: :class:`TaskDefinition` values, the
+registration payload of the task socket (WIRE.md D.3/D.5), argument binding for a
+run's input, and the JSON encoding of a result. Everything here is pure; running a
+task is the worker's job (``render_transports.worker``).
+
+Validation happens at decoration time, with messages that name the task and the bad
+value: timeouts outside 30..86400 s, unknown plans, negative retry settings,
+duplicate names.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import attrs
+
+__all__ = [
+    "DEFAULT_RETRY_WHEN_UNSET",
+    "MAX_TIMEOUT_SECONDS",
+    "MIN_TIMEOUT_SECONDS",
+    "PLANS",
+    "Retry",
+    "TaskDefinition",
+    "TaskInputError",
+    "TaskOptions",
+    "TaskParameter",
+    "TaskRegistry",
+    "bind_arguments",
+    "encode_result",
+    "registration_payload",
+]
+
+MIN_TIMEOUT_SECONDS = 30
+MAX_TIMEOUT_SECONDS = 86_400
+PLANS = ("starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra")
+
+
+def _non_negative_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"Retry.{attribute.name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"Retry.{attribute.name} must be >= 0, got {value}")
+
+
+def _scaling(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"Retry.{attribute.name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"Retry.{attribute.name} must be a finite number >= 0, got {value}")
+
+
+@attrs.frozen
+class Retry:
+    """How a task's failed runs are retried (total attempts: ``max_retries + 1``).
+
+    ``backoff_scaling`` multiplies the delay after each retry; 1.5 when omitted, as
+    the reference documents. It travels as ``factor`` on the wire.
+    """
+
+    max_retries: int = attrs.field(validator=_non_negative_int)
+    wait_duration_ms: int = attrs.field(validator=_non_negative_int)
+    backoff_scaling: float = attrs.field(default=1.5, validator=_scaling)
+
+    def delay_ms(self, retry_number: int) -> float:
+        """Milliseconds before retry ``retry_number`` (0 for the first retry)."""
+        return float(self.wait_duration_ms * self.backoff_scaling**retry_number)
+
+
+# What the platform applies when a task registers no retry (SEED_API.md).
+DEFAULT_RETRY_WHEN_UNSET = Retry(max_retries=3, wait_duration_ms=1000, backoff_scaling=2.0)
+
+
+def check_timeout(value: object, where: str) -> int | None:
+    """A timeout in whole seconds within 30..86400, or None; else a clear error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{where}: timeout must be a number of seconds, got {value!r}")
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(f"{where}: timeout must be a whole number of seconds, got {value!r}")
+    seconds = int(value)
+    if not MIN_TIMEOUT_SECONDS <= seconds <= MAX_TIMEOUT_SECONDS:
+        raise ValueError(
+            f"{where}: timeout must be between {MIN_TIMEOUT_SECONDS} and "
+            f"{MAX_TIMEOUT_SECONDS} seconds, got {value!r}"
+        )
+    return seconds
+
+
+def check_plan(value: object, where: str) -> str | None:
+    if value is None:
+        return None
+    if value not in PLANS:
+        raise ValueError(f"{where}: plan must be one of {', '.join(PLANS)}; got {value!r}")
+    return str(value)
+
+
+def check_retry(value: object, where: str) -> Retry | None:
+    if value is None or isinstance(value, Retry):
+        return value
+    raise TypeError(f"{where}: retry must be a Retry(...), got {type(value).__name__}")
+
+
+@attrs.frozen(kw_only=True)
+class TaskOptions:
+    """Options as registered: ``None`` means "not set" (the platform's default applies)."""
+
+    retry: Retry | None = None
+    timeout_seconds: int | None = None
+    plan: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The ``options`` object of the registration (WIRE.md D.5); ``{}`` when nothing is set."""
+        options: dict[str, Any] = {}
+        if self.retry is not None:
+            options["retry"] = {
+                "max_retries": self.retry.max_retries,
+                "wait_duration_ms": self.retry.wait_duration_ms,
+                "factor": float(self.retry.backoff_scaling),
+            }
+        if self.timeout_seconds is not None:
+            options["timeout_seconds"] = self.timeout_seconds
+        if self.plan is not None:
+            options["plan"] = self.plan
+        return options
+
+
+@attrs.frozen(kw_only=True)
+class TaskParameter:
+    name: str
+    has_default: bool
+    type: str | None = None
+    default_value: str | None = None  # JSON text
+
+    def payload(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"name": self.name, "has_default": self.has_default}
+        if self.type is not None:
+            item["type"] = self.type
+        if self.default_value is not None:
+            item["default_value"] = self.default_value
+        return item
+
+
+def _type_text(annotation: Any) -> str | None:
+    if annotation is inspect.Parameter.empty:
+        return None
+    if isinstance(annotation, str):
+        return annotation
+    if type(annotation) is type:  # a plain class; list[int] and friends are not
+        return str(annotation.__qualname__)
+    return inspect.formatannotation(annotation).replace("typing.", "")
+
+
+def _default_text(default: Any) -> str | None:
+    try:
+        return json.dumps(default, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError):
+        return None  # not JSON: recorded as having a default, without its value
+
+
+def _context_parameter(signature: inspect.Signature) -> str | None:
+    """The name of a leading ``TaskContext`` parameter (the newer SDKs' style), if any."""
+    params = list(signature.parameters.values())
+    if not params:
+        return None
+    annotation = params[0].annotation
+    text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
+    return params[0].name if text.rsplit(".", 1)[-1] == "TaskContext" else None
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class TaskDefinition:
+    """A registered task: its name, function, options and parameters."""
+
+    name: str
+    func: Callable[..., Any]
+    options: TaskOptions
+    parameters: tuple[TaskParameter, ...]
+    is_async: bool
+    context_parameter: str | None = None
+
+    @classmethod
+    def from_function(
+        cls, func: Callable[..., Any], *, name: str | None = None, options: TaskOptions
+    ) -> TaskDefinition:
+        if not callable(func):
+            raise TypeError(f"@app.task needs a function, got {type(func).__name__}")
+        task_name = name if name is not None else getattr(func, "__name__", None)
+        if not isinstance(task_name, str) or not task_name:
+            raise ValueError(f"task name must be a non-empty string, got {task_name!r}")
+        if "/" in task_name or ":" in task_name or task_name != task_name.strip():
+            raise ValueError(
+                f"task name {task_name!r} must not contain '/', ':' or spaces at the ends"
+            )
+        signature = inspect.signature(func)
+        context = _context_parameter(signature)
+        parameters = []
+        for param in signature.parameters.values():
+            if param.name == context:
+                continue
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                continue
+            has_default = param.default is not param.empty
+            parameters.append(
+                TaskParameter(
+                    name=param.name,
+                    has_default=has_default,
+                    type=_type_text(param.annotation),
+                    default_value=_default_text(param.default) if has_default else None,
+                )
+            )
+        return cls(
+            name=task_name,
+            func=func,
+            options=options,
+            parameters=tuple(parameters),
+            is_async=inspect.iscoroutinefunction(func),
+            context_parameter=context,
+        )
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """What makes two definitions "the same task" (a module imported twice)."""
+        code = getattr(self.func, "__code__", None)
+        return (
+            self.name,
+            getattr(self.func, "__qualname__", None),
+            None if code is None else (code.co_code, code.co_consts, code.co_names),
+            self.options,
+            self.parameters,
+        )
+
+    def payload(self) -> dict[str, Any]:
+        """One entry of ``{"tasks": [...]}`` (WIRE.md D.3)."""
+        item: dict[str, Any] = {"name": self.name, "options": self.options.payload()}
+        if self.parameters:
+            item["parameters"] = [param.payload() for param in self.parameters]
+        return item
+
+
+class TaskRegistry:
+    """Tasks by name, in registration order.
+
+    Registering a name twice is an error only when the two definitions differ
+    (the same module imported twice in one process registers identical ones).
+    """
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskDefinition] = {}
+
+    def add(self, definition: TaskDefinition) -> TaskDefinition:
+        """Register ``definition``; returns the definition now registered under its name."""
+        existing = self._tasks.get(definition.name)
+        if existing is None:
+            self._tasks[definition.name] = definition
+            return definition
+        if existing.fingerprint() == definition.fingerprint():
+            return existing
+        raise ValueError(f"a different task named {definition.name!r} is already registered")
+
+    def get(self, name: str) -> TaskDefinition | None:
+        return self._tasks.get(name)
+
+    def __iter__(self) -> Any:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+    def names(self) -> list[str]:
+        return list(self._tasks)
+
+
+def registration_payload(definitions: Iterable[TaskDefinition]) -> dict[str, Any]:
+    """The body of ``POST /register-tasks``: ``{"tasks": [...]}`` in registration order."""
+    return {"tasks": [definition.payload() for definition in definitions]}
+
+
+class TaskInputError(TypeError):
+    """A run's input does not fit the task's signature (reported as the run's error)."""
+
+
+def bind_arguments(
+    definition: TaskDefinition, input_data: Any, *, context: Any = None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Positional and keyword arguments for calling the task with ``input_data``.
+
+    A JSON array binds positionally, an object by name; defaults in the signature
+    apply. ``context`` is passed as the first argument of a task that takes a
+    ``TaskContext``. Raises :class:`TaskInputError` naming the task and parameters.
+    """
+    if input_data is None:
+        input_data = []
+    if isinstance(input_data, list):
+        args: tuple[Any, ...] = tuple(input_data)
+        kwargs: dict[str, Any] = {}
+    elif isinstance(input_data, Mapping):
+        args, kwargs = (), dict(input_data)
+    else:
+        raise TaskInputError(
+            f"task {definition.name!r}: input must be a JSON array (positional arguments) "
+            f"or object (named arguments), got {type(input_data).__name__}"
+        )
+    if definition.context_parameter is not None:
+        if definition.context_parameter in kwargs:
+            raise TaskInputError(
+                f"task {definition.name!r}: {definition.context_parameter!r} is the task "
+                "context and cannot be passed as input"
+            )
+        args = (context, *args)
+    try:
+        inspect.signature(definition.func).bind(*args, **kwargs)
+    except TypeError as exc:
+        expected = ", ".join(p.name for p in definition.parameters) or "no arguments"
+        raise TaskInputError(
+            f"task {definition.name!r} cannot take this input ({exc}); it expects: {expected}"
+        ) from None
+    return args, kwargs
+
+
+def encode_result(value: Any, task_name: str) -> bytes:
+    """``[value]`` as JSON bytes: always wrapped (WIRE.md D.4), strict JSON only.
+
+    Raises ``ValueError`` naming the task for NaN/Infinity or a value that is not
+    JSON-serialisable, so the run fails with a message instead of a corrupt result.
+    """
+    try:
+        return json.dumps([value], allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"task {task_name!r} returned a value that is not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError(
+            f"task {task_name!r} returned a value nested too deeply for JSON"
+        ) from None
