@@ -16,6 +16,8 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
+import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -153,9 +155,15 @@ def _type_text(annotation: Any) -> str | None:
         return None
     if isinstance(annotation, str):
         return annotation
-    if type(annotation) is type:  # a plain class; list[int] and friends are not
+    # A class by its own name, whatever its metaclass (an Enum too); ``list[int]``
+    # is a GenericAlias, which Python 3.10 still reports as a ``type``.
+    if not isinstance(annotation, types.GenericAlias) and isinstance(annotation, type):
         return str(annotation.__qualname__)
-    return inspect.formatannotation(annotation).replace("typing.", "")
+    return _TYPING_PREFIX.sub("", inspect.formatannotation(annotation))
+
+
+# ``typing.`` as a module prefix only: ``numpy.typing.NDArray`` keeps its module.
+_TYPING_PREFIX = re.compile(r"(?<![\w.])typing\.")
 
 
 def _default_text(default: Any) -> str | None:
@@ -227,11 +235,19 @@ class TaskDefinition:
 
     def fingerprint(self) -> tuple[Any, ...]:
         """What makes two definitions "the same task" (a module imported twice)."""
-        code = getattr(self.func, "__code__", None)
+        # Behind a ``functools.wraps`` decorator every task shares the wrapper's code:
+        # compare what it wraps. A callable object is what its class's ``__call__`` does.
+        target = inspect.unwrap(self.func)
+        code = getattr(target, "__code__", None)
+        qualname = getattr(target, "__qualname__", None)
+        if code is None:
+            call = inspect.getattr_static(type(target), "__call__", None)
+            code = getattr(call, "__code__", None)
+            qualname = qualname or type(target).__qualname__
         return (
             self.name,
-            getattr(self.func, "__qualname__", None),
-            None if code is None else (code.co_code, code.co_consts, code.co_names),
+            qualname,
+            target if code is None else (code.co_code, code.co_consts, code.co_names),
             self.options,
             self.parameters,
         )
@@ -336,7 +352,10 @@ def encode_result(value: Any, task_name: str) -> bytes:
     try:
         return json.dumps([value], allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"task {task_name!r} returned a value that is not JSON: {exc}") from None
+        reason = str(exc)
+        if "Out of range float" in reason:
+            reason = "NaN and Infinity are not valid JSON numbers"
+        raise ValueError(f"task {task_name!r} returned a value that is not JSON: {reason}") from None
     except RecursionError:
         raise ValueError(
             f"task {task_name!r} returned a value nested too deeply for JSON"

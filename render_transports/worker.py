@@ -319,6 +319,38 @@ async def _main(mode: str, path: str) -> int:
         await transport.aclose()
 
 
+async def _in_thread(
+    func: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> R:
+    """``func(*args, **kwargs)`` in a new thread, with this context.
+
+    Not ``asyncio.to_thread``: its executor cannot start from an ``atexit`` hook,
+    which is where ``auto_start=True`` runs the worker.
+    """
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[R] = loop.create_future()
+    context = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def target() -> None:
+        try:
+            result = context.run(func, *args, **kwargs)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    threading.Thread(target=target, name="render-sdk-task", daemon=True).start()
+    return await future
+
+
 def _describe(exc: BaseException) -> str:
     message = str(exc)
     name = type(exc).__name__
@@ -353,7 +385,7 @@ class _Runtime:
                 result = await definition.func(*args, **kwargs)
             else:
                 # In a thread, so the loop keeps serving the subtasks' polls.
-                result = await asyncio.to_thread(definition.func, *args, **kwargs)
+                result = await _in_thread(definition.func, args, kwargs)
             output = encode_result(result, definition.name)
         except TaskInputError as exc:
             return await self._fail(str(exc), None)

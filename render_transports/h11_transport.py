@@ -1,0 +1,467 @@
+"""HTTP/1.1 over a Unix-domain (or TCP) stream socket, spoken with h11.
+
+This is the transport of the task socket (WIRE.md D.2): the platform, or the dev
+server, listens on ``RENDER_SDK_SOCKET_PATH`` and expects **one request per
+connection**, ``Content-Length`` bodies and ``Connection: close``. Each ``send``
+therefore dials a fresh connection, writes one request, reads one response to its
+end and closes the socket, whatever happens. Nothing is pooled, so ``close()`` has
+nothing to release.
+
+What goes in: a final :class:`~render_core.http.Request`. Only the path and query of
+its URL are used (``http://localhost/input?x=1`` -> ``GET /input?x=1``): the socket,
+not the URL, says where the server is. What goes on the wire: the request line,
+``Host: localhost`` (TCP: ``host:port``) unless the request carries its own ``Host``,
+the request's headers, ``Content-Length`` when there is a body (or the method is one
+that carries content), ``Connection: close``, the body. The request's own
+``Content-Length``/``Transfer-Encoding``/``Connection`` headers are dropped: this
+module frames the body, and h11 would refuse a conflicting pair.
+
+What comes out: a :class:`~render_core.http.Response` for *every* status (a 500 is a
+value, not an exception), headers as ``(name, value)`` pairs with the server's own
+spelling, the whole body. The only exceptions are the core's transport errors,
+mapped in :func:`_mapped` (the one place that knows socket, asyncio and h11
+exceptions) from the phase the exchange had reached:
+
+- connecting (missing socket file, ``ECONNREFUSED``, any connect ``OSError``) ->
+  :class:`~render_core.errors.ConnectionFailed` (``request_sent=False``);
+- the per-call deadline passing before the request was fully written ->
+  :class:`~render_core.errors.ConnectTimeout`; after -> :class:`~render_core.errors.ReadTimeout`;
+- reset, closed before the response ended, a malformed response, a response over
+  ``max_response_bytes`` -> :class:`~render_core.errors.NetworkError` (``request_sent=True``);
+- a request h11 cannot serialise (a header with a newline, a non-Latin-1 value) ->
+  :class:`~render_core.errors.ValidationError`, before any connection is made.
+
+The h11 work (events out, events in) is written once in :class:`_Exchange`; the sync
+and asyncio drivers below differ only in how bytes move. ``asyncio`` is imported only
+by the async driver: this module sits on a worker's cold-start path, and a sync
+worker should not pay ~60 ms for an event loop it never runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
+
+import h11
+
+from render_core.errors import (
+    ConnectionFailed,
+    ConnectTimeout,
+    NetworkError,
+    ReadTimeout,
+    RenderError,
+    ValidationError,
+)
+from render_core.http import Request, Response
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_SOCKET_TIMEOUT",
+    "AsyncTCPTransport",
+    "AsyncUnixSocketTransport",
+    "TCPTransport",
+    "UnixSocketTransport",
+    "request_target",
+]
+
+# Whole-call budget (connect + write + read) in seconds. The official SDKs use 15 s
+# per task-socket call (WIRE.md D.2: httpx ``Timeout(15)`` in 0.6.1, 15 s in 1.x), and
+# the retry schedule around each call (D.8) is tuned for it.
+DEFAULT_SOCKET_TIMEOUT = 15.0
+# Task-socket answers are small JSON documents; subtask outputs are the largest and
+# are bounded by what the platform stores. 64 MiB is far above any legitimate answer
+# and still keeps a confused peer from exhausting a worker's memory. Headers are
+# bounded separately by h11 (16 KiB of incomplete event).
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_CHUNK = 64 * 1024
+# Methods whose requests carry content by definition: an empty body is still framed
+# with ``Content-Length: 0`` (RFC 9110 8.6), as requests and http.client do.
+_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# Framing headers this module owns; the request's own values are replaced.
+_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
+
+_CONNECTING, _WRITING, _READING = "connecting", "writing", "reading"
+
+
+def request_target(url: str) -> str:
+    """The origin-form target (path and query, no fragment) of ``url``.
+
+    ``"http://localhost/input?a=1"`` -> ``"/input?a=1"``; ``"http://localhost"`` ->
+    ``"/"``; an origin-form ``"/input"`` is returned as is. Written with ``str``
+    methods rather than ``urllib.parse``, which costs more to import than this
+    whole module.
+    """
+    url = url.partition("#")[0]
+    scheme_end = url.find("://")
+    if scheme_end >= 0:
+        rest = url[scheme_end + 3 :]
+        cuts = [index for index in (rest.find("/"), rest.find("?")) if index >= 0]
+        url = rest[min(cuts) :] if cuts else ""
+    return url if url.startswith("/") else "/" + url
+
+
+class _Progress:
+    """How far one exchange got; decides what a failure means (see :func:`_mapped`)."""
+
+    __slots__ = ("phase",)
+
+    def __init__(self) -> None:
+        self.phase = _CONNECTING
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    if isinstance(exc, TimeoutError):  # socket.timeout is an alias since 3.10
+        return True
+    # Before 3.11 asyncio has its own TimeoutError. Looked up, not imported: if
+    # asyncio is not loaded, nothing can have raised it.
+    asyncio_module = sys.modules.get("asyncio")
+    return asyncio_module is not None and isinstance(exc, asyncio_module.TimeoutError)
+
+
+@contextlib.contextmanager
+def _mapped(progress: _Progress) -> Iterator[None]:
+    """socket/asyncio/h11 exceptions -> the core's transport errors (most specific first).
+
+    Shared by both colours. ``progress.phase`` says whether the request can have
+    reached the server.
+    """
+    try:
+        yield
+    except RenderError:
+        raise  # already ours (a too-large response); ours subclass TimeoutError too
+    except h11.RemoteProtocolError as exc:
+        raise NetworkError(f"the server sent a malformed response: {exc}") from exc
+    except (h11.LocalProtocolError, UnicodeEncodeError) as exc:
+        raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
+    except Exception as exc:
+        if _is_timeout(exc):
+            if progress.phase == _READING:
+                raise ReadTimeout("the server did not answer in time") from exc
+            raise ConnectTimeout(
+                f"the request could not be sent in time ({progress.phase})"
+            ) from exc
+        if not isinstance(exc, OSError):
+            raise
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if progress.phase == _CONNECTING:
+            raise ConnectionFailed(f"could not connect: {reason}") from exc
+        raise NetworkError(f"the connection failed while {progress.phase}: {reason}") from exc
+
+
+class _Exchange:
+    """One request/response on a fresh connection, as h11 events; no I/O.
+
+    ``outgoing`` is the whole request, ready to write. Feed what the socket returns to
+    :meth:`receive` (``b""`` at end of file) until it returns the response. Raises
+    h11's exceptions (mapped by :func:`_mapped`) and :class:`NetworkError` for a
+    response over the size bound or cut short; after raising, the exchange is dead.
+    """
+
+    def __init__(self, request: Request, *, host: str, max_response_bytes: int) -> None:
+        self._conn = h11.Connection(h11.CLIENT)
+        self._limit = max_response_bytes
+        self._status = 0
+        self._headers: tuple[tuple[str, str], ...] = ()
+        self._body: list[bytes] = []
+        self._size = 0
+        self.outgoing = self._encode(request, host)
+
+    def _encode(self, request: Request, host: str) -> bytes:
+        headers: list[tuple[bytes, bytes]] = []
+        if request.header("host") is None:
+            headers.append((b"Host", host.encode("ascii")))
+        headers.extend(
+            (name.encode("ascii"), value.encode("latin-1"))
+            for name, value in request.headers
+            if name.lower() not in _FRAMING_HEADERS
+        )
+        if request.body or request.method.upper() in _CONTENT_METHODS:
+            headers.append((b"Content-Length", str(len(request.body)).encode("ascii")))
+        headers.append((b"Connection", b"close"))
+        head = h11.Request(
+            method=request.method, target=request_target(request.url), headers=headers
+        )
+        parts = [self._conn.send(head)]
+        if request.body:
+            parts.append(self._conn.send(h11.Data(data=request.body)))
+        parts.append(self._conn.send(h11.EndOfMessage()))
+        return b"".join(part for part in parts if part)
+
+    def receive(self, data: bytes) -> Response | None:
+        """Take bytes from the socket; the response once it is complete, else None."""
+        self._conn.receive_data(data)
+        while True:
+            event = self._conn.next_event()
+            if event is h11.NEED_DATA:
+                if not data:  # h11 raises first in practice; never wait after EOF
+                    raise NetworkError("the server closed the connection mid-response")
+                return None
+            if isinstance(event, h11.InformationalResponse):
+                continue  # 100 Continue and friends precede the real answer
+            if isinstance(event, h11.Response):
+                self._start(event)
+            elif isinstance(event, h11.Data):
+                self._add(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return Response(
+                    status=self._status, headers=self._headers, body=b"".join(self._body)
+                )
+            else:  # ConnectionClosed, PAUSED: the response ended before it began
+                raise NetworkError("the server closed the connection without answering")
+
+    def _start(self, event: h11.Response) -> None:
+        self._status = event.status_code
+        self._headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in event.headers.raw_items()
+        )
+        declared = dict(event.headers).get(b"content-length")
+        if declared is not None and int(declared) > self._limit:
+            raise NetworkError(
+                f"the response declares {int(declared)} bytes, over the {self._limit}-byte limit"
+            )
+
+    def _add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise NetworkError(f"the response body is over the {self._limit}-byte limit")
+        self._body.append(chunk)
+
+
+# ---------------------------------------------------------------------- sync
+
+
+def _remaining(deadline: float) -> float:
+    """Seconds left before ``deadline``; raises TimeoutError when none are.
+
+    Never returns 0: ``settimeout(0)`` would make the socket non-blocking.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("deadline passed")
+    return left
+
+
+def _send_sync(
+    connect: Callable[[float], socket.socket],
+    request: Request,
+    *,
+    host: str,
+    timeout: float,
+    max_response_bytes: int,
+) -> Response:
+    progress = _Progress()
+    with _mapped(progress):
+        deadline = time.monotonic() + timeout
+        exchange = _Exchange(request, host=host, max_response_bytes=max_response_bytes)
+        with connect(_remaining(deadline)) as sock:
+            progress.phase = _WRITING
+            sock.settimeout(_remaining(deadline))
+            sock.sendall(exchange.outgoing)
+            progress.phase = _READING
+            while True:
+                sock.settimeout(_remaining(deadline))
+                response = exchange.receive(sock.recv(_CHUNK))
+                if response is not None:
+                    return response
+
+
+def _connect_unix(path: str, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(path)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def _host_header(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class UnixSocketTransport:
+    """Sync: ``send(request) -> Response`` over a fresh ``AF_UNIX`` connection per call.
+
+    ``timeout`` bounds each whole call (connect, write, read). Safe to share between
+    threads: calls share nothing.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+
+    def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        return _send_sync(
+            lambda timeout: _connect_unix(self.path, timeout),
+            request,
+            host="localhost",
+            timeout=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+        )
+
+    def close(self) -> None:
+        """Nothing is pooled: a no-op, kept for the transport contract."""
+
+
+class TCPTransport:
+    """Sync: like :class:`UnixSocketTransport`, over a fresh TCP connection per call."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+
+    def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        return _send_sync(
+            lambda timeout: socket.create_connection((self.host, self.port), timeout=timeout),
+            request,
+            host=_host_header(self.host, self.port),
+            timeout=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+        )
+
+    def close(self) -> None:
+        """Nothing is pooled: a no-op, kept for the transport contract."""
+
+
+# --------------------------------------------------------------------- asyncio
+
+_OpenStreams = Callable[[], "Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]"]
+
+
+async def _send_async(
+    connect: _OpenStreams,
+    request: Request,
+    *,
+    host: str,
+    timeout: float,
+    max_response_bytes: int,
+) -> Response:
+    import asyncio
+
+    progress = _Progress()
+    with _mapped(progress):
+        exchange = _Exchange(request, host=host, max_response_bytes=max_response_bytes)
+        return await asyncio.wait_for(_exchange_async(connect, exchange, progress), timeout)
+
+
+async def _exchange_async(
+    connect: _OpenStreams, exchange: _Exchange, progress: _Progress
+) -> Response:
+    reader, writer = await connect()
+    finished = False
+    try:
+        if writer.get_extra_info("peername") is None:
+            # asyncio mistakes a Unix connect refused with EAGAIN (the server's backlog
+            # is full) for success; such a socket has no peer. Still connecting.
+            raise ConnectionRefusedError("the server's connection backlog is full")
+        progress.phase = _WRITING
+        writer.write(exchange.outgoing)
+        await writer.drain()
+        progress.phase = _READING
+        while True:
+            response = exchange.receive(await reader.read(_CHUNK))
+            if response is not None:
+                finished = True
+                return response
+    finally:
+        if finished:
+            writer.close()
+        else:
+            # close() would first flush the unsent request: against a server that has
+            # stopped reading, that outlives the deadline (and the cancellation).
+            writer.transport.abort()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+
+
+class AsyncUnixSocketTransport:
+    """asyncio: ``await send(request) -> Response`` (``asyncio.open_unix_connection``).
+
+    ``timeout`` bounds each whole call. Calls share nothing, so concurrent sends
+    (``asyncio.gather``) each get their own connection.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.path = path
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+
+    async def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        import asyncio
+
+        return await _send_async(
+            lambda: asyncio.open_unix_connection(self.path),
+            request,
+            host="localhost",
+            timeout=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing is pooled: a no-op, kept for the transport contract."""
+
+
+class AsyncTCPTransport:
+    """asyncio: like :class:`AsyncUnixSocketTransport`, over a fresh TCP connection per call."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = DEFAULT_SOCKET_TIMEOUT,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
+
+    async def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        import asyncio
+
+        return await _send_async(
+            lambda: asyncio.open_connection(self.host, self.port),
+            request,
+            host=_host_header(self.host, self.port),
+            timeout=self.timeout,
+            max_response_bytes=self.max_response_bytes,
+        )
+
+    async def aclose(self) -> None:
+        """Nothing is pooled: a no-op, kept for the transport contract."""
