@@ -105,11 +105,14 @@ def encode_json(value: Any, what: str) -> bytes:
     """Compact UTF-8 JSON; refuses NaN/Infinity and non-serialisable values up front."""
     try:
         text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: valid in a Python str, not in UTF-8; JSON escapes it.
+        return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
     except (TypeError, ValueError) as exc:
         raise ValidationError(f"{what} is not JSON-serialisable: {exc}") from None
     except RecursionError:
         raise ValidationError(f"{what} is nested too deeply to encode as JSON") from None
-    return text.encode("utf-8")
 
 
 def _headers(

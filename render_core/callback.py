@@ -99,8 +99,13 @@ GET_SUBTASK_RESULT: Final = SocketOperation("get task result", "POST", "/get-sub
 
 
 def encode_payload(value: Any) -> str:
-    """Standard base64 of compact UTF-8 JSON (``ValueError`` for NaN or non-JSON)."""
-    text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    """Standard base64 of compact JSON text.
+
+    ASCII JSON (non-ASCII as ``\\u`` escapes), as the official SDKs send: a string
+    holding a lone surrogate encodes too. Raises ``ValueError`` for NaN/Infinity and
+    ``TypeError`` for a value JSON cannot represent.
+    """
+    text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
 
@@ -275,8 +280,12 @@ def error_for_status(op: SocketOperation, response: Response) -> RenderError:
     message = response.body.decode("utf-8", errors="replace").strip()[:300]
     try:
         document = json.loads(response.body)
-        if isinstance(document, dict) and isinstance(document.get("message"), str):
-            message = document["message"]
+        if isinstance(document, dict):
+            # D.8: the official SDKs show ``message``, else ``error``, else the raw text.
+            for key in ("message", "error"):
+                if isinstance(document.get(key), str) and document[key]:
+                    message = document[key]
+                    break
     except (ValueError, UnicodeDecodeError):
         pass
     message = message or f"HTTP {response.status}"

@@ -178,6 +178,8 @@ def _context_parameter(signature: inspect.Signature) -> str | None:
     params = list(signature.parameters.values())
     if not params:
         return None
+    if params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
+        return None  # the context is always passed as the first positional argument
     annotation = params[0].annotation
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     return params[0].name if text.rsplit(".", 1)[-1] == "TaskContext" else None
@@ -355,7 +357,9 @@ def encode_result(value: Any, task_name: str) -> bytes:
         reason = str(exc)
         if "Out of range float" in reason:
             reason = "NaN and Infinity are not valid JSON numbers"
-        raise ValueError(f"task {task_name!r} returned a value that is not JSON: {reason}") from None
+        raise ValueError(
+            f"task {task_name!r} returned a value that is not JSON: {reason}"
+        ) from None
     except RecursionError:
         raise ValueError(
             f"task {task_name!r} returned a value nested too deeply for JSON"

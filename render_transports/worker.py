@@ -319,9 +319,7 @@ async def _main(mode: str, path: str) -> int:
         await transport.aclose()
 
 
-async def _in_thread(
-    func: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> R:
+async def _in_thread(func: Callable[..., R], args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
     """``func(*args, **kwargs)`` in a new thread, with this context.
 
     Not ``asyncio.to_thread``: its executor cannot start from an ``atexit`` hook,

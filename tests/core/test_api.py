@@ -1327,3 +1327,8 @@ def test_a_token_a_header_cannot_carry_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="copied whole") as info:
         api.build_get_task_run(config, RUN_ID)
     assert "rnd_abc" not in str(info.value)
+
+
+def test_lone_surrogates_are_escaped_not_an_encoding_crash() -> None:
+    request = api.build_start_task(AUTHED, "wf/t", ["\ud800"])
+    assert json.loads(request.body)["input"] == ["\ud800"]

@@ -56,6 +56,7 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -154,6 +155,8 @@ class SocketRequest:
     body: bytes
     target: str
     """The request target exactly as sent (path and query)."""
+    received_at: float = dataclasses.field(default_factory=time.monotonic)
+    """``time.monotonic()`` when the request was complete."""
 
     def json(self) -> Any:
         """The body decoded as JSON (raises ``ValueError`` if it is not JSON)."""

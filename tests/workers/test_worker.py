@@ -269,3 +269,18 @@ def test_worker_path_imports_no_http_client(tmp_path: pathlib.Path, sock: FakeTa
     done = run_program(tmp_path, probe, sock, "register")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_first_result_poll_comes_within_tens_of_milliseconds(
+    tmp_path: pathlib.Path, sock: FakeTaskSocket
+) -> None:
+    sock.subtask_polls = 3
+    code, callback, stderr = run_task(tmp_path, sock, "fan_out", [1])
+    assert code == 0, stderr
+    assert output_of(callback) == [[1]]
+    start = next(r for r in sock.requests if r.path == "/run-subtask")
+    polls = [r for r in sock.requests if r.path == "/get-subtask-result"]
+    assert len(polls) >= 3
+    # The official SDK sleeps 1 s between polls; ours polls at once, then after 20 ms, 30 ms.
+    assert polls[0].received_at - start.received_at < 0.5
+    assert polls[2].received_at - start.received_at < 0.9
