@@ -13,16 +13,20 @@ from collections.abc import Sequence
 __all__ = ["main"]
 
 USAGE = """usage: render-workflows MODULE:APP
+       render-workflows dev [options] -- COMMAND...
 
-Start the worker of a Workflows app (the platform or the dev server sets
-RENDER_SDK_MODE and RENDER_SDK_SOCKET_PATH), for example:
-
-    render-workflows main:app
+MODULE:APP  start the worker of a Workflows app (the platform or the dev server sets
+            RENDER_SDK_MODE and RENDER_SDK_SOCKET_PATH), for example: render-workflows main:app
+dev         run the local dev server for COMMAND (see render-workflows dev --help)
 """
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] == "dev":
+        from render_devserver.cli import main as dev_main
+
+        return dev_main(args[1:])
     if len(args) != 1 or args[0] in ("-h", "--help"):
         stream = sys.stdout if args and args[0] in ("-h", "--help") else sys.stderr
         stream.write(USAGE)

@@ -1,0 +1,383 @@
+"""The REST + SSE API of the dev server (aiohttp.web), as Render serves it (WIRE.md A, B).
+
+Exact paths and success codes (202/200/204), camelCase JSON with every required
+key, errors as ``{"id": ..., "message": ...}`` with the right 4xx (never a 500 or a
+dropped connection for a client mistake), cursor pagination, and an event stream
+that starts with ``retry:``, numbers its events, honours ``Last-Event-ID``, replays
+terminal states (canceled too) on subscribe, sends ``: ping`` keep-alives and never
+lets a slow subscriber hold anything up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as _dt
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from render_core import codec, lifecycle
+from render_core.lifecycle import LifecycleError
+from render_devserver.ids import new_id
+from render_devserver.scheduler import Scheduler, TaskNotFound
+from render_devserver.store import TaskRecord
+
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "EventHub", "build_app"]
+
+logger = logging.getLogger("render_devserver")
+
+# Request bodies above this are refused with 413: task inputs are JSON arguments,
+# not file uploads, and a bound keeps one request from exhausting memory.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+# Comment lines on idle streams, shorter than every client's idle timeout.
+DEFAULT_PING_INTERVAL = 15.0
+# Events a subscriber may fall behind by before its connection is closed; it
+# reconnects with Last-Event-ID and loses nothing.
+SUBSCRIBER_BACKLOG = 1000
+RETRY_MS = 2000
+EVENTS_PATH = "/v1/task-runs/events"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = json.dumps({"id": new_id("err-"), "message": message})
+    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+
+
+def _json(status: int, document: Any) -> web.Response:
+    return web.Response(
+        status=status,
+        text=json.dumps(document, separators=(",", ":"), ensure_ascii=False),
+        content_type="application/json",
+    )
+
+
+class _BadRequest(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class _Subscriber:
+    def __init__(self, run_ids: frozenset[str]) -> None:
+        self.run_ids = run_ids
+        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self.overflowed = False
+
+
+class EventHub:
+    """Fans terminal events out to event-stream subscribers without ever blocking."""
+
+    def __init__(self) -> None:
+        self._subscribers: set[_Subscriber] = set()
+
+    def subscribe(self, run_ids: frozenset[str]) -> _Subscriber:
+        subscriber = _Subscriber(run_ids)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: _Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    def publish(self, event_id: int, run_id: str, data: str) -> None:
+        for subscriber in list(self._subscribers):
+            if run_id not in subscriber.run_ids:
+                continue
+            try:
+                subscriber.queue.put_nowait((event_id, data))
+            except asyncio.QueueFull:
+                # Too slow: drop it rather than wait; it resumes with Last-Event-ID.
+                subscriber.overflowed = True
+                self._subscribers.discard(subscriber)
+
+    def close_all(self) -> None:
+        for subscriber in list(self._subscribers):
+            with contextlib.suppress(asyncio.QueueFull):
+                subscriber.queue.put_nowait(None)
+        self._subscribers.clear()
+
+
+def _limit(request: web.Request, default: int = 20) -> int:
+    raw = request.query.getall("limit", [])
+    if not raw:
+        return default
+    try:
+        value = int(raw[-1])
+    except ValueError:
+        raise _BadRequest(400, f"limit: not an integer: {raw[-1]!r}") from None
+    if value < 1:
+        raise _BadRequest(400, "limit: must be at least 1")
+    return min(value, 100)
+
+
+def _ids(request: web.Request, key: str) -> list[str]:
+    """Repeated and comma-separated values, in order, without duplicates (WIRE.md A.4.7)."""
+    values: list[str] = []
+    for raw in request.query.getall(key, []):
+        for piece in raw.split(","):
+            value = piece.strip()
+            if value and value not in values:
+                values.append(value)
+    return values
+
+
+class _Api:
+    def __init__(
+        self, scheduler: Scheduler, hub: EventHub, *, workflow_slug: str, ping_interval: float
+    ) -> None:
+        self.scheduler = scheduler
+        self.store = scheduler.store
+        self.hub = hub
+        self.workflow_slug = workflow_slug
+        self.ping_interval = ping_interval
+
+    # -- middleware ------------------------------------------------------------------
+
+    @web.middleware
+    async def errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except _BadRequest as exc:
+            return _error(exc.status, exc.message)
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"request body too large (limit {DEFAULT_MAX_BODY_BYTES} bytes)")
+        except web.HTTPMethodNotAllowed as exc:
+            return _error(
+                405,
+                f"method {request.method} not allowed on {request.path}",
+                {"Allow": exc.headers["Allow"]},
+            )
+        except web.HTTPNotFound:
+            return _error(404, f"not found: {request.method} {request.path}")
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return _error(exc.status, exc.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("internal error on %s %s", request.method, request.path)
+            return _error(500, "internal error in the dev server (see its log)")
+
+    # -- task runs ---------------------------------------------------------------------
+
+    async def create_run(self, request: web.Request) -> web.StreamResponse:
+        try:
+            payload = json.loads(await request.read())
+        except ValueError:
+            raise _BadRequest(400, "request body is not valid JSON") from None
+        if not isinstance(payload, dict):
+            raise _BadRequest(400, "request body must be a JSON object")
+        task = payload.get("task")
+        if not isinstance(task, str) or not task.strip():
+            raise _BadRequest(400, "task: a task slug (workflow-slug/task-name) is required")
+        if "input" not in payload:
+            raise _BadRequest(400, "input: required (an array or an object of arguments)")
+        input_data = payload["input"]
+        if not isinstance(input_data, list | dict):
+            raise _BadRequest(400, "input: must be an array (positional) or an object (named)")
+        key = payload.get("idempotencyKey")
+        if key is not None and (not isinstance(key, str) or not key):
+            raise _BadRequest(400, "idempotencyKey: must be a non-empty string")
+        try:
+            run, _ = self.scheduler.start_run(task, input_data, idempotency_key=key)
+        except TaskNotFound as exc:
+            raise _BadRequest(404, str(exc)) from None
+        return _json(202, codec.unstructure(lifecycle.to_summary(run)))
+
+    async def get_run(self, request: web.Request) -> web.StreamResponse:
+        run = self.store.get_run(request.match_info["run_id"])
+        if run is None:
+            raise _BadRequest(404, f"task run not found: {request.match_info['run_id']}")
+        return _json(200, codec.unstructure(lifecycle.to_details(run)))
+
+    async def cancel_run(self, request: web.Request) -> web.StreamResponse:
+        run_id = request.match_info["run_id"]
+        try:
+            self.scheduler.cancel_run(run_id)
+        except KeyError:
+            raise _BadRequest(404, f"task run not found: {run_id}") from None
+        except LifecycleError as exc:
+            raise _BadRequest(409, str(exc)) from None
+        return web.Response(status=204)
+
+    def _task_ids(self, refs: list[str]) -> list[str]:
+        ids = []
+        for ref in refs:
+            with contextlib.suppress(TaskNotFound):
+                ids.append(self.scheduler.resolve_task(ref).id)
+        return ids
+
+    async def list_runs(self, request: web.Request) -> web.StreamResponse:
+        limit = _limit(request)
+        slugs = _ids(request, "taskSlug")
+        task_ids = self._task_ids(slugs)
+        if slugs and not task_ids:
+            return _json(200, [])
+        page = self.store.list_runs(
+            limit=limit,
+            cursor=request.query.get("cursor"),
+            task_ids=task_ids,
+            root_ids=_ids(request, "rootTaskRunId"),
+            statuses=_ids(request, "status"),
+        )
+        if page is None:
+            raise _BadRequest(400, f"cursor: unknown cursor {request.query.get('cursor')!r}")
+        return _json(
+            200,
+            [
+                {"taskRun": codec.unstructure(lifecycle.to_summary(run)), "cursor": run.id}
+                for run in page
+            ],
+        )
+
+    # -- tasks -------------------------------------------------------------------------
+
+    def _task_json(self, task: TaskRecord) -> dict[str, Any]:
+        return {
+            "id": task.id,
+            "name": task.name,
+            "slug": f"{self.workflow_slug}/{task.name}",
+            "createdAt": codec.format_timestamp(task.created_at),
+        }
+
+    async def list_tasks(self, request: web.Request) -> web.StreamResponse:
+        limit = _limit(request)
+        tasks = self.store.tasks()
+        slugs = _ids(request, "taskSlug")
+        if slugs:
+            wanted = set(self._task_ids(slugs))
+            tasks = [t for t in tasks if t.id in wanted]
+        cursor = request.query.get("cursor")
+        if cursor is not None:
+            ids = [t.id for t in tasks]
+            if cursor not in ids:
+                raise _BadRequest(400, f"cursor: unknown cursor {cursor!r}")
+            tasks = tasks[ids.index(cursor) + 1 :]
+        return _json(200, [{"task": self._task_json(t), "cursor": t.id} for t in tasks[:limit]])
+
+    async def get_task(self, request: web.Request) -> web.StreamResponse:
+        ref = request.match_info["task_ref"]
+        try:
+            task = self.scheduler.resolve_task(ref)
+        except TaskNotFound:
+            raise _BadRequest(404, f"task not found: {ref}") from None
+        return _json(200, self._task_json(task))
+
+    # -- events ------------------------------------------------------------------------
+
+    async def events(self, request: web.Request) -> web.StreamResponse:
+        run_ids = frozenset(_ids(request, "taskRunIds"))
+        if not run_ids:
+            raise _BadRequest(400, "taskRunIds: at least one task run id is required")
+        after = 0
+        last = request.headers.get("Last-Event-ID", "").strip()
+        if last.isdigit():
+            after = int(last)
+        subscriber = self.hub.subscribe(run_ids)
+        response = web.StreamResponse(
+            status=200,
+            headers={
+                "Content-Type": "text/event-stream; charset=utf-8",
+                "Cache-Control": "no-cache",
+                "Connection": "keep-alive",
+                "X-Accel-Buffering": "no",
+            },
+        )
+        try:
+            await response.prepare(request)
+            await response.write(f"retry: {RETRY_MS}\n\n".encode())
+            sent = after
+            for event_id, _, data in self.store.latest_events(run_ids, after):
+                await response.write(_frame(event_id, data))
+                sent = max(sent, event_id)
+            while not subscriber.overflowed:
+                try:
+                    item = await asyncio.wait_for(subscriber.queue.get(), self.ping_interval)
+                except asyncio.TimeoutError:
+                    await response.write(b": ping\n\n")
+                    continue
+                if item is None:
+                    break
+                event_id, data = item
+                if event_id > sent:
+                    await response.write(_frame(event_id, data))
+                    sent = event_id
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.hub.unsubscribe(subscriber)
+        return response
+
+    # -- logs --------------------------------------------------------------------------
+
+    async def logs(self, request: web.Request) -> web.StreamResponse:
+        run_ids = _ids(request, "taskRunID") + _ids(request, "taskRun") + _ids(request, "taskRunId")
+        start = _time(request, "startTime")
+        end = _time(request, "endTime")
+        text = _ids(request, "text")
+        limit = _limit(request, default=100)
+        records = self.store.logs(run_ids=run_ids, start=start, end=end, text=text, limit=limit + 1)
+        more = len(records) > limit
+        records = records[:limit]
+        return _json(
+            200,
+            {
+                "logs": [
+                    {
+                        "id": str(r.id),
+                        "labels": [
+                            {"name": "taskRun", "value": r.run_id},
+                            {"name": "stream", "value": r.stream},
+                        ],
+                        "message": r.message,
+                        "timestamp": codec.format_timestamp(r.timestamp),
+                    }
+                    for r in records
+                ],
+                "hasMore": more,
+                "nextStartTime": codec.format_timestamp(records[-1].timestamp) if records else None,
+            },
+        )
+
+
+def _frame(event_id: int, data: str) -> bytes:
+    return f"id: {event_id}\nevent: task.completed\ndata: {data}\n\n".encode()
+
+
+def _time(request: web.Request, key: str) -> _dt.datetime | None:
+    raw = request.query.get(key)
+    if not raw:
+        return None
+    try:
+        return codec.parse_timestamp(raw)
+    except codec.DecodeError:
+        raise _BadRequest(400, f"{key}: not an RFC 3339 timestamp: {raw!r}") from None
+
+
+def build_app(
+    scheduler: Scheduler,
+    hub: EventHub,
+    *,
+    workflow_slug: str,
+    ping_interval: float = DEFAULT_PING_INTERVAL,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> web.Application:
+    api = _Api(scheduler, hub, workflow_slug=workflow_slug, ping_interval=ping_interval)
+    app = web.Application(middlewares=[api.errors], client_max_size=max_body_bytes)
+    router = app.router
+    router.add_post("/v1/task-runs", api.create_run)
+    router.add_get("/v1/task-runs", api.list_runs, allow_head=False)
+    router.add_get(EVENTS_PATH, api.events, allow_head=False)
+    router.add_get("/v1/task-runs/{run_id}", api.get_run, allow_head=False)
+    router.add_delete("/v1/task-runs/{run_id}", api.cancel_run)
+    router.add_get("/v1/tasks", api.list_tasks, allow_head=False)
+    router.add_get("/v1/tasks/{task_ref:.+}", api.get_task, allow_head=False)
+    router.add_get("/v1/logs", api.logs, allow_head=False)
+    return app

@@ -1,0 +1,593 @@
+"""Runs tasks: one process per attempt, a task socket each, retries, timeouts, cancel.
+
+The scheduler owns the effects of the run lifecycle (``render_core.lifecycle``
+decides the states): it registers tasks with one register-mode process, starts
+attempts in FIFO order under a concurrency limit, serves each attempt's task
+socket, captures its output line by line, enforces timeouts (SIGTERM, a grace
+period, SIGKILL), retries failed attempts with the registered policy, cancels
+whole run trees, and recovers runs that were in flight when the server stopped.
+
+It knows nothing of HTTP: the REST layer calls its methods and receives terminal
+events through the ``publish`` callable it hands in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as _dt
+import json
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from render_core import callback as protocol
+from render_core import codec, lifecycle
+from render_core.lifecycle import LifecycleError, RetryPolicy, Run
+from render_core.models import TaskRunStatus
+from render_devserver.ids import new_id
+from render_devserver.socket_server import HandlerError, TaskSocketServer
+from render_devserver.store import Store, TaskRecord
+
+__all__ = ["RegistrationError", "Scheduler", "TaskNotFound"]
+
+logger = logging.getLogger("render_devserver")
+
+Status = TaskRunStatus
+
+# A process that reported its result gets this long to exit on its own.
+EXIT_GRACE_SECONDS = 5.0
+# SIGTERM, then this long before SIGKILL (timeouts and cancels).
+KILL_GRACE_SECONDS = 3.0
+# Registration must finish within this (imports of a large project included).
+REGISTER_TIMEOUT_SECONDS = 120.0
+# How many output lines are quoted when a process dies without reporting.
+LAST_LINES = 10
+
+
+def utcnow() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc)
+
+
+class RegistrationError(RuntimeError):
+    """The start command did not register its tasks; the message carries its output."""
+
+
+class TaskNotFound(LookupError):
+    """No registered task matches a slug or id."""
+
+
+def policy_from_registration(registration: Mapping[str, Any]) -> RetryPolicy:
+    retry = (registration.get("options") or {}).get("retry")
+    if not isinstance(retry, Mapping):
+        return lifecycle.DEFAULT_POLICY
+    factor = retry.get("factor")
+    return RetryPolicy(
+        max_retries=int(retry.get("max_retries") or 0),
+        wait_duration_ms=int(retry.get("wait_duration_ms") or 0),
+        # Without a factor, the documented default of "no Retry object" (2).
+        factor=float(factor) if isinstance(factor, int | float) else 2.0,
+    )
+
+
+def timeout_from_registration(registration: Mapping[str, Any]) -> int:
+    value = (registration.get("options") or {}).get("timeout_seconds")
+    return int(value) if isinstance(value, int) and value > 0 else lifecycle.DEFAULT_TIMEOUT_SECONDS
+
+
+class _Attempt:
+    """One attempt in flight: its process, socket server and the callback it sent."""
+
+    def __init__(self, run_id: str, number: int) -> None:
+        self.run_id = run_id
+        self.number = number
+        self.reported: asyncio.Future[protocol.CallbackResult] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self.process: asyncio.subprocess.Process | None = None
+        self.task: asyncio.Task[None] | None = None
+
+
+class _AttemptHandler:
+    """The task socket of one attempt (WIRE.md D.3), backed by the scheduler."""
+
+    def __init__(self, scheduler: Scheduler, attempt: _Attempt) -> None:
+        self._scheduler = scheduler
+        self._attempt = attempt
+
+    async def get_input(self) -> bytes:
+        run = self._scheduler.store.get_run(self._attempt.run_id)
+        if run is None:  # pragma: no cover - the run exists for as long as its attempt
+            raise HandlerError(404, "task run not found")
+        return protocol.build_input_response(
+            run.task_name,
+            run.input,
+            task_run_id=run.id,
+            root_task_run_id=run.root_id or run.id,
+            parent_task_run_id=run.parent_id or None,
+            attempt=self._attempt.number,
+        )
+
+    async def register(self, tasks: list[protocol.RegisteredTask]) -> None:
+        raise HandlerError(409, "this process was started to run a task, not to register tasks")
+
+    async def callback(self, result: protocol.CallbackResult) -> None:
+        # Idempotent: the first report wins, repeats (retried POSTs) are acknowledged.
+        if not self._attempt.reported.done():
+            self._attempt.reported.set_result(result)
+
+    async def run_subtask(self, request: protocol.SubtaskRequest) -> str:
+        return self._scheduler.start_subtask(self._attempt.run_id, request)
+
+    async def subtask_result(self, task_run_id: str) -> bytes:
+        return self._scheduler.subtask_result(task_run_id)
+
+
+class _RegisterHandler:
+    """The task socket of the register-mode process."""
+
+    def __init__(self) -> None:
+        self.registered: asyncio.Future[list[protocol.RegisteredTask]] = (
+            asyncio.get_running_loop().create_future()
+        )
+
+    async def get_input(self) -> bytes:
+        # What the official dev server answers in register mode (WIRE.md D.3).
+        return json.dumps({"task_name": "", "input": None}).encode()
+
+    async def register(self, tasks: list[protocol.RegisteredTask]) -> None:
+        if not self.registered.done():
+            self.registered.set_result(tasks)
+
+    async def callback(self, result: protocol.CallbackResult) -> None:
+        raise HandlerError(409, "this process was started to register tasks, not to run one")
+
+    async def run_subtask(self, request: protocol.SubtaskRequest) -> str:
+        raise HandlerError(409, "subtasks can only be started from a running task")
+
+    async def subtask_result(self, task_run_id: str) -> bytes:
+        raise HandlerError(409, "subtasks can only be awaited from a running task")
+
+
+class Scheduler:
+    """See the module docstring. Create, ``await start()``, use, ``await stop()``."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        command: Sequence[str],
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        concurrency: int | None = None,
+        server_url: str = "",
+        publish: Callable[[int, str, str], None] | None = None,
+        log_sink: Callable[[str, str], None] | None = None,
+    ) -> None:
+        if not command:
+            raise ValueError("a start command is required (the program that calls app.start())")
+        self.store = store
+        self.command = list(command)
+        self.cwd = cwd
+        self.env = dict(os.environ if env is None else env)
+        self.concurrency = concurrency or max(2, 2 * (os.cpu_count() or 1))
+        self.server_url = server_url
+        self._publish = publish or (lambda event_id, run_id, data: None)
+        self._log_sink = log_sink
+        self._ready: collections.deque[str] = collections.deque()
+        self._attempts: dict[str, _Attempt] = {}
+        self._open_children: dict[str, set[str]] = collections.defaultdict(set)
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._socket_dir: str | None = None
+        self._wake: asyncio.Event | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._socket_count = 0
+        self._stopping = False
+        self.tasks: list[TaskRecord] = []
+
+    # -- lifecycle of the scheduler itself ----------------------------------------
+
+    async def start(self) -> None:
+        """Register tasks, recover interrupted runs, start dispatching."""
+        self._socket_dir = tempfile.mkdtemp(
+            prefix="rwd-", dir="/tmp" if os.path.isdir("/tmp") else None
+        )
+        os.chmod(self._socket_dir, 0o700)
+        self._wake = asyncio.Event()
+        await self.register()
+        self._recover()
+        self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    async def stop(self) -> None:
+        """Stop every process (attempts in flight stay ``running`` for recovery) and clean up."""
+        self._stopping = True
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._dispatcher
+        for timer in self._timers.values():
+            timer.cancel()
+        tasks = [a.task for a in self._attempts.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._socket_dir is not None:
+            shutil.rmtree(self._socket_dir, ignore_errors=True)
+
+    # -- registration ----------------------------------------------------------------
+
+    async def register(self) -> list[TaskRecord]:
+        """Run the start command in register mode and store the tasks it registers."""
+        handler = _RegisterHandler()
+        path = self._socket_path()
+        server = TaskSocketServer(path, handler)
+        await server.start()
+        output: list[str] = []
+        try:
+            process = await self._spawn("register", path, "", output)
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
+            done, _ = await asyncio.wait(
+                {handler.registered, waiter},
+                timeout=REGISTER_TIMEOUT_SECONDS,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if handler.registered.done():
+                registered = handler.registered.result()
+            else:
+                if not done:
+                    await self._terminate(process)
+                await asyncio.wait({waiter}, timeout=EXIT_GRACE_SECONDS)
+                tail = "\n".join(output[-20:]) or "(no output)"
+                code = process.returncode
+                raise RegistrationError(
+                    "the start command exited before registering tasks"
+                    f"{f' (exit status {code})' if code is not None else ''}."
+                    f" Its output:\n{tail}"
+                )
+            await self._finish_process(process, waiter)
+        finally:
+            await server.close()
+        items = [task.payload() for task in registered]
+        self.tasks = self.store.replace_tasks(items, utcnow(), new_id)
+        return self.tasks
+
+    # -- runs ----------------------------------------------------------------------
+
+    def resolve_task(self, ref: str) -> TaskRecord:
+        """A task by id, name or slug (``anything/name``, optional ``:version``)."""
+        if ref.startswith("tsk-"):
+            task = self.store.task_by_id(ref)
+            if task is not None:
+                return task
+        name = ref.rsplit("/", 1)[-1].split(":", 1)[0]
+        task = self.store.task_by_name(name)
+        if task is None:
+            raise TaskNotFound(f"task not found: {ref}")
+        return task
+
+    def start_run(
+        self,
+        task_ref: str,
+        input_data: list[Any] | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        parent: Run | None = None,
+    ) -> tuple[Run, bool]:
+        """A new pending run (or the run already started with ``idempotency_key``).
+
+        Returns ``(run, created)``.
+        """
+        if idempotency_key:
+            existing = self.store.run_by_idempotency_key(idempotency_key)
+            if existing is not None:
+                return existing, False
+        task = self.resolve_task(task_ref)
+        run = lifecycle.new_run(
+            run_id=new_id("trn-"),
+            task_id=task.id,
+            task_name=task.name,
+            input_data=input_data,
+            now=utcnow(),
+            policy=policy_from_registration(task.registration),
+            timeout_seconds=timeout_from_registration(task.registration),
+            parent=parent,
+            idempotency_key=idempotency_key,
+        )
+        self.store.put_run(run)
+        if parent is not None:
+            self._open_children[parent.id].add(run.id)
+        self._enqueue(run.id)
+        return run, True
+
+    def start_subtask(self, parent_id: str, request: protocol.SubtaskRequest) -> str:
+        parent = self.store.get_run(parent_id)
+        if parent is None or parent.status is not Status.RUNNING:
+            raise HandlerError(409, f"task run {parent_id} is not running")
+        root = self.store.get_run(parent.root_id or parent.id)
+        if root is not None and root.is_terminal:
+            raise HandlerError(409, f"root task run {root.id} is not active")
+        try:
+            run, _ = self.start_run(
+                request.task_name,
+                request.input,
+                idempotency_key=request.idempotency_key,
+                parent=parent,
+            )
+        except TaskNotFound as exc:
+            raise HandlerError(404, str(exc)) from None
+        return run.id
+
+    def subtask_result(self, run_id: str) -> bytes:
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise HandlerError(404, f"task run not found: {run_id}")
+        if run.status is Status.COMPLETED:
+            return protocol.build_subtask_result_response(still_running=False, output=run.results)
+        if run.status is Status.FAILED:
+            return protocol.build_subtask_result_response(
+                still_running=False, error=run.error or "the subtask failed"
+            )
+        if run.status is Status.CANCELED:
+            return protocol.build_subtask_result_response(
+                still_running=False, error="the subtask was canceled"
+            )
+        return protocol.build_subtask_result_response(still_running=True)
+
+    def cancel_run(self, run_id: str) -> Run:
+        """Cancel a run and everything below it; raises KeyError or LifecycleError."""
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise KeyError(run_id)
+        if run.is_terminal:
+            raise LifecycleError(f"task run {run_id} is not active (it is {run.status})")
+        now = utcnow()
+        canceled = self._cancel_one(run, now)
+        for child in self.store.descendants(run_id):
+            if not child.is_terminal:
+                self._cancel_one(child, now)
+        return canceled
+
+    def _cancel_one(self, run: Run, now: _dt.datetime) -> Run:
+        canceled = lifecycle.cancel(run, now)
+        self._save_terminal(canceled)
+        timer = self._timers.pop(run.id, None)
+        if timer is not None:
+            timer.cancel()
+        attempt = self._attempts.get(run.id)
+        if attempt is not None and attempt.task is not None:
+            attempt.task.cancel()
+        return canceled
+
+    # -- internals -------------------------------------------------------------------
+
+    def _socket_path(self) -> str:
+        assert self._socket_dir is not None
+        self._socket_count += 1
+        return os.path.join(self._socket_dir, f"{self._socket_count}.sock")
+
+    def _enqueue(self, run_id: str) -> None:
+        self._ready.append(run_id)
+        if self._wake is not None:
+            self._wake.set()
+
+    def _busy(self) -> int:
+        # A parent waiting for its children does not hold a slot: otherwise parents
+        # could fill every slot and wait forever for children that cannot start.
+        return sum(1 for run_id in self._attempts if not self._open_children.get(run_id))
+
+    async def _dispatch(self) -> None:
+        assert self._wake is not None
+        while True:
+            while self._ready and self._busy() < self.concurrency:
+                run_id = self._ready.popleft()
+                run = self.store.get_run(run_id)
+                if run is None or run.status is not Status.PENDING or run_id in self._attempts:
+                    continue
+                if not lifecycle.is_due(run, utcnow()):
+                    self._schedule_retry(run)
+                    continue
+                self._launch(run)
+            self._wake.clear()
+            await self._wake.wait()
+
+    def _launch(self, run: Run) -> None:
+        run = lifecycle.start_attempt(run, utcnow())
+        self.store.put_run(run)
+        current = run.current_attempt
+        assert current is not None
+        attempt = _Attempt(run.id, current.number)
+        self._attempts[run.id] = attempt
+        attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(run, attempt))
+
+    async def _run_attempt(self, run: Run, attempt: _Attempt) -> None:
+        path = self._socket_path()
+        server = TaskSocketServer(path, _AttemptHandler(self, attempt))
+        output: list[str] = []
+        process: asyncio.subprocess.Process | None = None
+        try:
+            await server.start()
+            try:
+                process = await self._spawn("run", path, run.id, output)
+            except OSError as exc:
+                self._attempt_failed(run.id, f"could not start the task process: {exc}")
+                return
+            attempt.process = process
+            waiter: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
+            await asyncio.wait(
+                {attempt.reported, waiter},
+                timeout=run.timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if attempt.reported.done():
+                self._reported(run.id, attempt.reported.result())
+                await self._finish_process(process, waiter)
+            elif waiter.done():
+                # Exited without a report (a crash, os._exit, a kill): give a late
+                # callback on the socket a moment, then fail the attempt.
+                await asyncio.wait({attempt.reported}, timeout=0.2)
+                if attempt.reported.done():
+                    self._reported(run.id, attempt.reported.result())
+                else:
+                    await asyncio.sleep(0.05)  # let the log readers drain
+                    tail = "\n".join(output[-LAST_LINES:])
+                    self._attempt_failed(
+                        run.id,
+                        f"the task process exited with status {process.returncode} "
+                        "before reporting a result"
+                        + (f"; its last output:\n{tail}" if tail else ""),
+                    )
+            else:
+                await self._terminate(process)
+                self._attempt_failed(run.id, f"the task timed out after {run.timeout_seconds} s")
+        except asyncio.CancelledError:
+            if process is not None and process.returncode is None:
+                await asyncio.shield(self._terminate(process))
+            raise
+        finally:
+            self._attempts.pop(run.id, None)
+            await server.close()
+            if self._wake is not None:
+                self._wake.set()
+
+    def _reported(self, run_id: str, result: protocol.CallbackResult) -> None:
+        run = self.store.get_run(run_id)
+        if run is None or run.status is not Status.RUNNING:
+            return
+        if result.error is not None:
+            self._attempt_failed(run_id, result.error.details or "the task failed")
+            return
+        output = result.output if isinstance(result.output, list) else [result.output]
+        self._save_terminal(lifecycle.complete(run, output, utcnow()))
+
+    def _attempt_failed(self, run_id: str, error: str) -> None:
+        run = self.store.get_run(run_id)
+        if run is None or run.status is not Status.RUNNING:
+            return
+        failed = lifecycle.fail_attempt(run, error, utcnow())
+        if failed.is_terminal:
+            self._save_terminal(failed)
+        else:
+            self.store.put_run(failed)
+            self._schedule_retry(failed)
+
+    def _schedule_retry(self, run: Run) -> None:
+        assert run.retry_at is not None
+        delay = max(0.0, (run.retry_at - utcnow()).total_seconds())
+        loop = asyncio.get_running_loop()
+        old = self._timers.pop(run.id, None)
+        if old is not None:
+            old.cancel()
+        self._timers[run.id] = loop.call_later(delay, self._retry_due, run.id)
+
+    def _retry_due(self, run_id: str) -> None:
+        self._timers.pop(run_id, None)
+        self._enqueue(run_id)
+
+    def _save_terminal(self, run: Run) -> None:
+        self.store.put_run(run)
+        data = json.dumps(
+            codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"), ensure_ascii=False
+        )
+        event_id = self.store.append_event(run.id, data)
+        if run.parent_id:
+            children = self._open_children.get(run.parent_id)
+            if children is not None:
+                children.discard(run.id)
+                if not children:
+                    del self._open_children[run.parent_id]
+                    if self._wake is not None:
+                        self._wake.set()
+        self._publish(event_id, run.id, data)
+
+    def _recover(self) -> None:
+        now = utcnow()
+        for run in self.store.runs_with_status([Status.RUNNING]):
+            self._attempt_failed_recovered(run, now)
+        for run in self.store.runs_with_status([Status.PENDING]):
+            if run.parent_id:
+                parent = self.store.get_run(run.parent_id)
+                if parent is not None and not parent.is_terminal:
+                    self._open_children[parent.id].add(run.id)
+            if run.retry_at is not None and run.retry_at > now:
+                self._schedule_retry(run)
+            else:
+                self._ready.append(run.id)
+
+    def _attempt_failed_recovered(self, run: Run, now: _dt.datetime) -> None:
+        failed = lifecycle.fail_attempt(
+            run, "interrupted: the dev server stopped while this attempt was running", now
+        )
+        if failed.is_terminal:
+            self._save_terminal(failed)
+        else:
+            self.store.put_run(failed)
+
+    async def _spawn(
+        self, mode: str, socket_path: str, run_id: str, output: list[str]
+    ) -> asyncio.subprocess.Process:
+        env = {
+            **self.env,
+            "RENDER_SDK_MODE": mode,
+            "RENDER_SDK_SOCKET_PATH": socket_path,
+            "RENDER_USE_LOCAL_DEV": "true",
+            "PYTHONUNBUFFERED": "1",
+        }
+        if self.server_url:
+            env["RENDER_LOCAL_DEV_URL"] = self.server_url
+        process = await asyncio.create_subprocess_exec(
+            *self.command,
+            cwd=self.cwd,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert process.stdout is not None
+        assert process.stderr is not None
+        for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
+            asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output))
+        return process
+
+    async def _capture(
+        self, stream: asyncio.StreamReader, name: str, run_id: str, output: list[str]
+    ) -> None:
+        while True:
+            try:
+                line = await stream.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                line = await stream.read(64 * 1024)  # an over-long line: take it in pieces
+            if not line:
+                return
+            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+            output.append(text)
+            if len(output) > 200:
+                del output[:100]
+            self.store.append_logs([(run_id, utcnow(), name, text)])
+            if self._log_sink is not None:
+                self._log_sink(run_id, text)
+
+    async def _finish_process(
+        self, process: asyncio.subprocess.Process, waiter: asyncio.Future[int]
+    ) -> None:
+        """Let a process that has reported exit on its own; stop it if it lingers."""
+        await asyncio.wait({waiter}, timeout=EXIT_GRACE_SECONDS)
+        if process.returncode is None:
+            await self._terminate(process)
+
+    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM to the process group, a grace period, then SIGKILL."""
+        for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
+            if process.returncode is not None:
+                return
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, sig)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), grace)

@@ -1,0 +1,186 @@
+"""The dev server as one object: HTTP API + scheduler + store, started and stopped together.
+
+Use it from the command line (``render-workflows dev -- python main.py``) or in
+process::
+
+    async with DevServer(["python", "main.py"], port=0, db=":memory:") as server:
+        print(server.url)
+
+or from synchronous code (tests, scripts) with :meth:`DevServer.run_in_thread`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import re
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from types import TracebackType
+
+from aiohttp import web
+
+from render_devserver.api import DEFAULT_PING_INTERVAL, EventHub, build_app
+from render_devserver.scheduler import Scheduler
+from render_devserver.store import Store
+
+__all__ = ["DEFAULT_DB", "DEFAULT_PORT", "DevServer", "PortInUse", "default_workflow_slug"]
+
+DEFAULT_PORT = 8120
+DEFAULT_DB = os.path.join(".render", "dev.sqlite3")
+
+
+class PortInUse(OSError):
+    """The port is taken (another dev server, most likely)."""
+
+
+def default_workflow_slug(directory: str) -> str:
+    """A slug from the project directory's name (``My Project`` -> ``my-project``)."""
+    name = os.path.basename(os.path.abspath(directory)).lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", name).strip("-")
+    return slug or "workflow"
+
+
+class DevServer:
+    """A local Render Workflows server for ``command`` (the program calling ``app.start()``)."""
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        db: str | None = None,
+        concurrency: int | None = None,
+        cwd: str | None = None,
+        env: Mapping[str, str] | None = None,
+        workflow_slug: str | None = None,
+        ping_interval: float = DEFAULT_PING_INTERVAL,
+        log_sink: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.host = host
+        self.port = port
+        self.cwd = os.path.abspath(cwd or os.getcwd())
+        self.db = db if db is not None else os.path.join(self.cwd, DEFAULT_DB)
+        self.concurrency = concurrency
+        self.env = env
+        self.workflow_slug = workflow_slug or default_workflow_slug(self.cwd)
+        self.ping_interval = ping_interval
+        self.log_sink = log_sink
+        self.store: Store | None = None
+        self.scheduler: Scheduler | None = None
+        self._hub = EventHub()
+        self._runner: web.AppRunner | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> DevServer:
+        self.store = Store(self.db)
+        self.scheduler = Scheduler(
+            self.store,
+            command=self.command,
+            cwd=self.cwd,
+            env=self.env,
+            concurrency=self.concurrency,
+            publish=self._hub.publish,
+            log_sink=self.log_sink,
+        )
+        app = build_app(
+            self.scheduler,
+            self._hub,
+            workflow_slug=self.workflow_slug,
+            ping_interval=self.ping_interval,
+        )
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await self._runner.cleanup()
+            self.store.close()
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(
+                    exc.errno,
+                    f"port {self.port} on {self.host} is in use; stop the other server or "
+                    "pass --port",
+                ) from None
+            raise
+        sockets = getattr(site._server, "sockets", None) or []
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self.scheduler.server_url = self.url
+        try:
+            await self.scheduler.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def stop(self) -> None:
+        if self.scheduler is not None:
+            await self.scheduler.stop()
+        self._hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    async def __aenter__(self) -> DevServer:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @contextmanager
+    def run_in_thread(self, timeout: float = 180.0) -> Iterator[DevServer]:
+        """Run the server on its own event loop in a background thread (for sync code)."""
+        loop = asyncio.new_event_loop()
+        started: asyncio.Future[None] | None = None
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        def serve() -> None:
+            nonlocal started
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.run_until_complete(loop.shutdown_asyncgens())
+
+        thread = threading.Thread(target=serve, name="render-devserver", daemon=True)
+        thread.start()
+        ready.wait(timeout)
+        if failure:
+            thread.join(5)
+            loop.close()
+            raise failure[0]
+        self._thread, self._loop = thread, loop
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(30)
+            loop.close()
+            self._thread = self._loop = None
