@@ -412,3 +412,467 @@ def run_subtask(
         user_agent=user_agent,
     )
     return socket_call(RUN_SUBTASK, request, parse_run_subtask, **kwargs)
+
+
+# ------------------------------------------------------------------ server side
+#
+# The other end of the same socket: what a task-socket server (the dev server, a
+# platform stand-in) parses and answers (WIRE.md D.3, G.1). The server reads whole
+# request bodies and hands them here. Every parser returns a value or raises
+# :class:`CallbackRequestError`, carrying the HTTP status and the message of the
+# ``{"message": ...}`` body; for any input bytes nothing else escapes. Builders
+# return the exact success bodies. Unknown keys are ignored (tolerant reader);
+# ``NaN``/``Infinity``, which Python's ``json`` accepts and Go's rejects, are refused
+# at the door rather than stored and failing later on the way out.
+
+__all__ += [
+    "SOCKET_ROUTES",
+    "CallbackRequestError",
+    "CallbackResult",
+    "RegisteredRetry",
+    "RegisteredTask",
+    "SubtaskRequest",
+    "TaskFailure",
+    "build_error_response",
+    "build_input_response",
+    "build_run_subtask_response",
+    "build_subtask_result_response",
+    "match_route",
+    "parse_callback_request",
+    "parse_register_request",
+    "parse_run_subtask_request",
+    "parse_subtask_result_request",
+]
+
+# The five endpoints by path; the query string never takes part in routing (1.5.0
+# sends ``GET /input?sdk_import_started_at=...``, WIRE.md H).
+SOCKET_ROUTES: Final[dict[str, SocketOperation]] = {
+    op.path: op
+    for op in (GET_INPUT, POST_CALLBACK, REGISTER_TASKS, RUN_SUBTASK, GET_SUBTASK_RESULT)
+}
+
+
+class CallbackRequestError(Exception):
+    """A request the task-socket server refuses: answer ``status`` with ``{"message": ...}``.
+
+    ``status`` is a 4xx: the official workers retry 5xx for about five minutes and
+    give up at once on other 4xx (WIRE.md D.8), and a malformed request will not get
+    better by repeating it. ``allow`` names the accepted method of a 405.
+    """
+
+    def __init__(self, status: int, message: str, *, allow: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.allow = allow
+
+    def __repr__(self) -> str:
+        return f"CallbackRequestError({self.status}, {self.message!r})"
+
+
+def _bad(message: str) -> CallbackRequestError:
+    return CallbackRequestError(400, message)
+
+
+def match_route(method: str, target: str) -> SocketOperation:
+    """The endpoint for a request line; the query (and an absolute-form origin) ignored.
+
+    Raises :class:`CallbackRequestError`: 404 for an unknown path, 405 (with
+    ``allow``) for a known path asked with another method.
+    """
+    path = target.partition("?")[0].partition("#")[0]
+    scheme, sep, rest = path.partition("://")
+    if sep and scheme.lower() in ("http", "https"):
+        path = "/" + rest.partition("/")[2]
+    op = SOCKET_ROUTES.get(path)
+    if op is None:
+        raise CallbackRequestError(404, f"no task-socket endpoint at {path!r}")
+    if method != op.method:
+        raise CallbackRequestError(
+            405, f"{op.path} takes {op.method}, not {method}", allow=op.method
+        )
+    return op
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+_INFINITY = float("inf")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (_INFINITY, -_INFINITY):  # 1e400 parses as inf; no JSON writes it back
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def _loads(raw: bytes) -> Any:
+    """Strict JSON: UTF-8 only, finite numbers only. Raises ValueError naming the problem."""
+    try:
+        return json.loads(
+            raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float
+        )
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _request_object(body: bytes, endpoint: str) -> dict[str, Any]:
+    try:
+        document = _loads(body)
+    except ValueError as exc:
+        raise _bad(f"the {endpoint} body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _bad(f"the {endpoint} body must be a JSON object, not {_kind(document)}")
+    return document
+
+
+def _kind(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return names.get(type(value), type(value).__name__)
+
+
+def _decode_strict(data: object, where: str) -> Any:
+    """The JSON value of a b64 field: :func:`decode_payload` with this side's strict
+    JSON rules. The caller handles an absent field."""
+    if not isinstance(data, str):
+        raise _bad(f"{where} must be a base64 string, not {_kind(data)}")
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _bad(f"{where} is not standard base64: {exc}") from None
+    try:
+        return _loads(raw)
+    except ValueError as exc:
+        raise _bad(f"{where} is not base64-encoded JSON: {exc}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_count(document: dict[str, Any], key: str, where: str) -> int | None:
+    value = document.get(key)
+    if value is None:
+        return None
+    if not _is_int(value) or value < 0:
+        raise _bad(f"{where}.{key} must be a non-negative integer, not {value!r}")
+    return int(value)
+
+
+def _optional_text(document: dict[str, Any], key: str, where: str) -> str | None:
+    """A string field; absent, null and ``""`` all read as None."""
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _bad(f"{where}.{key} must be a string, not {_kind(value)}")
+    return value
+
+
+@attrs.frozen(kw_only=True)
+class RegisteredRetry:
+    """``options.retry`` as registered; a field the worker left out stays None.
+
+    ``factor`` is the wire name of ``Retry.backoff_scaling``. Which defaults fill the
+    gaps is the scheduler's decision (the Go dev server assumes 2.0 for ``factor``,
+    the Python SDK sends 1.5; WIRE.md G.20).
+    """
+
+    max_retries: int | None = None
+    wait_duration_ms: int | None = None
+    factor: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class RegisteredTask:
+    """One task of a ``POST /register-tasks`` body (WIRE.md D.5).
+
+    ``timeout_seconds`` and ``plan`` are None when not sent (0 and ``""`` count as
+    not sent, as the official SDKs omit falsy values); ``parameters`` are the
+    worker's ``TaskParameter`` objects as given, unknown keys included.
+    """
+
+    name: str
+    retry: RegisteredRetry | None = None
+    timeout_seconds: int | None = None
+    plan: str | None = None
+    parameters: list[dict[str, Any]] = attrs.Factory(list)
+
+    def payload(self) -> dict[str, Any]:
+        """The registration in its wire shape (D.5), with only the keys that are set."""
+        options: dict[str, Any] = {}
+        if self.retry is not None:
+            options["retry"] = {
+                key: value
+                for key, value in (
+                    ("max_retries", self.retry.max_retries),
+                    ("wait_duration_ms", self.retry.wait_duration_ms),
+                    ("factor", self.retry.factor),
+                )
+                if value is not None
+            }
+        if self.timeout_seconds is not None:
+            options["timeout_seconds"] = self.timeout_seconds
+        if self.plan is not None:
+            options["plan"] = self.plan
+        item: dict[str, Any] = {"name": self.name, "options": options}
+        if self.parameters:
+            item["parameters"] = self.parameters
+        return item
+
+
+def _registered_retry(value: object, where: str) -> RegisteredRetry | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad(f"{where} must be an object, not {_kind(value)}")
+    factor = value.get("factor")
+    if factor is not None and (
+        isinstance(factor, bool) or not isinstance(factor, int | float) or factor < 0
+    ):
+        raise _bad(f"{where}.factor must be a non-negative number, not {factor!r}")
+    return RegisteredRetry(
+        max_retries=_optional_count(value, "max_retries", where),
+        wait_duration_ms=_optional_count(value, "wait_duration_ms", where),
+        factor=None if factor is None else float(factor),
+    )
+
+
+def _registered_parameters(value: object, where: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _bad(f"{where} must be an array, not {_kind(value)}")
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise _bad(f"{where}[{index}] must be an object, not {_kind(item)}")
+        if not isinstance(item.get("name"), str) or not item["name"]:
+            raise _bad(f"{where}[{index}].name must be a non-empty string")
+    return value
+
+
+def _registered_task(value: object, where: str) -> RegisteredTask:
+    if not isinstance(value, dict):
+        raise _bad(f"{where} must be an object, not {_kind(value)}")
+    name = value.get("name")
+    if not isinstance(name, str) or not name:
+        raise _bad(f"{where}.name must be a non-empty string")
+    options = value.get("options")
+    if options is None:
+        options = {}
+    elif not isinstance(options, dict):
+        raise _bad(f"{where}.options must be an object, not {_kind(options)}")
+    timeout = options.get("timeout_seconds")
+    if timeout is not None and (not _is_int(timeout) or timeout < 0):
+        raise _bad(f"{where}.options.timeout_seconds must be a positive integer, not {timeout!r}")
+    return RegisteredTask(
+        name=name,
+        retry=_registered_retry(options.get("retry"), f"{where}.options.retry"),
+        timeout_seconds=timeout or None,
+        plan=_optional_text(options, "plan", f"{where}.options"),
+        parameters=_registered_parameters(value.get("parameters"), f"{where}.parameters"),
+    )
+
+
+def parse_register_request(body: bytes) -> list[RegisteredTask]:
+    """A ``POST /register-tasks`` body: ``{"tasks": [Task, ...]}``, in registration order.
+
+    Raises :class:`CallbackRequestError` (400) naming the first problem: not a JSON
+    object, ``tasks`` not an array, a task without a name, an option of the wrong type
+    or negative, or the same name twice (which options would win is anyone's guess).
+    """
+    document = _request_object(body, "register-tasks")
+    items = document.get("tasks")
+    if not isinstance(items, list):
+        raise _bad(f"tasks must be an array, not {_kind(items)}")
+    tasks: list[RegisteredTask] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        task = _registered_task(item, f"tasks[{index}]")
+        if task.name in seen:
+            raise _bad(f"tasks[{index}]: task {task.name!r} is registered twice")
+        seen.add(task.name)
+        tasks.append(task)
+    return tasks
+
+
+@attrs.frozen(kw_only=True)
+class TaskFailure:
+    """``{"error": {"details", "stack_trace"?}}`` of a callback; ``details`` may be ``""``
+    (0.6.1 sends ``str(exc)``, empty for a message-less exception)."""
+
+    details: str
+    stack_trace: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CallbackResult:
+    """A ``POST /callback``: exactly one of ``output`` (the decoded result array, as the
+    worker sent it: ``[value]`` from this SDK, a list of return values from Go) and
+    ``error``."""
+
+    output: list[Any] | None = None
+    error: TaskFailure | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None
+
+
+def parse_callback_request(body: bytes) -> CallbackResult:
+    """A ``POST /callback`` body: ``{"complete": {"output": b64}}`` or
+    ``{"error": {"details": str, "stack_trace": str?}}`` (null counts as absent).
+
+    Raises :class:`CallbackRequestError` (400) for neither or both, a missing or
+    non-array output, or details that are not a string.
+    """
+    document = _request_object(body, "callback")
+    complete, error = document.get("complete"), document.get("error")
+    if complete is None and error is None:
+        raise _bad("a callback needs one of complete and error")
+    if complete is not None and error is not None:
+        raise _bad("a callback takes one of complete and error, not both")
+    if error is not None:
+        if not isinstance(error, dict):
+            raise _bad(f"error must be an object, not {_kind(error)}")
+        details = error.get("details")
+        if not isinstance(details, str):
+            raise _bad(f"error.details must be a string, not {_kind(details)}")
+        return CallbackResult(
+            error=TaskFailure(
+                details=details, stack_trace=_optional_text(error, "stack_trace", "error")
+            )
+        )
+    if not isinstance(complete, dict):
+        raise _bad(f"complete must be an object, not {_kind(complete)}")
+    raw = complete.get("output")
+    if raw is None or raw == "":
+        raise _bad("complete.output is required")
+    output = _decode_strict(raw, "complete.output")
+    if not isinstance(output, list):
+        raise _bad(
+            f"complete.output must encode a JSON array (the result array), not {_kind(output)}"
+        )
+    return CallbackResult(output=output)
+
+
+@attrs.frozen(kw_only=True)
+class SubtaskRequest:
+    """A ``POST /run-subtask``: the child's registered name, its decoded input
+    (``[]`` when none was sent), and the 1.x idempotency key and timestamp (D.7)."""
+
+    task_name: str
+    input: list[Any] | dict[str, Any]
+    idempotency_key: str | None = None
+    created_at: str | None = None
+
+
+def parse_run_subtask_request(body: bytes) -> SubtaskRequest:
+    """A ``POST /run-subtask`` body.
+
+    Raises :class:`CallbackRequestError` (400) for a missing ``task_name``, an input
+    that is not b64 JSON or not an array/object, or a key/timestamp that is not a
+    string. The official dev server crashed on a body without ``input`` (E.8); here it
+    means no arguments.
+    """
+    document = _request_object(body, "run-subtask")
+    task_name = document.get("task_name")
+    if not isinstance(task_name, str) or not task_name:
+        raise _bad("task_name must be a non-empty string")
+    raw = document.get("input")
+    value = [] if raw is None or raw == "" else _decode_strict(raw, "input")
+    if not isinstance(value, list | dict):
+        raise _bad(f"input must encode a JSON array or object, not {_kind(value)}")
+    return SubtaskRequest(
+        task_name=task_name,
+        input=value,
+        idempotency_key=_optional_text(document, "idempotency_key", "run-subtask"),
+        created_at=_optional_text(document, "created_at", "run-subtask"),
+    )
+
+
+def parse_subtask_result_request(body: bytes) -> str:
+    """The ``task_run_id`` of a ``POST /get-subtask-result`` body; raises
+    :class:`CallbackRequestError` (400) when it is missing or not a string."""
+    document = _request_object(body, "get-subtask-result")
+    run_id = document.get("task_run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise _bad("task_run_id must be a non-empty string")
+    return run_id
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
+
+
+def build_input_response(
+    task_name: str,
+    input_value: Any,
+    *,
+    task_run_id: str | None = None,
+    root_task_run_id: str | None = None,
+    parent_task_run_id: str | None = None,
+    attempt: int | None = None,
+) -> bytes:
+    """The ``GET /input`` body: ``{"task_name", "input": b64}`` and the ids given.
+
+    ``input_value`` None sends ``"input": null``, which every worker reads as no
+    arguments (the register-mode answer is ``build_input_response("", None)``).
+    The ids and ``attempt`` are extensions 1.5.0 reads and older workers ignore
+    (WIRE.md H). Raises ``ValueError``/``TypeError`` for input JSON cannot carry.
+    """
+    document: dict[str, Any] = {
+        "task_name": task_name,
+        "input": None if input_value is None else encode_payload(input_value),
+    }
+    for key, value in (
+        ("task_run_id", task_run_id),
+        ("root_task_run_id", root_task_run_id),
+        ("parent_task_run_id", parent_task_run_id),
+        ("attempt", attempt),
+    ):
+        if value is not None:
+            document[key] = value
+    return _dump(document)
+
+
+def build_run_subtask_response(task_run_id: str) -> bytes:
+    """The ``POST /run-subtask`` body: ``{"task_run_id": ...}``."""
+    if not isinstance(task_run_id, str) or not task_run_id:
+        raise ValueError(f"a task run id must be a non-empty string, got {task_run_id!r}")
+    return _dump({"task_run_id": task_run_id})
+
+
+def build_subtask_result_response(
+    *, still_running: bool, output: Any | None = None, error: str | None = None
+) -> bytes:
+    """The ``POST /get-subtask-result`` body; ``still_running`` is always present.
+
+    Finished with ``error`` -> ``{"error": {"details": error}}``; with ``output`` (the
+    stored result array) -> ``{"complete": {"output": b64(output)}}``; with neither,
+    the bare ``{"still_running": false}`` that the official SDK reports as "Unknown
+    task status" (say why in ``error`` instead, e.g. for a canceled child). Raises
+    ``ValueError`` for a still-running answer with a result, or both a result and an
+    error.
+    """
+    document: dict[str, Any] = {"still_running": still_running}
+    if still_running and (output is not None or error is not None):
+        raise ValueError("a still-running subtask has no output or error yet")
+    if output is not None and error is not None:
+        raise ValueError("a subtask result has an output or an error, not both")
+    if error is not None:
+        document["error"] = {"details": error}
+    elif output is not None:
+        document["complete"] = {"output": encode_payload(output)}
+    return _dump(document)
+
+
+def build_error_response(message: str) -> bytes:
+    """Every task-socket error body: ``{"message": ...}`` (read by 1.x, D.8)."""
+    return _dump({"message": message})

@@ -168,6 +168,7 @@ class Scheduler:
         server_url: str = "",
         publish: Callable[[int, str, str], None] | None = None,
         log_sink: Callable[[str, str], None] | None = None,
+        timeout_scale: float = 1.0,
     ) -> None:
         if not command:
             raise ValueError("a start command is required (the program that calls app.start())")
@@ -179,8 +180,11 @@ class Scheduler:
         self.server_url = server_url
         self._publish = publish or (lambda event_id, run_id, data: None)
         self._log_sink = log_sink
+        # Tests shrink task timeouts (the API refuses anything under 30 s).
+        self.timeout_scale = timeout_scale
         self._ready: collections.deque[str] = collections.deque()
         self._attempts: dict[str, _Attempt] = {}
+        self._after_attempt: set[str] = set()
         self._open_children: dict[str, set[str]] = collections.defaultdict(set)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._socket_dir: str | None = None
@@ -388,7 +392,12 @@ class Scheduler:
             while self._ready and self._busy() < self.concurrency:
                 run_id = self._ready.popleft()
                 run = self.store.get_run(run_id)
-                if run is None or run.status is not Status.PENDING or run_id in self._attempts:
+                if run is None or run.status is not Status.PENDING:
+                    continue
+                if run_id in self._attempts:
+                    # The previous attempt's process is still exiting: start the
+                    # retry as soon as it is gone.
+                    self._after_attempt.add(run_id)
                     continue
                 if not lifecycle.is_due(run, utcnow()):
                     self._schedule_retry(run)
@@ -422,7 +431,7 @@ class Scheduler:
             waiter: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
             await asyncio.wait(
                 {attempt.reported, waiter},
-                timeout=run.timeout_seconds,
+                timeout=run.timeout_seconds * self.timeout_scale,
                 return_when=asyncio.FIRST_COMPLETED,
             )
             if attempt.reported.done():
@@ -453,6 +462,9 @@ class Scheduler:
         finally:
             self._attempts.pop(run.id, None)
             await server.close()
+            if run.id in self._after_attempt:
+                self._after_attempt.discard(run.id)
+                self._ready.append(run.id)
             if self._wake is not None:
                 self._wake.set()
 

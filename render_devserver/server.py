@@ -59,8 +59,10 @@ class DevServer:
         workflow_slug: str | None = None,
         ping_interval: float = DEFAULT_PING_INTERVAL,
         log_sink: Callable[[str, str], None] | None = None,
+        timeout_scale: float = 1.0,
     ) -> None:
         self.command = list(command)
+        self.timeout_scale = timeout_scale
         self.host = host
         self.port = port
         self.cwd = os.path.abspath(cwd or os.getcwd())
@@ -92,6 +94,7 @@ class DevServer:
             concurrency=self.concurrency,
             publish=self._hub.publish,
             log_sink=self.log_sink,
+            timeout_scale=self.timeout_scale,
         )
         app = build_app(
             self.scheduler,

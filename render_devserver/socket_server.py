@@ -89,6 +89,12 @@ DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # waiting on its side.
 DEFAULT_IDLE_TIMEOUT = 30.0
 _CHUNK = 64 * 1024
+# One task process talks to its socket; a parallel fan-out of subtasks makes a few
+# dozen connections at once at most.
+_BACKLOG = 128
+# Accepting pauses this long after a failure for lack of descriptors or memory (as
+# asyncio's own server does).
+_ACCEPT_RETRY_SECONDS = 1.0
 # Only the owner may connect: anyone who can reach the socket can report results.
 _SOCKET_MODE = 0o600
 
@@ -169,6 +175,22 @@ def _json(body: object) -> _Answer:
     return _Answer(200, body)
 
 
+class _Slot:
+    """An accepted connection: its socket, and its writer once asyncio took it over."""
+
+    __slots__ = ("conn", "writer")
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn = conn
+        self.writer: asyncio.StreamWriter | None = None
+
+    def drop(self) -> None:
+        if self.writer is not None:
+            self.writer.transport.abort()
+        else:
+            self.conn.close()
+
+
 @attrs.frozen
 class _Received:
     method: str
@@ -201,9 +223,10 @@ class TaskSocketServer:
         self._handler = handler
         self.max_body_bytes = max_body_bytes
         self.idle_timeout = idle_timeout
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._paused: asyncio.TimerHandle | None = None  # accepting, after a failure
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: dict[asyncio.Task[None], _Slot] = {}
         self._started = False
         self._closing = False
         self._closed = asyncio.Event()
@@ -243,11 +266,14 @@ class TaskSocketServer:
         try:
             info = os.lstat(self._path)
             self._identity = (info.st_dev, info.st_ino)
-            self._server = await asyncio.start_unix_server(self._accept, sock=sock)
+            sock.listen(_BACKLOG)
+            sock.setblocking(False)
         except BaseException:
             sock.close()
             self._remove_socket_file()
             raise
+        self._listener = sock
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_readable)
         logger.debug("task socket %s: listening", self._path)
 
     async def close(self) -> None:
@@ -261,15 +287,18 @@ class TaskSocketServer:
             return
         self._closing = True
         try:
-            server, self._server = self._server, None
-            if server is not None:
-                server.close()
-            connections = list(self._connections)
+            if self._paused is not None:
+                self._paused.cancel()
+            if self._listener is not None:
+                asyncio.get_running_loop().remove_reader(self._listener.fileno())
+                # Connections the kernel queued but nobody accepted are reset.
+                self._listener.close()
+            connections = dict(self._connections)
             for task in connections:
                 task.cancel()
             await asyncio.gather(*connections, return_exceptions=True)
-            if server is not None:
-                await server.wait_closed()
+            for slot in connections.values():  # tasks cancelled before they ran
+                slot.drop()
         finally:
             self._remove_socket_file()
             self._closed.set()
@@ -292,18 +321,51 @@ class TaskSocketServer:
 
     # ------------------------------------------------------------------ connections
 
-    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        # A plain callback, not a coroutine: the connection task is ours to cancel on
-        # close (asyncio's own task for a coroutine callback logs a spurious error
-        # when cancelled, before 3.12).
-        if self._closing:
-            writer.transport.abort()
+    def _on_readable(self) -> None:
+        # Our own accept, called by the loop when the listener is readable, rather than
+        # asyncio's server: each accepted socket is in ``_connections`` in the same step,
+        # so close() can always release it. (asyncio's server, closed while an accept is
+        # in flight, leaves that socket to the garbage collector; an accept coroutine,
+        # cancelled just after the kernel handed over a socket, drops it.)
+        listener = self._listener
+        assert listener is not None
+        loop = asyncio.get_running_loop()
+        for _ in range(_BACKLOG):  # then let other work run; the loop calls again
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return  # nothing (more) queued
+            except ConnectionAbortedError:
+                continue  # the client gave up while queued
+            except OSError as exc:
+                # Out of descriptors or memory: pause accepting instead of spinning.
+                logger.error("task socket %s: accept failed: %s", self._path, exc)
+                loop.remove_reader(listener.fileno())
+                self._paused = loop.call_later(_ACCEPT_RETRY_SECONDS, self._resume)
+                return
+            conn.setblocking(False)
+            slot = _Slot(conn)
+            task = loop.create_task(self._serve(slot), name=f"task-socket {self._path}")
+            self._connections[task] = slot
+            task.add_done_callback(self._forget)
+
+    def _resume(self) -> None:
+        self._paused = None
+        if self._listener is not None and not self._closing:
+            asyncio.get_running_loop().add_reader(self._listener.fileno(), self._on_readable)
+
+    async def _serve(self, slot: _Slot) -> None:
+        try:
+            reader, writer = await asyncio.open_unix_connection(sock=slot.conn)
+        except OSError as exc:
+            slot.conn.close()
+            logger.debug("task socket %s: connection lost at once: %s", self._path, exc)
             return
-        task = asyncio.get_running_loop().create_task(
-            _Connection(self, reader, writer).serve(), name=f"task-socket {self._path}"
-        )
-        self._connections.add(task)
-        task.add_done_callback(self._connections.discard)
+        slot.writer = writer
+        await _Connection(self, reader, writer).serve()
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._connections.pop(task, None)
 
     async def _dispatch(self, request: _Received) -> _Answer:
         """The answer to one complete request; never raises (but CancelledError)."""
@@ -365,10 +427,10 @@ class _Connection:
         graceful = False
         try:
             graceful = await self._serve_requests()
+        except asyncio.TimeoutError:  # the client stopped reading its answer (an OSError)
+            logger.debug("task socket %s: client did not read its answer", self._server.path)
         except OSError as exc:  # the client went away mid-answer
             logger.debug("task socket %s: connection lost: %s", self._server.path, exc)
-        except asyncio.TimeoutError:  # the client stopped reading its answer
-            logger.debug("task socket %s: client did not read its answer", self._server.path)
         except Exception:
             logger.exception("task socket %s: connection failed", self._server.path)
         finally:
@@ -416,6 +478,7 @@ class _Connection:
         conn = self._conn
         limit = self._server.max_body_bytes
         deadline = self._loop.time() + self._timeout
+        self._method = b""
         head: h11.Request | None = None
         body: list[bytes] = []
         size = 0
