@@ -24,16 +24,18 @@ What comes out, per request (WIRE.md D.3, G.1):
 - errors as JSON ``{"message": ...}``: 400 bad JSON or shape, 404 unknown path (and
   whatever the handler says is unknown), 405 wrong method (with ``Allow``), 408 a
   request not received within ``idle_timeout``, 413 a body over ``max_body_bytes``
-  (refused from ``Content-Length`` before the body is read), 400/431 malformed HTTP,
+  (refused from ``Content-Length`` before the body is read), 400 malformed HTTP (431
+  for oversized headers, 501 for an unknown transfer coding, as h11 classifies them),
   and any :class:`HandlerError`'s own status. Permanent problems are 4xx so the
   worker fails at once instead of retrying for five minutes (G.19, G.34);
 - 500 only when the handler itself breaks: logged with its traceback, and the server
   goes on serving. A bug never takes the server, or another connection, down.
 
-Connections are independent tasks: a silent, slow or vanished client costs only its
+Connections are independent tasks (accepted by the server itself, so that close()
+accounts for every socket): a silent, slow or vanished client costs only its
 own connection, which is dropped once ``idle_timeout`` passes without a complete
 request (or without it reading its answer). After refusing a request whose body is
-still arriving (413, malformed), the server half-closes and drains for a moment, so
+still arriving (413, 408, malformed), the server half-closes and drains for a moment, so
 a client that writes its whole request before reading still sees the answer.
 
 What it will never do: time out the handler (the handler owns its waits; the Go dev
