@@ -51,6 +51,9 @@ __all__ = [
 
 Status = TaskRunStatus
 
+# No wait between attempts is longer than the longest allowed task timeout (24 h).
+MAX_RETRY_DELAY_SECONDS: Final = 86_400.0
+
 # The platform's default timeout when a task registers none (SEED_API.md): 2 hours.
 DEFAULT_TIMEOUT_SECONDS: Final = 7200
 
@@ -64,7 +67,12 @@ class RetryPolicy:
     factor: float = 2.0
 
     def delay_seconds(self, retry_number: int) -> float:
-        return self.wait_duration_ms * self.factor**retry_number / 1000.0
+        """Capped at :data:`MAX_RETRY_DELAY_SECONDS` (a huge factor never overflows)."""
+        try:
+            delay = self.wait_duration_ms * float(self.factor) ** retry_number / 1000.0
+        except OverflowError:
+            return MAX_RETRY_DELAY_SECONDS
+        return min(delay, MAX_RETRY_DELAY_SECONDS)
 
 
 # What applies when a task registers no retry (SEED_API.md): Retry(3, 1000 ms, x2).

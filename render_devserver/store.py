@@ -11,6 +11,7 @@ All methods are synchronous and short: the server calls them from its event loop
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -187,7 +188,10 @@ class Store:
     ) -> list[TaskRecord]:
         """The registered set becomes exactly ``registrations``; known names keep their ids."""
         names = [item["name"] for item in registrations]
+        # The connection autocommits each statement: without an explicit transaction
+        # a failure half-way would leave every task deactivated.
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("UPDATE tasks SET active = 0")
             for item in registrations:
                 row = self._db.execute(
@@ -348,33 +352,41 @@ class Store:
         after_id: int = 0,
         limit: int = 1000,
     ) -> list[LogRecord]:
+        """Log lines in id order: ``run_ids`` (any), ``start``/``end`` (inclusive),
+        ``text`` (any fragment, case-sensitive), above ``after_id``, at most ``limit``."""
+        if limit <= 0:
+            return []
         clauses = ["id > ?"]
         params: list[Any] = [after_id]
         if run_ids:
             clauses.append(f"run_id IN ({','.join('?' * len(run_ids))})")
             params.extend(run_ids)
-        rows = self._db.execute(
-            f"SELECT * FROM logs WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?",
-            [*params, limit * 4 if (start or end or text) else limit],
-        ).fetchall()
+        query = f"SELECT * FROM logs WHERE {' AND '.join(clauses)} ORDER BY id"
+        if start is None and end is None and not text:
+            query += " LIMIT ?"
+            params.append(limit)
+        # Time and text are matched here (stored timestamps may carry any offset), so
+        # the rows are read lazily until ``limit`` match: a fixed-size prefetch would
+        # miss matches that come after many other lines.
         out: list[LogRecord] = []
-        for row in rows:
-            record = LogRecord(
-                id=row["id"],
-                run_id=row["run_id"],
-                timestamp=parse_timestamp(row["timestamp"]),
-                stream=row["stream"],
-                message=row["message"],
-            )
-            if start is not None and record.timestamp < start:
-                continue
-            if end is not None and record.timestamp > end:
-                continue
-            if text and not any(fragment in record.message for fragment in text):
-                continue
-            out.append(record)
-            if len(out) >= limit:
-                break
+        with contextlib.closing(self._db.execute(query, params)) as rows:
+            for row in rows:
+                record = LogRecord(
+                    id=row["id"],
+                    run_id=row["run_id"],
+                    timestamp=parse_timestamp(row["timestamp"]),
+                    stream=row["stream"],
+                    message=row["message"],
+                )
+                if start is not None and record.timestamp < start:
+                    continue
+                if end is not None and record.timestamp > end:
+                    continue
+                if text and not any(fragment in record.message for fragment in text):
+                    continue
+                out.append(record)
+                if len(out) >= limit:
+                    break
         return out
 
     def last_log_lines(self, run_id: str, count: int = 10) -> list[str]:
