@@ -504,9 +504,9 @@ class Scheduler:
 
     def _save_terminal(self, run: Run) -> None:
         self.store.put_run(run)
-        data = json.dumps(
-            codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"), ensure_ascii=False
-        )
+        # ASCII-only JSON (\u escapes): the official clients decode each network read
+        # on its own and drop a multi-byte character split across two reads (WIRE.md B.3).
+        data = json.dumps(codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"))
         event_id = self.store.append_event(run.id, data)
         if run.parent_id:
             children = self._open_children.get(run.parent_id)
