@@ -83,57 +83,92 @@ def _response(raw: requests.Response, body: bytes) -> Response:
 
 
 class RequestsStream:
-    """An open event stream; iterate for chunks, ``close()`` from any thread."""
+    """An open event stream; iterate for chunks, ``close()`` from any thread.
+
+    Closing from another thread while a read is blocked only shuts the socket down
+    (which wakes the reader); the reading thread then releases the connection when
+    its iteration ends. Only one thread ever touches the connection's state, and
+    an aborted stream's connection is closed, never returned to the pool.
+    """
 
     def __init__(self, raw: requests.Response) -> None:
         self._raw = raw
         self._lock = threading.Lock()
         self._closed = False
+        self._released = False
+        self._reader: int | None = None
         self.response = _response(raw, b"")
 
     def __iter__(self) -> Iterator[bytes]:
         raw = self._raw.raw
-        with _mapped():
-            if raw.chunked:
-                # One item per HTTP chunk, as soon as it arrives.
-                chunks: Iterator[bytes] = self._raw.iter_content(chunk_size=None)
-            else:
-                chunks = iter(lambda: raw.read1(_CHUNK), b"")
-            try:
-                for chunk in chunks:
-                    if chunk:
-                        yield chunk
-            except (OSError, ValueError, AttributeError) as exc:
-                if self._closed:
-                    return  # aborted by close() from another thread
-                raise NetworkError(f"the event stream broke: {exc}") from exc
-            except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
-                if self._closed:
-                    return
-                raise
+        with self._lock:
+            self._reader = threading.get_ident()
+        try:
+            with _mapped():
+                if raw.chunked:
+                    # One item per HTTP chunk, as soon as it arrives.
+                    chunks: Iterator[bytes] = self._raw.iter_content(chunk_size=None)
+                else:
+                    chunks = iter(lambda: raw.read1(_CHUNK), b"")
+                try:
+                    for chunk in chunks:
+                        if chunk:
+                            yield chunk
+                except (OSError, ValueError, AttributeError) as exc:
+                    if self._closed:
+                        return  # aborted by close() from another thread
+                    raise NetworkError(f"the event stream broke: {exc}") from exc
+                except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError):
+                    if self._closed:
+                        return
+                    raise
+        finally:
+            with self._lock:
+                self._reader = None
+                release = self._closed
+            if release:
+                self._release()
 
     def close(self) -> None:
-        """Abort the stream (safe from any thread, safe to repeat).
-
-        The socket is shut down first, which wakes a thread blocked reading it, and
-        the connection is closed rather than returned to the pool: a half-read
-        event stream must never be reused for another request.
-        """
+        """Abort the stream (safe from any thread, safe to repeat)."""
         with self._lock:
             self._closed = True
+            other_thread_reading = self._reader not in (None, threading.get_ident())
+        if other_thread_reading:
+            self._shutdown()  # the reader releases the connection when it wakes up
+        else:
+            self._release()
+
+    def _connection(self) -> object:
         urllib3_response = self._raw.raw
-        connection = getattr(urllib3_response, "_connection", None) or getattr(
+        return getattr(urllib3_response, "_connection", None) or getattr(
             urllib3_response, "connection", None
         )
-        sock = getattr(connection, "sock", None)
+
+    def _shutdown(self) -> None:
+        sock = getattr(self._connection(), "sock", None)
         if isinstance(sock, socket.socket):
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._shutdown()
+        urllib3_response = self._raw.raw
+        connection = self._connection()
+        # Detach first: releasing the response must not put this connection back
+        # into the pool, where another request could pick up its broken state.
+        if hasattr(urllib3_response, "_connection"):
+            urllib3_response._connection = None
+        close = getattr(connection, "close", None)
+        if callable(close):
+            with contextlib.suppress(Exception):
+                close()
         with contextlib.suppress(Exception):
             urllib3_response.close()
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                connection.close()
         with contextlib.suppress(Exception):
             self._raw.close()
 
