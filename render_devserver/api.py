@@ -228,7 +228,9 @@ class _Api:
             statuses=_ids(request, "status"),
         )
         if page is None:
-            raise _BadRequest(400, f"cursor: unknown cursor {request.query.get('cursor')!r}")
+            # A cursor this server never issued (the reference docs' sample cursor,
+            # or one from another server): an empty page ends any pagination loop.
+            page = []
         return _json(
             200,
             [
@@ -257,9 +259,7 @@ class _Api:
         cursor = request.query.get("cursor")
         if cursor is not None:
             ids = [t.id for t in tasks]
-            if cursor not in ids:
-                raise _BadRequest(400, f"cursor: unknown cursor {cursor!r}")
-            tasks = tasks[ids.index(cursor) + 1 :]
+            tasks = tasks[ids.index(cursor) + 1 :] if cursor in ids else []
         return _json(200, [{"task": self._task_json(t), "cursor": t.id} for t in tasks[:limit]])
 
     async def get_task(self, request: web.Request) -> web.StreamResponse:

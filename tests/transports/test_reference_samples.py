@@ -2,8 +2,10 @@
 
 Each sample is a separate Python process configured the way the documents say
 (``RENDER_USE_LOCAL_DEV`` / ``RENDER_LOCAL_DEV_URL``), talking to the loopback
-fake. Samples that are fragments (a bare ``await`` at top level) are wrapped in
-``async def main()`` with the ``render`` object they assume; nothing else changes.
+fake of Render's cloud and, where the sample does not name a fixed run id
+(``trn-abc123``), also to our dev server running real task processes. Samples
+that are fragments (a bare ``await`` at top level) are wrapped in ``async def
+main()`` with the ``render`` object they assume; nothing else changes.
 """
 
 from __future__ import annotations
@@ -16,9 +18,61 @@ from collections.abc import Iterator
 
 import pytest
 
+from render_devserver.server import DevServer
 from tests.support.fake_render import FakeRender
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SAMPLE_TASKS = """
+from render_sdk import Retry, Workflows
+
+app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
+
+@app.task
+def calculate_square(a: int) -> int:
+    return a * a
+
+@app.task
+def square(a: int) -> int:
+    return a * a
+
+@app.task
+def add(a: int, b: int) -> int:
+    return a + b
+
+@app.task
+def task(x):
+    return x
+
+if __name__ == "__main__":
+    app.start()
+"""
+
+
+@pytest.fixture(scope="module")
+def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    project = tmp_path_factory.mktemp("samples")
+    (project / "main.py").write_text(SAMPLE_TASKS, encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
+    env["PYTHONPATH"] = ROOT
+    server = DevServer(
+        [sys.executable, "main.py"],
+        port=0,
+        db=":memory:",
+        cwd=str(project),
+        env=env,
+        workflow_slug="my-workflow",
+        ping_interval=0.5,
+    )
+    with server.run_in_thread() as running:
+        yield running
+
+
+@pytest.fixture(params=["fake", "devserver"])
+def any_server(request: pytest.FixtureRequest) -> FakeRender | DevServer:
+    """The fake cloud and the dev server: samples that name no fixed run id run on both."""
+    name = "server" if request.param == "fake" else "devserver"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
@@ -34,7 +88,7 @@ def server() -> Iterator[FakeRender]:
         yield fake
 
 
-def run_sample(server: FakeRender, code: str, *, async_fragment: bool = False) -> str:
+def run_sample(server: FakeRender | DevServer, code: str, *, async_fragment: bool = False) -> str:
     source = textwrap.dedent(code)
     if async_fragment:
         body = textwrap.indent(source, "    ")
@@ -69,9 +123,9 @@ def run_sample(server: FakeRender, code: str, *, async_fragment: bool = False) -
 # -- the newer reference (SDK 0.6.0 and later) --------------------------------
 
 
-def test_async_constructor(server: FakeRender) -> None:
+def test_async_constructor(any_server: FakeRender | DevServer) -> None:
     run_sample(
-        server,
+        any_server,
         """
         from render_sdk import RenderAsync
 
@@ -86,9 +140,9 @@ def test_async_constructor(server: FakeRender) -> None:
     )
 
 
-def test_async_start_task(server: FakeRender) -> None:
+def test_async_start_task(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         # Execute the calculate_square task with an input of 2
         started_task_run = await render.workflows.start_task(
@@ -107,9 +161,9 @@ def test_async_start_task(server: FakeRender) -> None:
     assert out.strip() == "[4]"
 
 
-def test_async_run_task(server: FakeRender) -> None:
+def test_async_run_task(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         # Run the calculate_square task and wait for the result
         task_run = await render.workflows.run_task(
@@ -144,9 +198,9 @@ def test_async_list_get_cancel(server: FakeRender) -> None:
     assert server.run("trn-abc123")["status"] == "canceled"
 
 
-def test_async_task_run_events(server: FakeRender) -> None:
+def test_async_task_run_events(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         # Start multiple tasks
         run1 = await render.workflows.start_task("my-workflow/add", [1, 2])
@@ -200,9 +254,9 @@ def test_sync_samples(server: FakeRender) -> None:
     assert out.splitlines() == ["[4]", "Run trn-abc123: status=canceled"]
 
 
-def test_error_imports(server: FakeRender) -> None:
+def test_error_imports(any_server: FakeRender | DevServer) -> None:
     run_sample(
-        server,
+        any_server,
         """
         from render_sdk.client.errors import (
             RenderError, # Parent class for other exceptions
@@ -219,9 +273,9 @@ def test_error_imports(server: FakeRender) -> None:
 # -- the older reference ---------------------------------------------------------
 
 
-def test_older_client_sample(server: FakeRender) -> None:
+def test_older_client_sample(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         import asyncio
         from render_sdk import Render
@@ -246,9 +300,9 @@ def test_older_client_sample(server: FakeRender) -> None:
     assert out.splitlines()[-1] == "Result: [25]"
 
 
-def test_older_awaitable_task_run_sample(server: FakeRender) -> None:
+def test_older_awaitable_task_run_sample(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         started = await render.workflows.start_task("my-workflow/square", [5])
         print(started.id)       # available immediately
@@ -266,9 +320,9 @@ def test_older_awaitable_task_run_sample(server: FakeRender) -> None:
     assert lines[2:] == ["[25]", "completed"]
 
 
-def test_older_list_params_and_error_handling(server: FakeRender) -> None:
+def test_older_list_params_and_error_handling(any_server: FakeRender | DevServer) -> None:
     out = run_sample(
-        server,
+        any_server,
         """
         from render_sdk.client import ListTaskRunsParams
 
