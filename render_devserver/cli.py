@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         help="variables for the task processes (repeatable; default .env if it exists)",
     )
     parser.add_argument("--workflow-slug", default=None, help="slug shown for the tasks")
+    parser.add_argument(
+        "--reload", action="store_true", help="re-register when a .py file of the project changes"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the start command")
     return parser
 
@@ -96,6 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         concurrency=args.concurrency,
         env=env,
         workflow_slug=args.workflow_slug,
+        reload=args.reload,
         log_sink=lambda run_id, line: print(f"[{run_id or 'register'}] {line}", flush=True),
     )
     if args.host not in ("127.0.0.1", "localhost", "::1"):

@@ -12,6 +12,7 @@ or from synchronous code (tests, scripts) with :meth:`DevServer.run_in_thread`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import re
@@ -30,6 +31,22 @@ __all__ = ["DEFAULT_DB", "DEFAULT_PORT", "DevServer", "PortInUse", "default_work
 
 DEFAULT_PORT = 8120
 DEFAULT_DB = os.path.join(".render", "dev.sqlite3")
+
+
+_SKIP_DIRS = frozenset({".git", ".render", "__pycache__", ".venv", "venv", ".nox", "node_modules"})
+
+
+def _snapshot(root: str) -> dict[str, float]:
+    """Modification times of the project's Python files (skipping caches and venvs)."""
+    times: dict[str, float] = {}
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = [d for d in subdirs if d not in _SKIP_DIRS and not d.startswith(".")]
+        for name in files:
+            if name.endswith(".py"):
+                path = os.path.join(directory, name)
+                with contextlib.suppress(OSError):
+                    times[path] = os.stat(path).st_mtime
+    return times
 
 
 class PortInUse(OSError):
@@ -60,9 +77,14 @@ class DevServer:
         ping_interval: float = DEFAULT_PING_INTERVAL,
         log_sink: Callable[[str, str], None] | None = None,
         timeout_scale: float = 1.0,
+        reload: bool = False,
+        reload_interval: float = 1.0,
     ) -> None:
         self.command = list(command)
         self.timeout_scale = timeout_scale
+        self.reload = reload
+        self.reload_interval = reload_interval
+        self._watcher: asyncio.Task[None] | None = None
         self.host = host
         self.port = port
         self.cwd = os.path.abspath(cwd or os.getcwd())
@@ -126,9 +148,37 @@ class DevServer:
         except BaseException:
             await self.stop()
             raise
+        if self.reload:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch())
         return self
 
+    async def _watch(self) -> None:
+        """Re-register when a ``.py`` file of the project changes (``--reload``)."""
+        assert self.scheduler is not None
+        seen = _snapshot(self.cwd)
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            current = _snapshot(self.cwd)
+            if current == seen:
+                continue
+            seen = current
+            try:
+                tasks = await self.scheduler.register()
+            except Exception as exc:  # a broken edit must not stop the server
+                self._say(f"reload: registration failed, keeping the previous tasks: {exc}")
+            else:
+                self._say("reload: registered " + ", ".join(task.name for task in tasks))
+
+    def _say(self, message: str) -> None:
+        if self.log_sink is not None:
+            self.log_sink("", message)
+
     async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+            self._watcher = None
         if self.scheduler is not None:
             await self.scheduler.stop()
         self._hub.close_all()

@@ -349,3 +349,29 @@ def test_restart_recovers_in_flight_runs(project: pathlib.Path, tmp_path: pathli
     assert details.results == ["second attempt"]
     assert "interrupted" in (details.attempts[0].error or "")
     assert details.retries == 1
+
+
+def test_reload_registers_new_tasks(tmp_path: pathlib.Path) -> None:
+    main = tmp_path / "main.py"
+    main.write_text(
+        "from render_sdk import Workflows\napp = Workflows()\n\n"
+        "@app.task\ndef one() -> int:\n    return 1\n\n"
+        "if __name__ == '__main__':\n    app.start()\n",
+        encoding="utf-8",
+    )
+    server = _server(tmp_path, reload=True, reload_interval=0.1)
+    with server.run_in_thread() as running, Render(base_url=running.url, env={}) as client:
+        assert [t.name for t in client.workflows.list_tasks()] == ["one"]
+        text = main.read_text(encoding="utf-8").replace(
+            "if __name__", "@app.task\ndef two() -> int:\n    return 2\n\nif __name__"
+        )
+        main.write_text(text, encoding="utf-8")
+        later = time.time() + 5
+        os.utime(main, (later, later))
+        deadline = time.monotonic() + 30
+        names: list[str] = []
+        while time.monotonic() < deadline and "two" not in names:
+            names = [t.name for t in client.workflows.list_tasks()]
+            time.sleep(0.1)
+        assert names == ["one", "two"]
+        assert client.workflows.run_task("wf/two", []).results == [2]
