@@ -375,3 +375,29 @@ def test_reload_registers_new_tasks(tmp_path: pathlib.Path) -> None:
             time.sleep(0.1)
         assert names == ["one", "two"]
         assert client.workflows.run_task("wf/two", []).results == [2]
+
+
+def test_last_event_id_skips_what_the_client_already_has(
+    render: Render, server: DevServer
+) -> None:
+    done = render.workflows.run_task("wf/square", [4])
+
+    def first_frames(headers: dict[str, str]) -> list[str]:
+        with requests.get(
+            f"{server.url}/v1/task-runs/events",
+            params={"taskRunIds": done.id},
+            headers=headers,
+            stream=True,
+            timeout=10,
+        ) as response:
+            buffer = b""
+            for chunk in response.iter_content(chunk_size=None):
+                buffer += chunk
+                if buffer.count(b"\n\n") >= 2:
+                    break
+        return buffer.decode().split("\n\n")[:2]
+
+    replayed = first_frames({})
+    event_id = replayed[1].split("\n")[0][len("id: ") :]
+    resumed = first_frames({"Last-Event-ID": event_id})
+    assert resumed == ["retry: 2000", ": ping"]  # nothing newer to replay: only keep-alives
