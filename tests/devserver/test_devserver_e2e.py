@@ -377,9 +377,7 @@ def test_reload_registers_new_tasks(tmp_path: pathlib.Path) -> None:
         assert client.workflows.run_task("wf/two", []).results == [2]
 
 
-def test_last_event_id_skips_what_the_client_already_has(
-    render: Render, server: DevServer
-) -> None:
+def test_last_event_id_skips_what_the_client_already_has(render: Render, server: DevServer) -> None:
     done = render.workflows.run_task("wf/square", [4])
 
     def first_frames(headers: dict[str, str]) -> list[str]:
