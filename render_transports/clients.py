@@ -102,6 +102,13 @@ def _settings(
     )
 
 
+def _check_injection(session: object, transport: object) -> object:
+    """The transport given, or None when the client should build its default one."""
+    if transport is not None and session is not None:
+        raise ConfigurationError("pass either session= or transport=, not both")
+    return transport
+
+
 # ---------------------------------------------------------------------------
 # Sync
 
@@ -304,13 +311,12 @@ class Render:
             timeouts=timeouts,
             retry=retry,
         )
-        if transport is not None and session is not None:
-            raise ConfigurationError("pass either session= or transport=, not both")
-        if transport is None:
+        if _check_injection(session, transport) is None:
             from render_transports.requests_transport import RequestsTransport
 
             transport = RequestsTransport(session, timeouts=self._timeouts)
-        self._transport = transport
+        assert transport is not None
+        self._transport: SyncTransport = transport
         self._rng = random.Random()
         self.workflows = WorkflowsService(self)
 
@@ -574,13 +580,12 @@ class RenderAsync:
             timeouts=timeouts,
             retry=retry,
         )
-        if transport is not None and session is not None:
-            raise ConfigurationError("pass either session= or transport=, not both")
-        if transport is None:
+        if _check_injection(session, transport) is None:
             from render_transports.aiohttp_transport import AiohttpTransport
 
             transport = AiohttpTransport(session, timeouts=self._timeouts)
-        self._transport = transport
+        assert transport is not None
+        self._transport: AsyncTransport = transport
         self._rng = random.Random()
         self._wait_hub: AsyncWaitHub | None = None
         self.workflows = AsyncWorkflowsService(self)
