@@ -129,7 +129,8 @@ async def _serve(server: DevServer) -> int:
         print(f"  {server.workflow_slug}/{task.name}  ({task.id})")
     example = server.scheduler.tasks[0].name if server.scheduler.tasks else "TASK"
     print(
-        "\nRun one from Python with RENDER_USE_LOCAL_DEV=true:\n"
+        f"\nRe-register with: kill -HUP {os.getpid()}\n"
+        "Run one from Python with RENDER_USE_LOCAL_DEV=true:\n"
         f'  Render().workflows.run_task("{server.workflow_slug}/{example}", [...])\n'
         "Press Ctrl-C to stop.",
         flush=True,
@@ -139,10 +140,25 @@ async def _serve(server: DevServer) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(NotImplementedError, AttributeError):
+        # Re-register on demand: kill -HUP <pid>.
+        loop.add_signal_handler(
+            signal.SIGHUP, lambda: loop.create_task(_reregister(server)) and None
+        )
     await stop.wait()
     print("Stopping...", flush=True)
     await server.stop()
     return 0
+
+
+async def _reregister(server: DevServer) -> None:
+    assert server.scheduler is not None
+    try:
+        tasks = await server.scheduler.register()
+    except (RegistrationError, OSError) as exc:
+        print(f"re-registration failed, keeping the previous tasks: {exc}", flush=True)
+    else:
+        print("re-registered: " + ", ".join(task.name for task in tasks), flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

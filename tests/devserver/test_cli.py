@@ -91,11 +91,19 @@ def test_dev_command_serves_prints_and_stops_cleanly(tmp_path: pathlib.Path) -> 
                 break
             time.sleep(0.05)
         assert details["results"] == ["hello you"]
+        # On-demand re-registration.
+        process.send_signal(signal.SIGHUP)
+        for _ in range(200):
+            line = process.stdout.readline()
+            lines.append(line)
+            if line.startswith("re-registered:"):
+                break
+        assert line.strip() == "re-registered: hello"
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
-    assert "hello you" in out  # task output is echoed with its run id
+    assert "hello you" in "".join(lines) + out  # task output is echoed with its run id
     # The socket directory of this server is gone with it.
     assert set(pathlib.Path("/tmp").glob("rwd-*")) <= socket_dirs_before
 
