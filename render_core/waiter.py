@@ -300,10 +300,13 @@ class RunWaiter:
             if run_id in self._runs:
                 continue
             batch = self._batch_for(run_id, now)
+            # Spread the first checks of many runs added at once over half an
+            # interval, so a thousand waits never fire a thousand GETs together.
+            spread = 1.0 + 0.5 * self._rng.random() if self._rng is not None else 1.0
             self._runs[run_id] = _Run(
                 batch=batch,
                 deadline=deadline,
-                next_check_at=now + self._check_interval,
+                next_check_at=now + self._check_interval * spread,
                 check_interval=self._check_interval,
             )
 

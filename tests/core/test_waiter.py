@@ -562,3 +562,16 @@ TestWaiterMachine.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def test_first_checks_of_many_runs_are_spread_out() -> None:
+    import random
+
+    waiter = RunWaiter(CONFIG, check_interval=30.0, idle_timeout=1000.0, rng=random.Random(0))
+    waiter.add([f"trn-{i}" for i in range(200)], now=0.0)
+    for action in opens(waiter.poll(0.0)):
+        waiter.stream_opened(action.stream_id, Response(status=200), 0.0)
+    due = [len(fetches(waiter.poll(t))) for t in (29.9, 37.5, 45.1)]
+    assert due[0] == 0
+    assert 0 < due[1] < 200
+    assert sum(due) == 200
