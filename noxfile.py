@@ -31,3 +31,10 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on the packages."""
     session.install("-e", ".[test]")
     session.run("mypy", "--strict", *PACKAGES)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the user documentation with mkdocs, strictly (warnings are errors)."""
+    session.install("-e", ".", "mkdocs-material", "mkdocstrings[python]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site")
