@@ -60,7 +60,11 @@ def main() -> int:
         results = asyncio.run(many_at_once(running.url))
         print(f"async: 50 runs of square, sum of results = {sum(results)}")
 
-        print(f"\nEverything above is stored by the server: {running.url}/v1/task-runs?limit=5")
+        print(
+            "\nTo keep a server running and explore it (runs, logs, events):\n"
+            "  cd examples/quickstart && render-workflows dev -- python main.py\n"
+            "  curl 'http://127.0.0.1:8120/v1/task-runs?limit=5'"
+        )
     return 0
 
 
