@@ -20,6 +20,7 @@ attempts started after the first.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -44,8 +45,10 @@ __all__ = [
     "complete",
     "fail_attempt",
     "new_run",
+    "policy_from_registration",
     "start_attempt",
     "to_details",
+    "timeout_from_registration",
     "to_summary",
 ]
 
@@ -77,6 +80,29 @@ class RetryPolicy:
 
 # What applies when a task registers no retry (SEED_API.md): Retry(3, 1000 ms, x2).
 DEFAULT_POLICY: Final = RetryPolicy()
+
+
+def policy_from_registration(registration: Mapping[str, Any]) -> RetryPolicy:
+    """The retry policy of a registered task (``options.retry``, WIRE.md D.5).
+
+    No retry object: :data:`DEFAULT_POLICY`; missing fields: 0 retries, 0 ms, factor 2.
+    """
+    retry = (registration.get("options") or {}).get("retry")
+    if not isinstance(retry, Mapping):
+        return DEFAULT_POLICY
+    factor = retry.get("factor")
+    return RetryPolicy(
+        max_retries=int(retry.get("max_retries") or 0),
+        wait_duration_ms=int(retry.get("wait_duration_ms") or 0),
+        # Without a factor, the documented default of "no Retry object" (2).
+        factor=float(factor) if isinstance(factor, int | float) else 2.0,
+    )
+
+
+def timeout_from_registration(registration: Mapping[str, Any]) -> int:
+    """``options.timeout_seconds`` of a registered task, or the 2-hour default."""
+    value = (registration.get("options") or {}).get("timeout_seconds")
+    return int(value) if isinstance(value, int) and value > 0 else DEFAULT_TIMEOUT_SECONDS
 
 
 class LifecycleError(Exception):

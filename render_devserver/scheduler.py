@@ -28,7 +28,7 @@ from typing import Any
 
 from render_core import callback as protocol
 from render_core import codec, lifecycle
-from render_core.lifecycle import LifecycleError, RetryPolicy, Run
+from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
 from render_devserver.ids import new_id
 from render_devserver.socket_server import HandlerError, TaskSocketServer
@@ -60,24 +60,6 @@ class RegistrationError(RuntimeError):
 
 class TaskNotFound(LookupError):
     """No registered task matches a slug or id."""
-
-
-def policy_from_registration(registration: Mapping[str, Any]) -> RetryPolicy:
-    retry = (registration.get("options") or {}).get("retry")
-    if not isinstance(retry, Mapping):
-        return lifecycle.DEFAULT_POLICY
-    factor = retry.get("factor")
-    return RetryPolicy(
-        max_retries=int(retry.get("max_retries") or 0),
-        wait_duration_ms=int(retry.get("wait_duration_ms") or 0),
-        # Without a factor, the documented default of "no Retry object" (2).
-        factor=float(factor) if isinstance(factor, int | float) else 2.0,
-    )
-
-
-def timeout_from_registration(registration: Mapping[str, Any]) -> int:
-    value = (registration.get("options") or {}).get("timeout_seconds")
-    return int(value) if isinstance(value, int) and value > 0 else lifecycle.DEFAULT_TIMEOUT_SECONDS
 
 
 class _Attempt:
@@ -299,8 +281,8 @@ class Scheduler:
             task_name=task.name,
             input_data=input_data,
             now=utcnow(),
-            policy=policy_from_registration(task.registration),
-            timeout_seconds=timeout_from_registration(task.registration),
+            policy=lifecycle.policy_from_registration(task.registration),
+            timeout_seconds=lifecycle.timeout_from_registration(task.registration),
             parent=parent,
             idempotency_key=idempotency_key,
         )

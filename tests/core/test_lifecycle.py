@@ -706,3 +706,19 @@ def test_retry_delay_is_capped_and_never_overflows() -> None:
     assert policy.delay_seconds(2) == 100.0
     assert policy.delay_seconds(14) == MAX_RETRY_DELAY_SECONDS
     assert policy.delay_seconds(10_000) == MAX_RETRY_DELAY_SECONDS
+
+
+def test_policy_and_timeout_from_registration() -> None:
+    from render_core.lifecycle import (
+        DEFAULT_POLICY,
+        DEFAULT_TIMEOUT_SECONDS,
+        policy_from_registration,
+        timeout_from_registration,
+    )
+
+    assert policy_from_registration({"name": "t", "options": {}}) == DEFAULT_POLICY
+    registered = {"options": {"retry": {"max_retries": 2, "wait_duration_ms": 50, "factor": 3}}}
+    assert policy_from_registration(registered) == RetryPolicy(2, 50, 3.0)
+    assert policy_from_registration({"options": {"retry": {}}}) == RetryPolicy(0, 0, 2.0)
+    assert timeout_from_registration({"options": {"timeout_seconds": 60}}) == 60
+    assert timeout_from_registration({}) == DEFAULT_TIMEOUT_SECONDS
