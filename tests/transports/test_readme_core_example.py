@@ -1,6 +1,6 @@
-"""The README's "using the core directly" example, run as written against a loopback server.
+"""The "effects and drivers" example of docs/transports.md, run as written against a loopback server.
 
-The code block is read out of README.md (so it cannot drift) and executed with the
+The code block is read out of the page (so it cannot drift) and executed with the
 server's address in place of the dev server's default one.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-README = pathlib.Path(__file__).resolve().parents[2] / "README.md"
+TRANSPORTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "transports.md"
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -64,8 +64,8 @@ def server() -> Iterator[ThreadingHTTPServer]:
 
 
 def _example() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## Using the core directly", 1)[1]
+    text = TRANSPORTS.read_text(encoding="utf-8")
+    section = text.split("## Effects and drivers", 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.S)
     assert match is not None
     return match.group(1)
@@ -78,11 +78,11 @@ def test_readme_core_example_runs(server: ThreadingHTTPServer) -> None:
     code = code.replace("http://localhost:8120", f"http://{host}:{port}")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+        exec(compile(code, "transports.md", "exec"), {"__name__": "readme_example"})
     assert out.getvalue().strip() == "trn-d2k4l6o2j5r3ldc4k0ug pending"
     (request,) = server.seen  # type: ignore[attr-defined]
     assert request["path"] == "/v1/task-runs"
-    assert request["body"] == {"task": "my-workflow/square", "input": [3]}
+    assert request["body"] == {"task": "my-workflow/calculate_square", "input": [3]}
     assert request["headers"]["User-Agent"].startswith("render-sdk-python/")
     assert "Authorization" not in request["headers"]
     assert request["headers"]["Content-Type"] == "application/json"
