@@ -1,4 +1,4 @@
-"""The "effects and drivers" example of docs/transports.md, run as written against a loopback server.
+"""The "effects and drivers" example of docs/transports.md, run against a loopback server.
 
 The code block is read out of the page (so it cannot drift) and executed with the
 server's address in place of the dev server's default one.
