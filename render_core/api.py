@@ -14,8 +14,9 @@ generators that combine these with the retry rules of :mod:`render_core.backoff`
 
 from __future__ import annotations
 
+import datetime as _dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, TypeVar
 from urllib.parse import quote, urlencode
 
@@ -41,14 +42,18 @@ __all__ = [
     "CANCEL_TASK_RUN",
     "GET_TASK",
     "GET_TASK_RUN",
+    "LIST_LOGS",
     "LIST_TASKS",
     "LIST_TASK_RUNS",
     "START_TASK",
     "TASK_RUN_EVENTS",
+    "LogEntry",
+    "LogPage",
     "Operation",
     "build_cancel_task_run",
     "build_get_task",
     "build_get_task_run",
+    "build_list_logs",
     "build_list_task_runs",
     "build_list_tasks",
     "build_start_task",
@@ -58,6 +63,7 @@ __all__ = [
     "parse_cancel_task_run",
     "parse_get_task",
     "parse_get_task_run",
+    "parse_list_logs",
     "parse_list_task_runs",
     "parse_list_tasks",
     "parse_start_task",
@@ -89,6 +95,7 @@ CANCEL_TASK_RUN: Final = Operation("cancel task run", "DELETE", 204)
 TASK_RUN_EVENTS: Final = Operation("task run events", "GET", 200)
 LIST_TASKS: Final = Operation("list tasks", "GET", 200)
 GET_TASK: Final = Operation("get task", "GET", 200)
+LIST_LOGS: Final = Operation("list logs", "GET", 200)
 
 # Event names the official clients treat as terminal; the name is advisory and
 # ``data.status`` decides (WIRE.md B.2), but other event types are not task runs.
@@ -495,3 +502,170 @@ def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None
         raise UnexpectedResponseError(
             f"event {event.event!r} is not a task run: {exc}", operation=TASK_RUN_EVENTS.name
         ) from None
+
+
+# ---------------------------------------------------------------------------
+# Logs (Render's log API and the dev server's GET /v1/logs, WIRE.md E.3 and E.11)
+
+_LOG_DIRECTIONS = ("forward", "backward")
+
+
+@attrs.frozen(kw_only=True)
+class LogEntry:
+    """One line of output: ``labels`` maps label names (``taskRun``, ``stream``...) to values."""
+
+    id: str
+    message: str
+    timestamp: _dt.datetime | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+    @property
+    def task_run_id(self) -> str | None:
+        return self.labels.get("taskRun")
+
+    @property
+    def stream(self) -> str | None:
+        """``stdout`` or ``stderr`` on the dev server; None when the server does not say."""
+        return self.labels.get("stream")
+
+
+@attrs.frozen(kw_only=True)
+class LogPage:
+    """One page of :class:`LogEntry`; when ``has_more``, ask again from ``next_start_time``."""
+
+    logs: list[LogEntry] = attrs.field(factory=list)
+    has_more: bool = False
+    next_start_time: _dt.datetime | None = None
+    next_end_time: _dt.datetime | None = None
+
+
+def _log_time(value: _dt.datetime | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, _dt.datetime) or value.utcoffset() is None:
+        raise ValidationError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return codec.format_timestamp(value)
+
+
+def build_list_logs(
+    config: ClientConfig,
+    task_run_ids: Iterable[str],
+    *,
+    owner_id: str | None = None,
+    start_time: _dt.datetime | None = None,
+    end_time: _dt.datetime | None = None,
+    text: Iterable[str] | None = None,
+    direction: str | None = None,
+    limit: int | None = None,
+) -> Request:
+    """``GET /v1/logs`` for the output of the given task runs.
+
+    Runs are named with the repeated ``taskRun`` key of Render's log API, which
+    also needs ``owner_id`` (the workspace id). In local-dev mode the runs are
+    sent as a ``taskRunID`` comma list as well, the name the official dev server
+    reads. ``direction`` is ``"forward"`` (oldest first) or ``"backward"``.
+    """
+    if isinstance(task_run_ids, str | bytes):
+        raise ValidationError("task_run_ids must be a list of run ids, not a single string")
+    ids = [
+        _require_id(run_id, f"task_run_ids[{index}]") for index, run_id in enumerate(task_run_ids)
+    ]
+    if not ids:
+        raise ValidationError("task_run_ids must name at least one task run")
+    query: list[tuple[str, str]] = []
+    if owner_id is not None:
+        query.append(("ownerId", _require_id(owner_id, "owner_id")))
+    query.extend(("taskRun", run_id) for run_id in ids)
+    if config.local_dev:
+        query.append(("taskRunID", ",".join(ids)))
+    for key, name, value in (
+        ("startTime", "start_time", start_time),
+        ("endTime", "end_time", end_time),
+    ):
+        formatted = _log_time(value, name)
+        if formatted is not None:
+            query.append((key, formatted))
+    if text is not None:
+        if isinstance(text, str):
+            text = [text]
+        query.extend(("text", _require_id(fragment, "text")) for fragment in text)
+    if direction is not None:
+        if direction not in _LOG_DIRECTIONS:
+            raise ValidationError(f"direction must be 'forward' or 'backward', got {direction!r}")
+        query.append(("direction", direction))
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit must be a positive int, got {limit!r}")
+        query.append(("limit", str(limit)))
+    return Request(method="GET", url=_url(config, "/logs", query), headers=_headers(config))
+
+
+def _malformed_logs(problem: str) -> UnexpectedResponseError:
+    return UnexpectedResponseError(
+        f"malformed response: {problem}", operation=LIST_LOGS.name, status=200
+    )
+
+
+def _page_time(document: dict[str, Any], key: str) -> _dt.datetime | None:
+    value = document.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        parsed = codec.parse_timestamp(value)
+    except codec.DecodeError as exc:
+        raise _malformed_logs(f"{key}: {exc}") from None
+    # Go's zero time (year 1) is how the official dev server says "unset".
+    return None if parsed.year == 1 else parsed
+
+
+def _log_labels(value: Any, index: int) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, list):
+        raise _malformed_logs(f"logs[{index}].labels must be a list")
+    labels: dict[str, str] = {}
+    for label in value:
+        if isinstance(label, dict) and isinstance(label.get("name"), str):
+            labels[label["name"]] = "" if label.get("value") is None else str(label["value"])
+    return labels
+
+
+def _log_entry(item: Any, index: int) -> LogEntry:
+    if not isinstance(item, dict):
+        raise _malformed_logs(f"logs[{index}] must be an object")
+    message = item.get("message")
+    if message is not None and not isinstance(message, str):
+        raise _malformed_logs(f"logs[{index}].message must be a string")
+    ident = item.get("id")
+    timestamp = _page_time(item, "timestamp") if "timestamp" in item else None
+    return LogEntry(
+        id="" if ident is None else str(ident),
+        message=message or "",
+        timestamp=timestamp,
+        labels=_log_labels(item.get("labels"), index),
+    )
+
+
+def parse_list_logs(response: Response) -> LogPage:
+    """200 -> :class:`LogPage` (``labels: null`` and Go's zero times are read as empty)."""
+    _expect(LIST_LOGS, response)
+    try:
+        document = _decode_json(response)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise _malformed_logs(f"not JSON: {_excerpt(response.body)}") from None
+    if not isinstance(document, dict):
+        raise _malformed_logs("expected an object with a 'logs' list")
+    items = document.get("logs")
+    if items is None:
+        items = []
+    if not isinstance(items, list):
+        raise _malformed_logs("'logs' must be a list")
+    has_more = document.get("hasMore", False)
+    if not isinstance(has_more, bool):
+        raise _malformed_logs("'hasMore' must be a boolean")
+    return LogPage(
+        logs=[_log_entry(item, index) for index, item in enumerate(items)],
+        has_more=has_more,
+        next_start_time=_page_time(document, "nextStartTime"),
+        next_end_time=_page_time(document, "nextEndTime"),
+    )

@@ -10,6 +10,7 @@ its default transport when it is constructed without one.
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import logging
 import os
 import random
@@ -18,7 +19,7 @@ from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mappin
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from render_core import flows
+from render_core import api, flows
 from render_core.backoff import Backoff
 from render_core.config import ClientConfig, Timeouts, resolve_config
 from render_core.errors import ConfigurationError, TimeoutError, ValidationError
@@ -277,6 +278,40 @@ class WorkflowsService:
         return self._run(  # type: ignore[no-any-return]
             flows.get_task(
                 self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    def list_logs(
+        self,
+        task_run_ids: Iterable[str],
+        *,
+        owner_id: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        direction: str | None = None,
+        limit: int | None = None,
+    ) -> api.LogPage:
+        """One page of the output of task runs (``GET /v1/logs``).
+
+        Render's log API needs ``owner_id`` (the workspace id); the dev server does
+        not. ``direction="forward"`` lists oldest first.
+        """
+        request = api.build_list_logs(
+            self._client._config,
+            task_run_ids,
+            owner_id=owner_id,
+            start_time=start_time,
+            end_time=end_time,
+            direction=direction,
+            limit=limit,
+        )
+        return self._run(  # type: ignore[no-any-return]
+            flows.call(
+                api.LIST_LOGS,
+                request,
+                api.parse_list_logs,
+                policy=self._client._retry,
+                rng=self._client._rng,
             )
         )
 
@@ -548,6 +583,36 @@ class AsyncWorkflowsService:
         return await self._run(  # type: ignore[no-any-return]
             flows.get_task(
                 self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
+            )
+        )
+
+    async def list_logs(
+        self,
+        task_run_ids: Iterable[str],
+        *,
+        owner_id: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        direction: str | None = None,
+        limit: int | None = None,
+    ) -> api.LogPage:
+        """One page of the output of task runs (``GET /v1/logs``); see ``Render``'s."""
+        request = api.build_list_logs(
+            self._client._config,
+            task_run_ids,
+            owner_id=owner_id,
+            start_time=start_time,
+            end_time=end_time,
+            direction=direction,
+            limit=limit,
+        )
+        return await self._run(  # type: ignore[no-any-return]
+            flows.call(
+                api.LIST_LOGS,
+                request,
+                api.parse_list_logs,
+                policy=self._client._retry,
+                rng=self._client._rng,
             )
         )
 
