@@ -358,8 +358,11 @@ def _describe(exc: BaseException) -> str:
 class _Runtime:
     """The state of one task process: its socket and the subtasks it started."""
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, registry: TaskRegistry | None = None) -> None:
         self._transport = transport
+        # The tasks an attempt may run: every task of the process, unless the
+        # in-process runner (render_transports.inprocess) hands in one app's.
+        self._registry = _PROCESS_TASKS if registry is None else registry
         self.user_agent = user_agent()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -369,9 +372,9 @@ class _Runtime:
     async def run_one(self) -> int:
         self._loop = asyncio.get_running_loop()
         task_input = await self.drive(callback.get_input(self.user_agent))
-        definition = _PROCESS_TASKS.get(task_input.task_name)
+        definition = self._registry.get(task_input.task_name)
         if definition is None:
-            known = ", ".join(_PROCESS_TASKS.names()) or "none"
+            known = ", ".join(self._registry.names()) or "none"
             return await self._fail(
                 f"Task '{task_input.task_name}' not found (registered tasks: {known})", None
             )

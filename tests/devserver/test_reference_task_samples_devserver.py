@@ -7,15 +7,10 @@ their socket traffic), here registered and run by real dev servers.
 from __future__ import annotations
 
 import asyncio
-import os
 import pathlib
-import sys
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from render_devserver.server import DevServer
-from render_sdk import Render, RenderAsync
+from render_sdk.testing import DevServerHarness, dev_server
 from tests.workers.test_reference_task_samples import (
     NEWER_ALL_ARGUMENTS,
     NEWER_INIT,
@@ -25,15 +20,10 @@ from tests.workers.test_reference_task_samples import (
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-@contextmanager
-def serving(directory: pathlib.Path, command: list[str]) -> Iterator[DevServer]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
-    env["PYTHONPATH"] = str(ROOT)
-    server = DevServer(
-        command, port=0, db=":memory:", cwd=str(directory), env=env, workflow_slug="my-workflow"
+def serving(directory: pathlib.Path, command: list[str]) -> DevServerHarness:
+    return dev_server(
+        command, cwd=directory, pythonpath=[ROOT], db=":memory:", workflow_slug="my-workflow"
     )
-    with server.run_in_thread() as running:
-        yield running
 
 
 def _write(directory: pathlib.Path, name: str, source: str) -> None:
@@ -44,24 +34,20 @@ def _write(directory: pathlib.Path, name: str, source: str) -> None:
 
 def test_newer_samples(tmp_path: pathlib.Path) -> None:
     _write(tmp_path, "main.py", NEWER_INIT)
-    with (
-        serving(tmp_path, [sys.executable, "main.py"]) as server,
-        Render(base_url=server.url, env={}) as render,
-    ):
-        assert render.workflows.run_task("my-workflow/calculate_square", [2]).results == [4]
+    with serving(tmp_path, ["python", "main.py"]) as server:
+        run = server.client.workflows.run_task("my-workflow/calculate_square", [2])
+        assert run.results == [4]
     _write(tmp_path, "main.py", NEWER_ALL_ARGUMENTS)
-    with (
-        serving(tmp_path, [sys.executable, "main.py"]) as server,
-        Render(base_url=server.url, env={}) as render,
-    ):
-        assert render.workflows.run_task("my-workflow/calc_square", {"a": 3}).results == [9]
+    with serving(tmp_path, ["python", "main.py"]) as server:
+        run = server.client.workflows.run_task("my-workflow/calc_square", {"a": 3})
+        assert run.results == [9]
 
 
 def test_older_program_with_subtasks_and_gather(tmp_path: pathlib.Path) -> None:
     _write(tmp_path, "main.py", OLDER_PROGRAM)
 
-    async def main(url: str) -> list[object]:
-        async with RenderAsync(base_url=url, env={}) as render:
+    async def main(server: DevServerHarness) -> list[object]:
+        async with server.async_client() as render:
             runs = await asyncio.gather(
                 render.workflows.run_task("my-workflow/add_squares", [2, 3]),
                 render.workflows.run_task("my-workflow/fan_out", [5]),
@@ -69,8 +55,8 @@ def test_older_program_with_subtasks_and_gather(tmp_path: pathlib.Path) -> None:
             )
             return [run.results[0] for run in runs]
 
-    with serving(tmp_path, [sys.executable, "main.py"]) as server:
-        assert asyncio.run(main(server.url)) == [13, [0, 1, 4, 9, 16], 49]
+    with serving(tmp_path, ["python", "main.py"]) as server:
+        assert asyncio.run(main(server)) == [13, [0, 1, 4, 9, 16], 49]
 
 
 def test_from_workflows_and_tasks_across_files(tmp_path: pathlib.Path) -> None:
@@ -97,10 +83,8 @@ def test_from_workflows_and_tasks_across_files(tmp_path: pathlib.Path) -> None:
         import data_tasks    # registers tasks in workflows/data_tasks.py
         """,
     )
-    with (
-        serving(tmp_path, [sys.executable, "workflows/main.py"]) as server,
-        Render(base_url=server.url, env={}) as render,
-    ):
+    with serving(tmp_path, ["python", "workflows/main.py"]) as server:
+        render = server.client
         assert sorted(t.name for t in render.workflows.list_tasks()) == ["count", "square"]
         assert render.workflows.run_task("my-workflow/count", [[1, 2, 3]]).results == [3]
         assert render.workflows.run_task("my-workflow/square", {"a": 4}).results == [16]

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from render_devserver.server import DevServer
+from render_sdk.testing import DevServerHarness, dev_server
 from tests.support.fake_render import FakeRender
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -50,26 +50,17 @@ if __name__ == "__main__":
 
 
 @pytest.fixture(scope="module")
-def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServerHarness]:
     project = tmp_path_factory.mktemp("samples")
     (project / "main.py").write_text(SAMPLE_TASKS, encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
-    env["PYTHONPATH"] = ROOT
-    server = DevServer(
-        [sys.executable, "main.py"],
-        port=0,
-        db=":memory:",
-        cwd=str(project),
-        env=env,
-        workflow_slug="my-workflow",
-        ping_interval=0.5,
-    )
-    with server.run_in_thread() as running:
+    with dev_server(
+        ["python", "main.py"], cwd=project, pythonpath=[ROOT], workflow_slug="my-workflow"
+    ) as running:
         yield running
 
 
 @pytest.fixture(params=["fake", "devserver"])
-def any_server(request: pytest.FixtureRequest) -> FakeRender | DevServer:
+def any_server(request: pytest.FixtureRequest) -> FakeRender | DevServerHarness:
     """The fake cloud and the dev server: samples that name no fixed run id run on both."""
     name = "server" if request.param == "fake" else "devserver"
     return request.getfixturevalue(name)  # type: ignore[no-any-return]
@@ -88,7 +79,9 @@ def server() -> Iterator[FakeRender]:
         yield fake
 
 
-def run_sample(server: FakeRender | DevServer, code: str, *, async_fragment: bool = False) -> str:
+def run_sample(
+    server: FakeRender | DevServerHarness, code: str, *, async_fragment: bool = False
+) -> str:
     source = textwrap.dedent(code)
     if async_fragment:
         body = textwrap.indent(source, "    ")
@@ -123,7 +116,7 @@ def run_sample(server: FakeRender | DevServer, code: str, *, async_fragment: boo
 # -- the newer reference (SDK 0.6.0 and later) --------------------------------
 
 
-def test_async_constructor(any_server: FakeRender | DevServer) -> None:
+def test_async_constructor(any_server: FakeRender | DevServerHarness) -> None:
     run_sample(
         any_server,
         """
@@ -140,7 +133,7 @@ def test_async_constructor(any_server: FakeRender | DevServer) -> None:
     )
 
 
-def test_async_start_task(any_server: FakeRender | DevServer) -> None:
+def test_async_start_task(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -161,7 +154,7 @@ def test_async_start_task(any_server: FakeRender | DevServer) -> None:
     assert out.strip() == "[4]"
 
 
-def test_async_run_task(any_server: FakeRender | DevServer) -> None:
+def test_async_run_task(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -198,7 +191,7 @@ def test_async_list_get_cancel(server: FakeRender) -> None:
     assert server.run("trn-abc123")["status"] == "canceled"
 
 
-def test_async_task_run_events(any_server: FakeRender | DevServer) -> None:
+def test_async_task_run_events(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -254,7 +247,7 @@ def test_sync_samples(server: FakeRender) -> None:
     assert out.splitlines() == ["[4]", "Run trn-abc123: status=canceled"]
 
 
-def test_error_imports(any_server: FakeRender | DevServer) -> None:
+def test_error_imports(any_server: FakeRender | DevServerHarness) -> None:
     run_sample(
         any_server,
         """
@@ -273,7 +266,7 @@ def test_error_imports(any_server: FakeRender | DevServer) -> None:
 # -- the older reference ---------------------------------------------------------
 
 
-def test_older_client_sample(any_server: FakeRender | DevServer) -> None:
+def test_older_client_sample(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -300,7 +293,7 @@ def test_older_client_sample(any_server: FakeRender | DevServer) -> None:
     assert out.splitlines()[-1] == "Result: [25]"
 
 
-def test_older_awaitable_task_run_sample(any_server: FakeRender | DevServer) -> None:
+def test_older_awaitable_task_run_sample(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -320,7 +313,7 @@ def test_older_awaitable_task_run_sample(any_server: FakeRender | DevServer) -> 
     assert lines[2:] == ["[25]", "completed"]
 
 
-def test_older_list_params_and_error_handling(any_server: FakeRender | DevServer) -> None:
+def test_older_list_params_and_error_handling(any_server: FakeRender | DevServerHarness) -> None:
     out = run_sample(
         any_server,
         """
@@ -355,28 +348,3 @@ def test_older_list_params_and_error_handling(any_server: FakeRender | DevServer
         async_fragment=True,
     )
     assert out.strip() == "[42]"
-
-
-# -- the README's client examples ---------------------------------------------------
-
-
-def _readme_blocks(section: str) -> list[str]:
-    import re
-
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as readme:
-        text = readme.read()
-    part = text.split(f"## {section}", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", part, re.S)
-
-
-@pytest.mark.parametrize("index", [0, 1])
-def test_readme_client_examples(server: FakeRender, index: int) -> None:
-    blocks = _readme_blocks("Triggering runs")
-    assert len(blocks) == 2
-    out = run_sample(server, blocks[index])
-    if index == 0:
-        lines = out.splitlines()
-        assert lines[0] == "[4]"
-        assert len(lines) == 11
-    else:
-        assert out.strip() == str([n * n for n in range(100)])

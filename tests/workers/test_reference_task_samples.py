@@ -258,10 +258,10 @@ def test_readme_task_example(tmp_path: pathlib.Path, sock: FakeTaskSocket) -> No
     import re
 
     readme = (pathlib.Path(__file__).resolve().parents[2] / "README.md").read_text("utf-8")
-    section = readme.split("## Defining tasks", 1)[1].split("\n## ", 1)[0]
-    (source,) = re.findall(r"```python\n(.*?)```", section, re.S)
+    section = readme.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    source = re.findall(r"```python\n(.*?)```", section, re.S)[0]
     assert run_program(tmp_path, source, sock, "register").returncode == 0
-    assert sorted(registered(sock)) == ["square", "sum_of_squares"]
+    assert sorted(registered(sock)) == ["calculate_square", "sum_of_squares"]
     sock.subtask_handler = lambda name, args: args[0] * args[0]
     sock.serve_input("sum_of_squares", [4])
     done = run_program(tmp_path, source, sock, "run")
