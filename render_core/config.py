@@ -15,7 +15,8 @@ traps fixed (G items 9 and 10):
    otherwise a missing token is a :class:`ConfigurationError` raised when the
    client is built, never at import.
 5. A token is never sent in clear text (``http://``) to a non-loopback host
-   unless the caller opts in with ``allow_insecure_http=True``.
+   unless the caller opts in with ``allow_insecure_http=True`` or a truthy
+   ``RENDER_ALLOW_INSECURE_HTTP`` (for a trusted network only).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ DEFAULT_LOCAL_DEV_URL = "http://localhost:8120"
 ENV_API_KEY = "RENDER_API_KEY"
 ENV_USE_LOCAL_DEV = "RENDER_USE_LOCAL_DEV"
 ENV_LOCAL_DEV_URL = "RENDER_LOCAL_DEV_URL"
+ENV_ALLOW_INSECURE_HTTP = "RENDER_ALLOW_INSECURE_HTTP"
 
 _TRUTHY = frozenset({"1", "t", "true", "y", "yes", "on"})
 
@@ -206,10 +208,12 @@ def resolve_config(
             "no API token: pass token=... or set RENDER_API_KEY "
             "(for the local dev server, set RENDER_USE_LOCAL_DEV=true or pass a localhost base_url)"
         )
-    if resolved_token and parts.scheme == "http" and not loopback and not allow_insecure_http:
+    insecure_ok = allow_insecure_http or _truthy(env.get(ENV_ALLOW_INSECURE_HTTP))
+    if resolved_token and parts.scheme == "http" and not loopback and not insecure_ok:
         raise ConfigurationError(
             f"refusing to send the API token over plain http to {parts.hostname}; "
-            "use https, or pass allow_insecure_http=True if this network is trusted"
+            "use https, or pass allow_insecure_http=True (or set "
+            f"{ENV_ALLOW_INSECURE_HTTP}=1) if this network is trusted"
         )
     return ClientConfig(
         base_url=url,

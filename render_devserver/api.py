@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as _dt
+import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,6 +23,7 @@ from aiohttp import web
 
 from render_core import codec, lifecycle
 from render_core.lifecycle import LifecycleError
+from render_devserver import dashboard
 from render_devserver.ids import new_id
 from render_devserver.scheduler import Scheduler, TaskNotFound
 from render_devserver.store import TaskRecord
@@ -136,8 +138,25 @@ class _Api:
         self.hub = hub
         self.workflow_slug = workflow_slug
         self.ping_interval = ping_interval
+        self.auth_token: str | None = None
 
     # -- middleware ------------------------------------------------------------------
+
+    @web.middleware
+    async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """With a token set, everything but the dashboard's static shell needs it."""
+        if self.auth_token is None or _is_public(request.path):
+            return await handler(request)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode("utf-8", "replace"), self.auth_token.encode()
+        ):
+            return await handler(request)
+        return _error(
+            401,
+            "unauthorized: send Authorization: Bearer <token> (the dev server's --auth-token)",
+            {"WWW-Authenticate": 'Bearer realm="render-workflows-dev"'},
+        )
 
     @web.middleware
     async def errors(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -361,6 +380,11 @@ def _time(request: web.Request, key: str) -> _dt.datetime | None:
         raise _BadRequest(400, f"{key}: not an RFC 3339 timestamp: {raw!r}") from None
 
 
+def _is_public(path: str) -> bool:
+    """The dashboard's HTML/JS/CSS shell: no data, served without the token."""
+    return path == "/" or path.startswith(dashboard.ASSET_PREFIX)
+
+
 def build_app(
     scheduler: Scheduler,
     hub: EventHub,
@@ -368,9 +392,12 @@ def build_app(
     workflow_slug: str,
     ping_interval: float = DEFAULT_PING_INTERVAL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    auth_token: str | None = None,
 ) -> web.Application:
+    """The aiohttp application; ``auth_token`` makes every data route require it."""
     api = _Api(scheduler, hub, workflow_slug=workflow_slug, ping_interval=ping_interval)
-    app = web.Application(middlewares=[api.errors], client_max_size=max_body_bytes)
+    api.auth_token = auth_token or None
+    app = web.Application(middlewares=[api.auth, api.errors], client_max_size=max_body_bytes)
     router = app.router
     router.add_post("/v1/task-runs", api.create_run)
     router.add_get("/v1/task-runs", api.list_runs, allow_head=False)
@@ -380,4 +407,5 @@ def build_app(
     router.add_get("/v1/tasks", api.list_tasks, allow_head=False)
     router.add_get("/v1/tasks/{task_ref:.+}", api.get_task, allow_head=False)
     router.add_get("/v1/logs", api.logs, allow_head=False)
+    dashboard.add_routes(router, tasks=api.store.tasks, workflow_slug=workflow_slug)
     return app

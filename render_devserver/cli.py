@@ -11,10 +11,14 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from render_core.config import is_loopback_host
 from render_devserver.scheduler import RegistrationError
 from render_devserver.server import DEFAULT_DB, DEFAULT_PORT, DevServer, PortInUse
 
-__all__ = ["main", "parse_env_file"]
+__all__ = ["ENV_AUTH_TOKEN", "main", "parse_env_file"]
+
+# The dev server's optional bearer token, read from the environment by default.
+ENV_AUTH_TOKEN = "RENDER_DEV_AUTH_TOKEN"
 
 
 def parse_env_file(path: str) -> dict[str, str]:
@@ -61,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--reload", action="store_true", help="re-register when a .py file of the project changes"
     )
+    parser.add_argument(
+        "--auth-token",
+        default=os.environ.get(ENV_AUTH_TOKEN) or None,
+        help=f"require 'Authorization: Bearer TOKEN' on the API (default ${ENV_AUTH_TOKEN}; "
+        "the environment keeps it out of the process list)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the start command")
     return parser
 
@@ -100,11 +110,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         env=env,
         workflow_slug=args.workflow_slug,
         reload=args.reload,
+        auth_token=args.auth_token,
         log_sink=lambda run_id, line: print(f"[{run_id or 'register'}] {line}", flush=True),
     )
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback_host(args.host):
         sys.stderr.write(
-            f"warning: binding to {args.host}: anyone who can reach it can run your tasks\n"
+            f"warning: binding to {args.host}: anyone who can reach it can run your tasks"
+            + (
+                "; only with the auth token\n"
+                if args.auth_token
+                else f"; set {ENV_AUTH_TOKEN} (or --auth-token) to require a bearer token\n"
+            )
         )
     try:
         return asyncio.run(_serve(server))

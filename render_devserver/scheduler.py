@@ -54,6 +54,17 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
+def _exit_description(code: int | None) -> str:
+    """``exited with status 3`` or ``was killed by signal 9 (SIGKILL)``."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"was killed by signal {-code} ({name})"
+    return f"exited with status {code}"
+
+
 class RegistrationError(RuntimeError):
     """The start command did not register its tasks; the message carries its output."""
 
@@ -107,6 +118,10 @@ class _AttemptHandler:
         return self._scheduler.start_subtask(self._attempt.run_id, request)
 
     async def subtask_result(self, task_run_id: str) -> bytes:
+        run = self._scheduler.store.get_run(task_run_id)
+        if run is None or run.parent_id != self._attempt.run_id:
+            # Each attempt's socket answers for its own subtasks only.
+            raise HandlerError(404, f"no subtask {task_run_id} of task run {self._attempt.run_id}")
         return self._scheduler.subtask_result(task_run_id)
 
 
@@ -430,13 +445,15 @@ class Scheduler:
                     tail = "\n".join(output[-LAST_LINES:])
                     self._attempt_failed(
                         run.id,
-                        f"the task process exited with status {process.returncode} "
+                        f"the task process {_exit_description(process.returncode)} "
                         "before reporting a result"
                         + (f"; its last output:\n{tail}" if tail else ""),
                     )
             else:
-                await self._terminate(process)
+                # Failed at the limit, not after the process is gone (SIGTERM's grace
+                # period may take seconds); a retry waits for the old process anyway.
                 self._attempt_failed(run.id, f"the task timed out after {run.timeout_seconds} s")
+                await self._terminate(process)
         except asyncio.CancelledError:
             if process is not None and process.returncode is None:
                 await asyncio.shield(self._terminate(process))

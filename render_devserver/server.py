@@ -23,6 +23,7 @@ from types import TracebackType
 
 from aiohttp import web
 
+from render_core.config import ENV_ALLOW_INSECURE_HTTP, ENV_API_KEY, is_loopback_host
 from render_devserver.api import DEFAULT_PING_INTERVAL, EventHub, build_app
 from render_devserver.scheduler import Scheduler
 from render_devserver.store import Store
@@ -79,8 +80,11 @@ class DevServer:
         timeout_scale: float = 1.0,
         reload: bool = False,
         reload_interval: float = 1.0,
+        auth_token: str | None = None,
     ) -> None:
         self.command = list(command)
+        # When set, every data route needs ``Authorization: Bearer <auth_token>``.
+        self.auth_token = auth_token or None
         self.timeout_scale = timeout_scale
         self.reload = reload
         self.reload_interval = reload_interval
@@ -106,13 +110,28 @@ class DevServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def _task_env(self) -> Mapping[str, str] | None:
+        """The task processes' environment: with a token, they get it as their API key."""
+        if self.auth_token is None:
+            return self.env
+        env = dict(os.environ if self.env is None else self.env)
+        env[ENV_API_KEY] = self.auth_token
+        if not is_loopback_host(self._task_host()):
+            # The token travels from the task to this server, on this machine's network.
+            env[ENV_ALLOW_INSECURE_HTTP] = "1"
+        return env
+
+    def _task_host(self) -> str:
+        """How task processes reach the API: over loopback when bound to every address."""
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+
     async def start(self) -> DevServer:
         self.store = Store(self.db)
         self.scheduler = Scheduler(
             self.store,
             command=self.command,
             cwd=self.cwd,
-            env=self.env,
+            env=self._task_env(),
             concurrency=self.concurrency,
             publish=self._hub.publish,
             log_sink=self.log_sink,
@@ -123,6 +142,7 @@ class DevServer:
             self._hub,
             workflow_slug=self.workflow_slug,
             ping_interval=self.ping_interval,
+            auth_token=self.auth_token,
         )
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
@@ -142,7 +162,9 @@ class DevServer:
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
-        self.scheduler.server_url = self.url
+        host = self._task_host()
+        host = f"[{host}]" if ":" in host else host
+        self.scheduler.server_url = f"http://{host}:{self.port}"
         try:
             await self.scheduler.start()
         except BaseException:

@@ -23,7 +23,7 @@ from render_core.errors import (
     ReadTimeout,
 )
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT
+from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
 
 __all__ = ["AiohttpStream", "AiohttpTransport"]
 
@@ -46,6 +46,16 @@ def _mapped() -> Iterator[None]:
         raise NetworkError(f"the response was cut off: {exc or type(exc).__name__}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise NetworkError(f"the request failed: {exc or type(exc).__name__}") from exc
+
+
+async def _read_bounded(raw: aiohttp.ClientResponse) -> bytes:
+    """The whole body, or a NetworkError once it passes MAX_RESPONSE_BYTES."""
+    body = bytearray()
+    async for chunk in raw.content.iter_chunked(64 * 1024):
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise NetworkError(f"the response body is over the {MAX_RESPONSE_BYTES}-byte limit")
+    return bytes(body)
 
 
 def _response(raw: aiohttp.ClientResponse, body: bytes) -> Response:
@@ -95,6 +105,7 @@ class AiohttpTransport:
         self._session = session
         self._closer: AsyncGenerator[None, None] | None = None
         self._timeouts = timeouts if timeouts is not None else Timeouts()
+        self._send_timeout: aiohttp.ClientTimeout | None = None
 
     async def _client(self) -> aiohttp.ClientSession:
         if self._session is None or (self._owned and self._session.closed):
@@ -108,9 +119,11 @@ class AiohttpTransport:
         return self._session
 
     async def send(self, request: Request) -> Response:
-        timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
-        )
+        timeout = self._send_timeout
+        if timeout is None:  # built once: it is the same for every call
+            timeout = self._send_timeout = aiohttp.ClientTimeout(
+                total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
+            )
         with _mapped():
             async with (await self._client()).request(
                 request.method,
@@ -120,7 +133,7 @@ class AiohttpTransport:
                 allow_redirects=False,
                 timeout=timeout,
             ) as raw:
-                return _response(raw, await raw.read())
+                return _response(raw, await _read_bounded(raw))
 
     async def stream(self, request: Request) -> AiohttpStream:
         timeout = aiohttp.ClientTimeout(

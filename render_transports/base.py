@@ -28,10 +28,21 @@ from typing import Protocol, runtime_checkable
 
 from render_core.http import Request, Response
 
-__all__ = ["AsyncStream", "AsyncTransport", "SyncStream", "SyncTransport", "ERROR_BODY_LIMIT"]
+__all__ = [
+    "AsyncStream",
+    "AsyncTransport",
+    "SyncStream",
+    "SyncTransport",
+    "ERROR_BODY_LIMIT",
+    "MAX_RESPONSE_BYTES",
+]
 
 # How much of a non-200 event-stream body a transport reads for the error message.
 ERROR_BODY_LIMIT = 64 * 1024
+# The largest REST answer a transport buffers (the task-socket transport's limit too):
+# far above any real page of runs, and a server sending an endless body costs a
+# bounded amount of memory before it becomes a NetworkError.
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 
 @runtime_checkable

@@ -25,7 +25,7 @@ from render_core.errors import (
     ReadTimeout,
 )
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT
+from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
 
 __all__ = ["RequestsStream", "RequestsTransport"]
 
@@ -76,6 +76,16 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
 
 def _reason(exc: BaseException) -> str:
     return str(_root(exc)) or type(exc).__name__
+
+
+def _read_bounded(raw: requests.Response) -> bytes:
+    """The whole body, or a NetworkError once it passes MAX_RESPONSE_BYTES."""
+    body = bytearray()
+    for chunk in raw.iter_content(chunk_size=_CHUNK):
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise NetworkError(f"the response body is over the {MAX_RESPONSE_BYTES}-byte limit")
+    return bytes(body)
 
 
 def _response(raw: requests.Response, body: bytes) -> Response:
@@ -205,8 +215,12 @@ class RequestsTransport:
                 data=request.body or None,
                 timeout=(self._timeouts.connect, self._timeouts.read),
                 allow_redirects=False,
+                stream=True,
             )
-            return _response(raw, raw.content)
+            try:
+                return _response(raw, _read_bounded(raw))
+            finally:
+                raw.close()
 
     def stream(self, request: Request) -> RequestsStream | _ErrorStream:
         with _mapped():
