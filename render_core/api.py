@@ -1,12 +1,12 @@
 """REST operations: build a :class:`Request`, parse a :class:`Response`.
 
-Each operation of WIRE.md A.3 has a builder ``build_<op>(config, ...) -> Request``
+Each REST operation has a builder ``build_<op>(config, ...) -> Request``
 and a parser ``parse_<op>(response) -> model``. Builders validate arguments
 before anything is sent (a bad argument raises :class:`ValidationError` naming
 it); parsers accept exactly the documented success status and map everything
-else through :func:`error_for_response` (WIRE.md C.1, with the official client's
-gaps fixed: non-JSON bodies still map by status, redirects and undocumented 2xx
-codes raise instead of returning nothing).
+else through :func:`error_for_response` (with the official client's gaps fixed:
+non-JSON bodies still map by status, redirects and undocumented 2xx codes raise
+instead of returning nothing).
 
 Nothing here performs I/O or retries; see :mod:`render_core.flows` for the
 generators that combine these with the retry rules of :mod:`render_core.backoff`.
@@ -98,7 +98,7 @@ GET_TASK: Final = Operation("get task", "GET", 200)
 LIST_LOGS: Final = Operation("list logs", "GET", 200)
 
 # Event names the official clients treat as terminal; the name is advisory and
-# ``data.status`` decides (WIRE.md B.2), but other event types are not task runs.
+# ``data.status`` decides, but other event types are not task runs.
 _TASK_EVENT_PREFIX = "task."
 # How much of a non-JSON error body to quote in an exception message.
 _BODY_EXCERPT = 200
@@ -186,7 +186,7 @@ def build_start_task(
     *,
     idempotency_key: str | None = None,
 ) -> Request:
-    """``POST /v1/task-runs`` (WIRE.md A.4.1); with ``idempotencyKey`` when given (H)."""
+    """``POST /v1/task-runs``; with ``idempotencyKey`` when given."""
     task = _require_id(task_identifier, "task_identifier")
     if task != task.strip():
         raise ValidationError(f"task_identifier has surrounding whitespace: {task!r}")
@@ -239,7 +239,7 @@ def _repeated(query: list[tuple[str, str]], key: str, values: Iterable[str] | No
 def build_list_task_runs(
     config: ClientConfig, params: models.ListTaskRunsParams | None = None
 ) -> Request:
-    """``GET /v1/task-runs`` with the filters of WIRE.md A.4.4 (unset ones omitted)."""
+    """``GET /v1/task-runs`` with its filters (unset ones omitted)."""
     params = params if params is not None else models.ListTaskRunsParams()
     if not isinstance(params, models.ListTaskRunsParams):
         raise ValidationError(f"params must be ListTaskRunsParams, got {type(params).__name__}")
@@ -253,7 +253,7 @@ def build_list_task_runs(
 
 
 def build_list_tasks(config: ClientConfig, params: models.ListTasksParams | None = None) -> Request:
-    """``GET /v1/tasks`` (WIRE.md A.4.5)."""
+    """``GET /v1/tasks``."""
     params = params if params is not None else models.ListTasksParams()
     if not isinstance(params, models.ListTasksParams):
         raise ValidationError(f"params must be ListTasksParams, got {type(params).__name__}")
@@ -505,7 +505,7 @@ def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None
 
 
 # ---------------------------------------------------------------------------
-# Logs (Render's log API and the dev server's GET /v1/logs, WIRE.md E.3 and E.11)
+# Logs (Render's log API and the dev server's GET /v1/logs)
 
 _LOG_DIRECTIONS = ("forward", "backward")
 

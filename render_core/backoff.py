@@ -26,10 +26,10 @@ Three layers, each usable alone:
    https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), parsed by
    :func:`parse_retry_after`.
 
-The official client retries nothing on REST and ignores ``Retry-After``
-(WIRE.md C.4, G items 1-2); this module is the fix. ``POST /v1/task-runs`` is only
+The official client retries nothing on REST and ignores ``Retry-After``;
+this module is the fix. ``POST /v1/task-runs`` is only
 retried when it provably never reached the server, when the server rate-limited it,
-or when the caller sent an idempotency key (WIRE.md H), so no run is ever started
+or when the caller sent an idempotency key, so no run is ever started
 twice by a retry.
 """
 
@@ -87,7 +87,7 @@ DEFAULT_CAP: Final[float] = 10.0
 # the request timeouts, and the caller's own policy decides what to do next.
 DEFAULT_MAX_ATTEMPTS: Final[int] = 4
 
-# Render's rate limits are counted per minute (WIRE.md A.5.7: ``RateLimit-Reset``),
+# Render's rate limits are counted per minute (``RateLimit-Reset``),
 # so an honest ``Retry-After`` is at most about a minute. A server asking for more
 # is shedding load for longer than a user would wait inside one call without
 # thinking it hung: give up and surface ``RateLimitError.retry_after`` instead, so
@@ -190,7 +190,7 @@ class Backoff:
         return attrs.evolve(self, base=0.0, cap=0.0)
 
 
-# The transient-retry schedule of the official task-socket client (WIRE.md D.8),
+# The transient-retry schedule of the official task-socket client,
 # kept exactly: 0.25, 0.5, 1, 2, 4, 8, then 16 s x18 (303.75 s in all) "to survive
 # server restarts". No jitter: one worker per run talks to its own server.
 TASK_SOCKET_BACKOFF: Final[Backoff] = Backoff(
@@ -408,7 +408,7 @@ def should_retry(
       ``request_sent=False``, ``ConnectTimeout``) or on 429, because a
       rate-limited request is rejected before it has any effect. Never on 5xx or
       on a timeout or error after sending: the run may already exist.
-    - ``idempotency_key=True`` (the caller sent one, WIRE.md H): the server
+    - ``idempotency_key=True`` (the caller sent one): the server
       deduplicates, so a POST is as safe as a GET and uses the idempotent rules.
     - An error that is not a transport error (``ValueError``...): never.
 

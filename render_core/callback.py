@@ -1,4 +1,4 @@
-"""The task-socket protocol, worker side (WIRE.md D).
+"""The task-socket protocol, worker side.
 
 A task process talks to the platform (or the dev server) over HTTP/1.1 on a Unix
 socket: ``GET /input``, ``POST /callback``, ``POST /register-tasks``,
@@ -7,7 +7,7 @@ outputs travel as standard base64 of UTF-8 JSON.
 
 This module builds those requests, parses the answers, and provides the flows
 (generators of ``Send``/``Sleep`` effects, see :mod:`render_core.flows`) that add
-the transient-error retries of WIRE.md D.8 and subtask result polling that starts
+the official worker's transient-error retries and subtask result polling that starts
 at tens of milliseconds and backs off to a cap, ending with an error after the limit
 instead of a silent ``None`` (G items 14, 18, 19).
 """
@@ -271,7 +271,7 @@ def parse_subtask_result(response: Response) -> SubtaskOutcome:
         except ValueError as exc:
             raise UnexpectedResponseError(str(exc), operation=GET_SUBTASK_RESULT.name) from None
         return SubtaskOutcome(still_running=False, value=value)
-    # Neither: the dev server's answer for a canceled child (WIRE.md E.8).
+    # Neither: the dev server's answer for a canceled child.
     return SubtaskOutcome(still_running=False, error="the subtask was canceled")
 
 
@@ -314,7 +314,7 @@ def socket_call(
     rng: RandomSource | None = None,
     on_retry: Callable[[RenderError, float], None] | None = None,
 ) -> Flow[T]:
-    """Send ``request`` with the transient-error retries of WIRE.md D.8.
+    """Send ``request`` with the official worker's transient-error retries.
 
     ``TASK_SOCKET_BACKOFF`` rides out about five minutes of server restarts. Every
     call that has side effects is safe to repeat: ``/run-subtask`` carries an
@@ -417,7 +417,7 @@ def run_subtask(
 # ------------------------------------------------------------------ server side
 #
 # The other end of the same socket: what a task-socket server (the dev server, a
-# platform stand-in) parses and answers (WIRE.md D.3, G.1). The server reads whole
+# platform stand-in) parses and answers. The server reads whole
 # request bodies and hands them here. Every parser returns a value or raises
 # :class:`CallbackRequestError`, carrying the HTTP status and the message of the
 # ``{"message": ...}`` body; for any input bytes nothing else escapes. Builders
@@ -445,7 +445,7 @@ __all__ += [
 ]
 
 # The five endpoints by path; the query string never takes part in routing (1.5.0
-# sends ``GET /input?sdk_import_started_at=...``, WIRE.md H).
+# sends ``GET /input?sdk_import_started_at=...``).
 SOCKET_ROUTES: Final[dict[str, SocketOperation]] = {
     op.path: op
     for op in (GET_INPUT, POST_CALLBACK, REGISTER_TASKS, RUN_SUBTASK, GET_SUBTASK_RESULT)
@@ -456,7 +456,7 @@ class CallbackRequestError(Exception):
     """A request the task-socket server refuses: answer ``status`` with ``{"message": ...}``.
 
     ``status`` is a 4xx: the official workers retry 5xx for about five minutes and
-    give up at once on other 4xx (WIRE.md D.8), and a malformed request will not get
+    give up at once on other 4xx, and a malformed request will not get
     better by repeating it. ``allow`` names the accepted method of a 405.
     """
 
@@ -581,7 +581,7 @@ class RegisteredRetry:
 
     ``factor`` is the wire name of ``Retry.backoff_scaling``. Which defaults fill the
     gaps is the scheduler's decision (the Go dev server assumes 2.0 for ``factor``,
-    the Python SDK sends 1.5; WIRE.md G.20).
+    the Python SDK sends 1.5).
     """
 
     max_retries: int | None = None
@@ -591,7 +591,7 @@ class RegisteredRetry:
 
 @attrs.frozen(kw_only=True)
 class RegisteredTask:
-    """One task of a ``POST /register-tasks`` body (WIRE.md D.5).
+    """One task of a ``POST /register-tasks`` body.
 
     ``timeout_seconds`` and ``plan`` are None when not sent (0 and ``""`` count as
     not sent, as the official SDKs omit falsy values); ``parameters`` are the
@@ -824,8 +824,8 @@ def build_input_response(
 
     ``input_value`` None sends ``"input": null``, which every worker reads as no
     arguments (the register-mode answer is ``build_input_response("", None)``).
-    The ids and ``attempt`` are extensions 1.5.0 reads and older workers ignore
-    (WIRE.md H). Raises ``ValueError``/``TypeError`` for input JSON cannot carry.
+    The ids and ``attempt`` are extensions 1.5.0 reads and older workers ignore.
+    Raises ``ValueError``/``TypeError`` for input JSON cannot carry.
     """
     document: dict[str, Any] = {
         "task_name": task_name,

@@ -2,8 +2,9 @@
 
 Inputs are the constructor arguments and an environment *mapping* (the caller
 passes ``os.environ``; tests pass a dict). Output is a frozen
-:class:`ClientConfig`. The rules follow WIRE.md A.1, with the official client's
-traps fixed (G items 9 and 10):
+:class:`ClientConfig`. The rules follow the official client's, with its
+traps fixed (an environment variable overriding an explicit ``base_url``, a
+scheme-less local URL becoming ``https://``, a token required in local-dev mode):
 
 1. An explicit ``base_url`` argument wins over every environment variable.
 2. Else ``RENDER_LOCAL_DEV_URL`` if non-empty, else ``RENDER_USE_LOCAL_DEV``
@@ -43,7 +44,7 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL = "https://api.render.com"
-# The official dev server's default port (WIRE.md E.1); ours listens there too.
+# The official dev server's default port; ours listens there too.
 DEFAULT_LOCAL_DEV_URL = "http://localhost:8120"
 
 ENV_API_KEY = "RENDER_API_KEY"
@@ -77,7 +78,7 @@ def user_agent(
     system: str | None = None,
     machine: str | None = None,
 ) -> str:
-    """``render-sdk-python/<version> (<impl>/<pyver>; <os>/<arch>)``, lower-case (WIRE.md A.2)."""
+    """``render-sdk-python/<version> (<impl>/<pyver>; <os>/<arch>)``, lower-case."""
     impl = implementation or sys.implementation.name
     pyver = python_version or platform.python_version()
     system_name = system or platform.system() or sys.platform
@@ -95,7 +96,7 @@ def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) ->
 
 @attrs.frozen(kw_only=True)
 class Timeouts:
-    """Every network wait has a limit (the official client has none: WIRE.md G.1).
+    """Every network wait has a limit (the official client has none).
 
     ``connect``: establishing a connection; ``read``: the longest silence while a
     REST response is being received; ``stream_idle``: the longest silence on an

@@ -2,7 +2,7 @@
 
 Every failure the SDK can report is one of these classes. The documented roots
 (``RenderError``, ``ClientError``, ``RateLimitError``, ``ServerError``,
-``TimeoutError``, ``TaskRunError``; see the reference docs and WIRE.md section C)
+``TimeoutError``, ``TaskRunError``; see the reference docs)
 keep their official names and parents, so code written against the official SDK
 catches the same things. Finer subclasses carry machine-readable attributes:
 

@@ -1,7 +1,7 @@
 """Operations as generators of effects, and the two drivers that run them.
 
 An operation is written once, as a generator that *yields what it needs* and
-receives the answer (the psycopg/httpx model, STYLE.md):
+receives the answer (the psycopg/httpx model):
 
 - ``response = yield Send(request)``: the driver performs the request and sends
   back the :class:`Response` (any status), or throws the transport's
@@ -194,7 +194,7 @@ P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)
 def next_page(params: P, page: Sequence[models.TaskRun] | Sequence[models.Task]) -> P | None:
     """The parameters of the page after ``page``, or None when ``page`` was the last.
 
-    Render's convention (WIRE.md A.6): pass the last item's cursor; a page shorter
+    Render's convention: pass the last item's cursor; a page shorter
     than ``limit`` (or an empty page when no limit was given) is the end. A page
     whose last item has no cursor also ends the walk rather than looping.
     """

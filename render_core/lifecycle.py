@@ -4,7 +4,7 @@ A :class:`Run` is a frozen value; each transition is a function from a run (and
 ``now``) to a new run, allowed only where the table :data:`TRANSITIONS` says so,
 otherwise :class:`LifecycleError` (the caller answers 409). The dev server's
 scheduler performs the effects (start a process, kill one, wake up later); this
-module decides what the run *is* (WIRE.md E.5-E.7, with G items 25, 27, 30 fixed):
+module decides what the run *is*:
 
 - ``pending`` -> ``running``: an attempt starts (attempt numbers count from 0);
 - ``running`` -> ``completed``: the attempt reported a result;
@@ -57,7 +57,7 @@ Status = TaskRunStatus
 # No wait between attempts is longer than the longest allowed task timeout (24 h).
 MAX_RETRY_DELAY_SECONDS: Final = 86_400.0
 
-# The platform's default timeout when a task registers none (SEED_API.md): 2 hours.
+# The platform's default timeout when a task registers none: 2 hours.
 DEFAULT_TIMEOUT_SECONDS: Final = 7200
 
 
@@ -78,12 +78,12 @@ class RetryPolicy:
         return min(delay, MAX_RETRY_DELAY_SECONDS)
 
 
-# What applies when a task registers no retry (SEED_API.md): Retry(3, 1000 ms, x2).
+# What applies when a task registers no retry: Retry(3, 1000 ms, x2).
 DEFAULT_POLICY: Final = RetryPolicy()
 
 
 def policy_from_registration(registration: Mapping[str, Any]) -> RetryPolicy:
-    """The retry policy of a registered task (``options.retry``, WIRE.md D.5).
+    """The retry policy of a registered task (``options.retry``).
 
     No retry object: :data:`DEFAULT_POLICY`; missing fields: 0 retries, 0 ms, factor 2.
     """
@@ -290,7 +290,7 @@ def _attempt_fields(run: Run, attempt: Attempt) -> dict[str, Any]:
 
 
 def to_summary(run: Run) -> TaskRun:
-    """The wire ``TaskRun`` (WIRE.md A.5.2): every required key, ``""`` parent for roots."""
+    """The wire ``TaskRun``: every required key, ``""`` parent for roots."""
     return TaskRun(
         id=run.id,
         task_id=run.task_id,

@@ -2,10 +2,9 @@
 
 These classes know nothing of the wire: no camelCase, no ``to_dict``. The JSON
 dialects live in :mod:`render_core.codec`. Attribute names follow the documented
-SDK (``input_`` with a trailing underscore, ``results``, ``attempts``...), see
-WIRE.md section A.5.
+SDK (``input_`` with a trailing underscore, ``results``, ``attempts``...).
 
-Readers are tolerant (DESIGN.md): an unknown status becomes a
+Readers are tolerant: an unknown status becomes a
 :class:`TaskRunStatus` pseudo-member instead of an error, a key we do not know is
 kept in ``extra`` (not compared, not printed, never written back), and a missing
 optional key takes its documented default.
@@ -40,7 +39,7 @@ JSONValue = Any
 
 
 class TaskRunStatus(str, enum.Enum):
-    """The status of a task run or attempt (WIRE.md A.5.1).
+    """The status of a task run or attempt.
 
     ``completed`` is the success value servers send today; ``succeeded`` is its
     announced successor and is treated the same way. A value this SDK does not
@@ -291,7 +290,7 @@ def _validate_cursor(_inst: object, _attr: object, value: str | None) -> None:
 
 @attrs.frozen(kw_only=True, init=False)
 class ListTaskRunsParams:
-    """Filters and paging for ``list_task_runs`` (WIRE.md A.4.4).
+    """Filters and paging for ``list_task_runs``.
 
     ``owner_id`` (newer docs) and ``owners`` (older docs) are the same filter;
     pass either. Every list filter accepts one string or a list of strings.
@@ -343,7 +342,7 @@ class ListTaskRunsParams:
 
 @attrs.frozen(kw_only=True, init=False)
 class ListTasksParams:
-    """Filters and paging for ``list_tasks`` (WIRE.md A.4.5)."""
+    """Filters and paging for ``list_tasks``."""
 
     limit: int | None = attrs.field(default=None, validator=_validate_limit)
     cursor: str | None = attrs.field(default=None, validator=_validate_cursor)

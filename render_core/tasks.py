@@ -1,8 +1,8 @@
 """Task definitions: options and their validation, signatures, binding, JSON checks.
 
 What goes in: Python functions and the options of ``@app.task`` (see the reference
-docs and SEED_API.md). What comes out: :class:`TaskDefinition` values, the
-registration payload of the task socket (WIRE.md D.3/D.5), argument binding for a
+docs). What comes out: :class:`TaskDefinition` values, the
+registration payload of the task socket, argument binding for a
 run's input, and the JSON encoding of a result. Everything here is pure; running a
 task is the worker's job (``render_transports.worker``).
 
@@ -75,7 +75,7 @@ class Retry:
         return float(self.wait_duration_ms * self.backoff_scaling**retry_number)
 
 
-# What the platform applies when a task registers no retry (SEED_API.md).
+# What the platform applies when a task registers no retry.
 DEFAULT_RETRY_WHEN_UNSET = Retry(max_retries=3, wait_duration_ms=1000, backoff_scaling=2.0)
 
 
@@ -119,7 +119,7 @@ class TaskOptions:
     plan: str | None = None
 
     def payload(self) -> dict[str, Any]:
-        """The ``options`` object of the registration (WIRE.md D.5); ``{}`` when nothing is set."""
+        """The ``options`` object of the registration; ``{}`` when nothing is set."""
         options: dict[str, Any] = {}
         if self.retry is not None:
             options["retry"] = {
@@ -255,7 +255,7 @@ class TaskDefinition:
         )
 
     def payload(self) -> dict[str, Any]:
-        """One entry of ``{"tasks": [...]}`` (WIRE.md D.3)."""
+        """One entry of ``{"tasks": [...]}``."""
         item: dict[str, Any] = {"name": self.name, "options": self.options.payload()}
         if self.parameters:
             item["parameters"] = [param.payload() for param in self.parameters]
@@ -346,7 +346,7 @@ def bind_arguments(
 
 
 def encode_result(value: Any, task_name: str) -> bytes:
-    """``[value]`` as JSON bytes: always wrapped (WIRE.md D.4), strict JSON only.
+    """``[value]`` as JSON bytes: always wrapped, strict JSON only.
 
     Raises ``ValueError`` naming the task for NaN/Infinity or a value that is not
     JSON-serialisable, so the run fails with a message instead of a corrupt result.

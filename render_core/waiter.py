@@ -14,7 +14,7 @@ transport reports what happened. The loop that drives it is short::
         for result in waiter.take_results():
             ...  # each awaited run resolves exactly once
 
-What it guarantees (DESIGN.md "Key behaviours"):
+What it guarantees:
 
 - **Shared streams.** Runs are grouped into batches (at most ``batch_size`` ids
   and ``max_url_length`` characters of URL); each batch uses one
@@ -79,7 +79,7 @@ __all__ = [
 # request-line limit common to proxies and servers.
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_MAX_URL_LENGTH = 4096
-# Longer than the 25 s ": ping" keep-alive of Render's servers (WIRE.md B.2), so a
+# Longer than the 25 s ": ping" keep-alive of Render's servers, so a
 # healthy idle stream is never mistaken for a dead one.
 DEFAULT_IDLE_TIMEOUT = 60.0
 DEFAULT_RECONNECT_BACKOFF = Backoff(base=0.25, factor=2.0, cap=10.0, max_attempts=1_000_000)

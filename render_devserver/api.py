@@ -1,4 +1,4 @@
-"""The REST + SSE API of the dev server (aiohttp.web), as Render serves it (WIRE.md A, B).
+"""The REST + SSE API of the dev server (aiohttp.web), as Render serves it.
 
 Exact paths and success codes (202/200/204), camelCase JSON with every required
 key, errors as ``{"id": ..., "message": ...}`` with the right 4xx (never a 500 or a
@@ -119,7 +119,7 @@ def _limit(request: web.Request, default: int = 20) -> int:
 
 
 def _ids(request: web.Request, key: str) -> list[str]:
-    """Repeated and comma-separated values, in order, without duplicates (WIRE.md A.4.7)."""
+    """Repeated and comma-separated values, in order, without duplicates."""
     values: list[str] = []
     for raw in request.query.getall(key, []):
         for piece in raw.split(","):

@@ -1,6 +1,6 @@
 """Ids in Render's format: ``trn-``/``tsk-`` + 20 lower-case base32hex characters.
 
-Like the ``xid`` ids Render uses (WIRE.md E.9): 12 bytes (a 4-byte timestamp, 5
+Like the ``xid`` ids Render uses: 12 bytes (a 4-byte timestamp, 5
 random bytes, a 3-byte counter) in base32hex without padding, so ids sort by
 creation time and never collide within a process.
 """

@@ -87,7 +87,7 @@ class _Attempt:
 
 
 class _AttemptHandler:
-    """The task socket of one attempt (WIRE.md D.3), backed by the scheduler."""
+    """The task socket of one attempt, backed by the scheduler."""
 
     def __init__(self, scheduler: Scheduler, attempt: _Attempt) -> None:
         self._scheduler = scheduler
@@ -134,7 +134,7 @@ class _RegisterHandler:
         )
 
     async def get_input(self) -> bytes:
-        # What the official dev server answers in register mode (WIRE.md D.3).
+        # What the official dev server answers in register mode.
         return json.dumps({"task_name": "", "input": None}).encode()
 
     async def register(self, tasks: list[protocol.RegisteredTask]) -> None:
@@ -504,7 +504,7 @@ class Scheduler:
     def _save_terminal(self, run: Run) -> None:
         self.store.put_run(run)
         # ASCII-only JSON (\u escapes): the official clients decode each network read
-        # on its own and drop a multi-byte character split across two reads (WIRE.md B.3).
+        # on its own and drop a multi-byte character split across two reads.
         data = json.dumps(codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"))
         event_id = self.store.append_event(run.id, data)
         if run.parent_id:

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The platform (here: the dev server's scheduler) starts every task process with
-``RENDER_SDK_SOCKET_PATH`` pointing at a socket it serves (WIRE.md D.1). This module
+``RENDER_SDK_SOCKET_PATH`` pointing at a socket it serves. This module
 is that server: asyncio for the bytes, h11 for HTTP/1.1, :mod:`render_core.callback`
 for everything the protocol decides (routes, request parsing, response bodies). It
 knows nothing of runs or tasks: it parses a request, calls one method of the
@@ -15,7 +15,7 @@ connections: 0.6.1 opens one connection per call, 1.x sends ``Connection: close`
 ours (``render_transports.h11_transport``) does both, a curl user may keep one alive.
 All are served: keep-alive and pipelining work, ``Connection: close`` is honoured.
 
-What comes out, per request (WIRE.md D.3, G.1):
+What comes out, per request:
 
 - routing on method and path only (``GET /input?sdk_started_at=...`` is ``/input``);
 - 200 with exactly the documented body: JSON for ``/input``, ``/run-subtask``,
@@ -125,8 +125,8 @@ class SocketHandler(Protocol):
 
     Each method may raise :class:`HandlerError`; anything else is a bug (500). Calls for
     different connections run concurrently. ``callback`` and ``run_subtask`` may be
-    called again for the same report or start: workers retry when an answer is lost
-    (WIRE.md D.8), so the handler acknowledges repeats and deduplicates starts on
+    called again for the same report or start: workers retry when an answer is lost,
+    so the handler acknowledges repeats and deduplicates starts on
     ``idempotency_key``.
     """
 

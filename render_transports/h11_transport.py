@@ -1,6 +1,6 @@
 """HTTP/1.1 over a Unix-domain (or TCP) stream socket, spoken with h11.
 
-This is the transport of the task socket (WIRE.md D.2): the platform, or the dev
+This is the transport of the task socket: the platform, or the dev
 server, listens on ``RENDER_SDK_SOCKET_PATH`` and expects **one request per
 connection**, ``Content-Length`` bodies and ``Connection: close``. Each ``send``
 therefore dials a fresh connection, writes one request, reads one response to its
@@ -72,7 +72,7 @@ __all__ = [
 ]
 
 # Whole-call budget (connect + write + read) in seconds. The official SDKs use 15 s
-# per task-socket call (WIRE.md D.2: httpx ``Timeout(15)`` in 0.6.1, 15 s in 1.x), and
+# per task-socket call (httpx ``Timeout(15)`` in 0.6.1, 15 s in 1.x), and
 # the retry schedule around each call (D.8) is tuned for it.
 DEFAULT_SOCKET_TIMEOUT = 15.0
 # Task-socket answers are small JSON documents; subtask outputs are the largest and

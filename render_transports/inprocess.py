@@ -6,7 +6,7 @@ Each attempt is run by the worker's own runtime (``render_transports.worker``), 
 code a task process runs in production. Only its transport differs: instead of HTTP
 on a Unix socket, the runtime's requests go to an :class:`_AttemptSocket`, an
 in-memory task socket that answers them with the request and response bodies of
-:mod:`render_core.callback` (WIRE.md D.3). So arguments reach the task after a
+:mod:`render_core.callback`. So arguments reach the task after a
 base64 JSON round trip, results come back the same way, and a value JSON cannot carry
 fails exactly as it would on Render.
 

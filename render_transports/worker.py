@@ -1,8 +1,8 @@
 """``Workflows``: define tasks, and the worker that runs them over the task socket.
 
 The platform (Render's cloud, or the dev server) starts the user's program with
-``RENDER_SDK_MODE`` (``register`` or ``run``) and ``RENDER_SDK_SOCKET_PATH``
-(WIRE.md D.1). ``app.start()`` then either registers every task of the process
+``RENDER_SDK_MODE`` (``register`` or ``run``) and ``RENDER_SDK_SOCKET_PATH``.
+``app.start()`` then either registers every task of the process
 or runs exactly one attempt of one task: ``GET /input``, call the function,
 ``POST /callback``, exit (0 on success, 1 on failure).
 
@@ -58,7 +58,7 @@ ENV_MODE = "RENDER_SDK_MODE"
 ENV_SOCKET_PATH = "RENDER_SDK_SOCKET_PATH"
 
 # Every task registered in this process, by any Workflows object: the worker that
-# starts sees all of them (a module imported twice creates two apps; WIRE.md D.1).
+# starts sees all of them (a module imported twice creates two apps).
 _PROCESS_TASKS = TaskRegistry()
 
 

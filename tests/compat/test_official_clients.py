@@ -165,20 +165,20 @@ def test_run_task_positional_named_and_defaults(report: dict[str, Any]) -> None:
 
 
 def test_results_are_always_wrapped_by_our_workers(report: dict[str, Any]) -> None:
-    # Our SDK wraps every return value (WIRE.md D.4 recommendation): [1, 2] -> [[1, 2]].
+    # Our SDK wraps every return value (always ``[value]``): [1, 2] -> [[1, 2]].
     assert value(report, "sync_run_list_result")["results"] == [[1, 2]]
 
 
 def test_unicode_and_unicode_line_separators_survive_sse(report: dict[str, Any]) -> None:
     # run_task waits on the event stream; U+2028/U+2029/U+0085 inside the JSON must not
-    # split an SSE line (WIRE.md H), and multi-byte characters must arrive whole.
+    # split an SSE line, and multi-byte characters must arrive whole.
     echoed = value(report, "sync_run_unicode")
     assert echoed["results"] == [TEXT]
     assert echoed["input"] == [TEXT]
 
 
 def test_large_unicode_result_arrives_intact_through_the_event(report: dict[str, Any]) -> None:
-    # The official parsers decode each network read on its own (WIRE.md B.3 #1): the
+    # The official parsers decode each network read on its own: the
     # server sends ASCII-only JSON in events so no character can be split.
     outcome = value(report, "sync_big_unicode")
     assert outcome["rest_equal"] is True  # stored and served correctly over REST
@@ -270,7 +270,7 @@ def test_cancel_task_run(report: dict[str, Any]) -> None:
 
 
 def test_awaiting_a_canceled_run_returns_it(report: dict[str, Any]) -> None:
-    # Official clients return (no TaskRunError) when the event has no error (WIRE.md H),
+    # Official clients return (no TaskRunError) when the event has no error,
     # both for a subscriber that was waiting and for one that came after.
     outcome = value(report, "async_cancel")
     for key in ("live", "late"):
@@ -358,6 +358,6 @@ def test_idempotency_key(report: dict[str, Any], official: Any) -> None:
 
 
 def test_no_event_was_dropped_by_the_official_parser(report: dict[str, Any]) -> None:
-    # The official SSE parser logs and swallows what it cannot parse (WIRE.md B.3 #8).
+    # The official SSE parser logs and swallows what it cannot parse.
     assert value(report, "logged_errors") == []
     assert value(report, "done") is True

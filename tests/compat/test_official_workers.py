@@ -4,7 +4,7 @@ Our dev server starts ``[<official venv python>, "main.py"]`` (the program is
 ``programs/official_061_workflow.py`` or ``programs/official_1x_workflow.py``), so
 registration, ``/input``, ``/callback``, ``/run-subtask`` and ``/get-subtask-result``
 are all spoken by the official worker code. The runs are driven with OUR client in
-the test process. Anything our task socket gets wrong (WIRE.md D) shows up as a
+the test process. Anything our task socket gets wrong shows up as a
 registration failure, a wrong result or error text, or a run that never finishes.
 """
 
@@ -101,7 +101,7 @@ def test_registration(render: Render, official: Any) -> None:
 
 
 def test_results_as_the_official_worker_sends_them(render: Render) -> None:
-    # Official workers wrap a result in a list unless it already is one (WIRE.md D.4);
+    # Official workers wrap a result in a list unless it already is one;
     # REST `results` is that array verbatim.
     cases: list[tuple[str, Any, list[Any]]] = [
         ("square", [7], [49]),
@@ -165,7 +165,7 @@ def test_failing_task_error_text_is_the_exception_message(render: Render) -> Non
         _run(render, "fails", ["boom"])
     details = info.value.details
     assert details is not None
-    # The official worker reports str(exc) only (WIRE.md D.6): no type, no traceback.
+    # The official worker reports str(exc) only: no type, no traceback.
     assert details.error == "boom"
     assert str(details.status) == "failed"
     assert [a.error for a in details.attempts] == ["boom"]  # default_retry: no retries
@@ -183,7 +183,7 @@ def test_subtask_failure_reaches_the_parent(render: Render) -> None:
 
 def test_unknown_subtask_fails_fast(render: Render) -> None:
     # A 4xx from /run-subtask (not a 5xx, which official workers retry for ~5 min,
-    # WIRE.md G.19/G.34) makes the official worker give up at once.
+    # a 4xx) makes the official worker give up at once.
     began = time.monotonic()
     details = render.workflows.run_task("wf/calls_unregistered", [], timeout=30)
     assert time.monotonic() - began < 15

@@ -1,7 +1,7 @@
 """Tests of the REST request builders and response parsers (render_core.api).
 
 Builders are checked against golden requests (method, URL, headers, body bytes,
-byte for byte); parsers against every status WIRE.md A.3 documents per
+byte for byte); parsers against every status the API documents per
 operation, plus the statuses it does not document (redirects, unexpected 2xx,
 impossible codes) and bodies that are not what they should be. Everything is a
 pure function of its arguments: no mocks, no clock, no network.
@@ -50,7 +50,7 @@ AUTH_HEADER = ("Authorization", f"Bearer {TOKEN}")
 BODY_HEADER = ("Content-Type", "application/json")
 
 # ---------------------------------------------------------------------------
-# Wire bodies (WIRE.md A.5.8), with the kinds of surprises servers send.
+# Wire bodies, with the kinds of surprises servers send.
 
 RUN_ID = "trn-d2k4l6o2j5r3ldc4k0ug"
 TASK_ID = "tsk-d2k4l4g2j5r3ldc4k0t0"
@@ -721,7 +721,7 @@ def test_check_task_run_events_200_passes() -> None:
 
 
 # ---------------------------------------------------------------------------
-# Parsing: documented errors, per operation (WIRE.md A.3)
+# Parsing: documented errors, per operation
 
 PARSERS: dict[str, tuple[Callable[[Response], object], api.Operation, Response]] = {
     "start": (api.parse_start_task, api.START_TASK, ok(202, TASK_RUN_JSON)),

@@ -1,7 +1,7 @@
 """``GET /v1/logs``: the request builder and the page parser (render_core.api).
 
 Golden URLs for Render's log API and for the dev servers (which read other query
-names, WIRE.md E.3 and E.11); the parser against our dev server's bodies, the
+names); the parser against our dev server's bodies, the
 official dev server's (``labels: null``, empty ids, Go zero times) and bodies that
 are not a page of logs at all. Pure functions: no mocks, no clock, no network.
 """

@@ -1,4 +1,4 @@
-"""Tests for render_core.callback: the task-socket protocol, worker side (WIRE.md D).
+"""Tests for render_core.callback: the task-socket protocol, worker side.
 
 Flows are driven with ``run_sync`` and a scripted ``send`` (answers and transport
 errors in order, every request recorded); ``sleep`` only records its delays.
@@ -255,7 +255,7 @@ def test_get_subtask_result_request_golden() -> None:
 
 
 def test_payload_examples() -> None:
-    assert encode_payload([2, 3]) == "WzIsM10="  # WIRE.md D.3
+    assert encode_payload([2, 3]) == "WzIsM10="  # the task socket's base64 JSON
     assert decode_payload("WzIsM10=", "x") == [2, 3]
     assert encode_payload("~~~") == "In5+fiI="  # the standard alphabet, not URL-safe
     assert encode_payload("???") == "Ij8/PyI="
@@ -559,7 +559,7 @@ def test_error_for_status_names_the_operation(op: SocketOperation) -> None:
     assert str(error_for_status(op, status(500, b"down"))) == f"{op.name} failed: down (HTTP 500)"
 
 
-# --- socket_call: retries of WIRE.md D.8 -------------------------------------------
+# --- socket_call: transient-error retries -------------------------------------------
 
 
 def transient_answers() -> list[Response | RenderError]:

@@ -1,4 +1,4 @@
-"""Tests for the server side of render_core.callback (WIRE.md D.3, G.1).
+"""Tests for the server side of render_core.callback.
 
 Parsers are checked on golden bodies, against the bodies our own worker builds
 (``build_*`` of the worker side), on a table of invalid inputs, and with Hypothesis:

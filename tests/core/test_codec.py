@@ -1,4 +1,4 @@
-"""Tests of the JSON dialects (render_core.codec) against WIRE.md A.5.
+"""Tests of the JSON dialects (render_core.codec) against the wire schemas.
 
 Four contracts, each tested with tables and with Hypothesis:
 
@@ -66,7 +66,7 @@ def roundtrip_json(value: Any) -> Any:
 
 
 # ---------------------------------------------------------------------------
-# WIRE.md A.5.8: the documented examples, verbatim
+# The API documentation's examples, verbatim
 
 TASK_RUN_202 = """
 {
@@ -917,7 +917,7 @@ MODELS: dict[type, st.SearchStrategy[Any]] = {
 }
 any_model = st.one_of(*MODELS.values())
 
-# WIRE.md A.5: the only keys each model may write, and those it always writes.
+# The only keys each model may write, and those it always writes.
 RUN_KEYS = {"id", "taskId", "status", "parentTaskRunId", "rootTaskRunId", "retries", "attempts"}
 ATTEMPT_KEYS = {"status", "startedAt", "attempt", "enqueuedAt", "completedAt", "taskRunId"}
 ALLOWED_KEYS: dict[type, set[str]] = {

@@ -1,7 +1,7 @@
 """Tests of client configuration (render_core.config).
 
 The environment is always an explicit dict: nothing here reads ``os.environ``.
-The rules under test are the module docstring's, i.e. WIRE.md A.1 with the
+The rules under test are the module docstring's, i.e. the official client's rules with the
 official client's traps fixed (G 9-10).
 """
 

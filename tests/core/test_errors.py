@@ -1,6 +1,6 @@
 """Tests of the exception hierarchy (render_core.errors).
 
-The documented names keep their official parents (WIRE.md C), finer classes add
+The documented names keep their official parents, finer classes add
 machine-readable attributes, ``str()`` names the operation, and every class
 survives pickling with its attributes (multiprocessing, concurrent.futures).
 """

@@ -1,4 +1,5 @@
-"""The server-side run lifecycle (WIRE.md E.5-E.7 with G items 25, 27, 30 fixed).
+"""The server-side run lifecycle, with the official dev server's retry,
+attempt-number and cancel bugs fixed.
 
 Pure and clock-free: every ``now`` is a fixed datetime passed in. Three layers:
 tables for each transition, the full (status, transition) grid checked against
@@ -383,7 +384,7 @@ def test_is_due(state: str, when: _dt.datetime, due: bool) -> None:
     assert is_due(REACHABLE[state](), when) is due
 
 
-# --- the wire shape (WIRE.md A.5) -------------------------------------------------
+# --- the wire shape -------------------------------------------------
 
 SUMMARY_KEYS = {
     "id",
@@ -399,7 +400,7 @@ ATTEMPT_KEYS = {"attempt", "status", "startedAt"}
 
 
 def check_wire(run: Run) -> None:
-    """Both wire forms of ``run`` carry every key WIRE.md A.5 makes required."""
+    """Both wire forms of ``run`` carry every key the API schemas make required."""
     summary = codec.unstructure(to_summary(run))
     details = codec.unstructure(to_details(run))
     assert summary.keys() >= SUMMARY_KEYS
@@ -454,7 +455,7 @@ def test_wire_shape_of_a_subtask() -> None:
 
 
 def test_wire_example_failed_after_one_retry() -> None:
-    """WIRE.md A.5.8's second example, produced by the lifecycle."""
+    """The API documentation's second example, produced by the lifecycle."""
     start = _dt.datetime(2026, 8, 20, 12, 0, 0, tzinfo=_dt.timezone.utc)
     second = _dt.timedelta(seconds=1)
     run = new_run(

@@ -1,9 +1,9 @@
 """Tests of the plain REST values (render_core.models), wire-free.
 
-What is pinned here: the seven documented statuses and the tolerance for new ones
-(WIRE.md A.5.1), keyword-only frozen models whose client-side extras (``cursor``,
+What is pinned here: the seven documented statuses and the tolerance for new ones,
+keyword-only frozen models whose client-side extras (``cursor``,
 ``extra``) never take part in equality, ``TaskRunDetails.result``, and the list
-parameters with both documented spellings of the owner filter (SEED_API.md).
+parameters with both documented spellings of the owner filter.
 The JSON side of the same classes is tested in ``test_codec.py``.
 """
 

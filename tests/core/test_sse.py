@@ -2,7 +2,7 @@
 
 Every table case is decoded three ways (whole, one byte at a time, and at
 Hypothesis-chosen split points) and must give the same events and the same final
-decoder state. The official client's known failures (WIRE.md B.3, H) each have a
+decoder state. The official client's known failures each have a
 named test below.
 """
 
@@ -187,7 +187,7 @@ CASES = [
     Case("trailing_event_discarded", b"data: a\n\ndata: b\n", [ev("a")]),
     Case("trailing_line_unterminated", b"data: a\n\ndata: b", [ev("a")]),
     Case("trailing_comment_unterminated", b": ping", [], comments=1),
-    # What the Go dev server sends (WIRE.md B.2).
+    # What the Go dev server sends.
     Case(
         "go_dev_server_framing",
         b'retry: 2000\n\nid: 0\nevent: task.completed\ndata: {"id":"trn-1"}\n\n: ping\n\n',
@@ -233,7 +233,7 @@ def test_table_with_empty_chunks(case: Case) -> None:
     assert decode(chunks) == expected(case)
 
 
-# --- The official client's failures (WIRE.md B.3 and H), fixed ---------------------------
+# --- The official client's failures, fixed ---------------------------
 
 
 def test_b3_1_multibyte_character_split_across_chunks() -> None:

@@ -1,4 +1,4 @@
-"""A task program that speaks the task-socket protocol (WIRE.md D) with the stdlib only.
+"""A task program that speaks the task-socket protocol with the stdlib only.
 
 The load and crash tests start hundreds of task processes; this program starts in
 a few milliseconds (``python -S``, no SDK import), so those tests measure the dev

@@ -3,8 +3,8 @@
 Theory of operation
 -------------------
 :class:`FakeRender` stands in for the one part a test machine cannot have: Render's
-cloud. It serves the workflow-task endpoints of WIRE.md A.3-A.6 with the framing of B.2
-and the error bodies of C on ``127.0.0.1`` (port chosen by the kernel), from an
+cloud. It serves the workflow-task endpoints of the REST API, with the event-stream
+framing and the error bodies Render uses, on ``127.0.0.1`` (port chosen by the kernel), from an
 ``aiohttp.web`` application running on its own event loop in a background thread, so
 sync and async tests alike talk to it over real sockets.
 
@@ -74,9 +74,9 @@ T = TypeVar("T")
 Status = models.TaskRunStatus
 
 EVENTS_PATH = "/v1/task-runs/events"
-# What the Go dev server announces (WIRE.md B.2): the client's reconnect delay in ms.
+# What the Go dev server announces: the client's reconnect delay in ms.
 SSE_RETRY_MS = 2000
-# The documented default page size (WIRE.md A.4.4) and Render's documented maximum.
+# The documented default page size and Render's documented maximum.
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 # How long stop() lets in-flight handlers finish before aiohttp cancels them; streams
@@ -188,7 +188,7 @@ class _Run:
             "attempt": 0,
             "status": self.status,
             "enqueued_at": self.created_at,
-            # Required by 1.x clients even before the attempt starts (WIRE.md A.5.4).
+            # Required by 1.x clients even before the attempt starts.
             "started_at": self.started_at or self.created_at,
             "completed_at": self.completed_at,
             "task_run_id": self.id,
@@ -892,7 +892,7 @@ class FakeRender:
 
 
 def _split_ids(values: Iterable[str]) -> Iterator[str]:
-    """``taskRunIds`` both repeated and comma-separated (WIRE.md A.4.7)."""
+    """``taskRunIds`` both repeated and comma-separated."""
     for value in values:
         for part in value.split(","):
             if part.strip():

@@ -1,10 +1,10 @@
-"""A loopback fake of the task-socket server (WIRE.md D), for worker and transport tests.
+"""A loopback fake of the task-socket server, for worker and transport tests.
 
 Theory of operation
 -------------------
 :class:`FakeTaskSocket` plays the part the platform (or ``render workflows dev``) plays
 for a worker process: it listens on a Unix-domain socket and answers the five
-endpoints of WIRE.md D.3 over HTTP/1.1, one request per connection, always with
+task-socket endpoints over HTTP/1.1, one request per connection, always with
 ``Connection: close``. It is written on asyncio + h11 (the same library the SDK's own
 transport uses, but on the server side), on its own event loop in a background
 thread (:class:`BackgroundLoop`), so sync and async tests alike talk to it over a
@@ -80,7 +80,7 @@ SOCKET_NAME = "task.sock"
 
 
 def b64json(value: Any) -> str:
-    """``b64(json.dumps(value))``: the payload encoding of WIRE.md D.3."""
+    """``b64(json.dumps(value))``: the payload encoding of the task socket."""
     return base64.b64encode(json.dumps(value).encode()).decode("ascii")
 
 

@@ -208,7 +208,7 @@ def test_auto_start_does_nothing_without_the_environment(tmp_path: pathlib.Path)
 
 
 def test_older_tasks_across_files(tmp_path: pathlib.Path, sock: FakeTaskSocket) -> None:
-    """``workflows/main.py`` imports modules that import ``main`` back (SEED_API.md trap)."""
+    """``workflows/main.py`` imports modules that import ``main`` back (a documented trap)."""
     workflows = tmp_path / "workflows"
     workflows.mkdir()
     (workflows / "math_tasks.py").write_text(

@@ -191,7 +191,7 @@ def main() -> None:
 
     def retried() -> dict[str, Any]:
         # Failed attempts that are retried must not surface as a failed event: the
-        # official clients return on the first event for the run (WIRE.md B.4).
+        # official clients return on the first event for the run.
         marker = os.path.join(tempfile.mkdtemp(), "count")
         details = wf.run_task("wf/flaky", [marker])
         return as_dict(details)

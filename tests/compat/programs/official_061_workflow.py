@@ -126,7 +126,7 @@ async def parent_of_sleeper() -> str:
 @app.task
 def nested_rest(x: int) -> list:
     # The official REST client inside an official worker: the dev server must hand
-    # its children RENDER_USE_LOCAL_DEV / RENDER_LOCAL_DEV_URL (WIRE.md G.33).
+    # its children RENDER_USE_LOCAL_DEV / RENDER_LOCAL_DEV_URL.
     return Render().workflows.run_task("wf/square", [x]).results
 
 
