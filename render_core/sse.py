@@ -154,8 +154,29 @@ class SSEDecoder:
         if a line exceeds ``max_line_length`` (nothing of that chunk is applied and
         the decoder stays unusable), or if an earlier call raised.
         """
-        self._check_open()
-        return self._receive(self._utf8.decode(data))
+        if self._state != _OPEN:
+            self._check_open()
+        if self._utf8.buffer:
+            text = self._utf8.decode(data)  # the end of a character cut by the last chunk
+        else:
+            try:
+                # One C call for the usual chunk; a chunk that ends inside a character
+                # or holds invalid bytes takes the incremental decoder (same result).
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = self._utf8.decode(data)
+        if self._partial and text and "\n" not in text and "\r" not in text:
+            # The middle of a long line (small network reads): nothing to split.
+            # A pending partial line means the stream has started and no CR is pending.
+            length = self._partial_length + len(text)
+            if length > self._max_line_length:
+                raise self._fail(
+                    f"event stream line longer than {self._max_line_length} characters"
+                )
+            self._partial.append(text)
+            self._partial_length = length
+            return []
+        return self._receive(text)
 
     def close(self) -> list[ServerSentEvent]:
         """Signal the end of the stream; return the events it completed (none, per spec).
@@ -210,7 +231,9 @@ class SSEDecoder:
             return []
         # A CR ending the text ends a line now; remember it to swallow a following LF.
         self._after_cr = text[-1] == "\r"
-        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if "\r" in text:  # rare in practice; skip two copies of a large text
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        lines = text.split("\n")
 
         # Check every line before applying any, so a failing chunk changes nothing.
         limit = self._max_line_length

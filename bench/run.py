@@ -1,0 +1,856 @@
+"""Benchmark driver: this SDK vs the official ``render_sdk==0.6.1`` vs a raw floor.
+
+Usage (``nox -s bench`` runs the first form)::
+
+    python bench/run.py                       # every scenario, writes bench/RESULTS.md
+    python bench/run.py --quick               # fewer repetitions
+    python bench/run.py --scenario sse --scenario sync
+    python bench/run.py --smoke --no-official --output /tmp/r.md   # seconds; for the tests
+
+The official SDK has our import name, so it lives in its own virtual environment
+(``bench/.venvs/official-0.6.1``, created on first use with pip) and every
+measurement is a subprocess: each scenario script runs once per side per
+repetition, sides interleaved (the order rotates every repetition), and the table
+shows medians. All traffic stays on 127.0.0.1: a stub of the REST API
+(``stub.py``) or our dev server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import importlib.metadata
+import json
+import math
+import os
+import pathlib
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+HERE = pathlib.Path(__file__).resolve().parent
+VENV = HERE / ".venvs" / "official-0.6.1"
+OFFICIAL_REQUIREMENT = "render_sdk==0.6.1"
+SCENARIOS = ("import", "sync", "async", "sse", "wait", "devserver", "memory")
+SCRIPT_TIMEOUT = 900.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes and repetitions for one kind of run."""
+
+    reps: int
+    import_runs: int
+    sync_n: int
+    async_n: int
+    async_inflight: int
+    sse_small: int
+    sse_large: int
+    sse_official_large_reps: int
+    wait_sizes: tuple[int, ...]
+    wait_official_large_reps: int
+    run_seconds: float
+    dev_rounds: int
+    dev_burst: int
+    dev_fan: int
+    dev_reps: int
+    memory_n: int
+
+
+FULL = Profile(5, 20, 2000, 1000, 100, 1000, 20000, 3, (200, 1000), 1, 1.0, 30, 40, 100, 2, 10000)
+QUICK = Profile(3, 8, 1000, 1000, 100, 1000, 20000, 1, (200, 1000), 1, 1.0, 15, 20, 100, 1, 10000)
+SMOKE = Profile(1, 2, 30, 100, 10, 100, 2000, 1, (20,), 1, 0.2, 2, 2, 3, 1, 300)
+
+
+@dataclass
+class Row:
+    scenario: str
+    unit: str
+    ours: float | None
+    official: float | None = None
+    floor: float | None = None
+    floor_label: str = ""
+    goal: str = ""
+    met: bool | None = None
+    ratio: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.ratio is None and self.ours is not None and self.official:
+            self.ratio = self.ours / self.official
+
+
+@dataclass
+class Context:
+    profile: Profile
+    official: str | None
+    workdir: str
+    log: Callable[[str], None]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- running
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """No PYTHONPATH (it would put one SDK ahead of the other), no RENDER_* settings."""
+    drop = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in drop and not k.startswith(("RENDER_", "COV_CORE_", "PYTEST_"))
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def ensure_official(log: Callable[[str], None]) -> str:
+    """The official SDK's interpreter, creating its virtual environment if needed."""
+    python = VENV / "bin" / "python"
+    if python.exists():
+        probe = subprocess.run(
+            [str(python), "-c", "import importlib.metadata as m; print(m.version('render_sdk'))"],
+            capture_output=True,
+            text=True,
+            env=clean_env(),
+            cwd=tempfile.gettempdir(),
+            check=False,
+        )
+        if probe.stdout.strip() == OFFICIAL_REQUIREMENT.split("==")[1]:
+            return str(python)
+        shutil.rmtree(VENV)
+    log(f"installing {OFFICIAL_REQUIREMENT} into its own virtual environment ...")
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            OFFICIAL_REQUIREMENT,
+        ],
+        check=True,
+        env=clean_env(),
+    )
+    return str(python)
+
+
+def run_script(ctx: Context, python: str, script: str, *args: object) -> dict[str, Any]:
+    """Run ``bench/<script>`` with ``python``; its last stdout line is the JSON result."""
+    command = [python, str(HERE / script), *map(str, args)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        env=clean_env(),
+        cwd=ctx.workdir,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} {' '.join(map(str, args))} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def interleaved(sides: Sequence[str], reps: int) -> Iterator[tuple[int, str]]:
+    """Every side once per repetition; the order rotates so no side always goes first."""
+    for rep in range(reps):
+        shift = rep % len(sides)
+        for side in [*sides[shift:], *sides[:shift]]:
+            yield rep, side
+
+
+def median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+@contextmanager
+def stub(run_seconds: float) -> Iterator[str]:
+    """The REST stub in its own process; yields its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(HERE / "stub.py"), "--port", "0", "--run-seconds", str(run_seconds)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the stub did not start: {line!r}")
+        yield f"http://127.0.0.1:{int(line.split()[1])}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# ------------------------------------------------------------------------- scenarios
+
+IMPORT_CODE = "import render_sdk"
+WORKER_CODE = (
+    "from render_sdk import Workflows\n"
+    "app = Workflows()\n"
+    "@app.task\n"
+    "def square(x: int) -> int:\n"
+    "    return x * x\n"
+)
+
+
+# Appended to every measured program (the floor too): its own peak RSS, from the
+# kernel's per-address-space high-water mark (ru_maxrss would include the image
+# of the parent copied by fork before exec).
+_REPORT_RSS = "\nprint([l for l in open('/proc/self/status') if l.startswith('VmHWM')][0])"
+
+
+def _spawn(python: str, code: str, workdir: str) -> tuple[float, int]:
+    """Wall time and peak RSS (KiB) of ``python -c code``."""
+    began = time.perf_counter()
+    done = subprocess.run(
+        [python, "-c", code + _REPORT_RSS],
+        cwd=workdir,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - began
+    if done.returncode != 0:
+        raise RuntimeError(f"{python} -c {code!r} exited with {done.returncode}: {done.stderr}")
+    return elapsed, int(done.stdout.split("VmHWM:")[1].split()[0])
+
+
+def scenario_import(ctx: Context) -> None:
+    sides = {"ours": sys.executable, "floor": sys.executable}
+    if ctx.official:
+        sides["official"] = ctx.official
+    for label, code in (("import render_sdk", IMPORT_CODE), ("worker path", WORKER_CODE)):
+        for python in set(sides.values()):  # bytecode caches written, files in page cache
+            _spawn(python, code, ctx.workdir)
+        times: dict[str, list[float]] = {side: [] for side in sides}
+        rss: dict[str, list[float]] = {side: [] for side in sides}
+        for _, side in interleaved(list(sides), ctx.profile.import_runs):
+            elapsed, peak = _spawn(sides[side], "pass" if side == "floor" else code, ctx.workdir)
+            times[side].append(elapsed * 1000)
+            rss[side].append(peak / 1024)
+        what = (
+            "`python -c 'import render_sdk'`"
+            if code == IMPORT_CODE
+            else ("worker path: import `Workflows`, decorate one task")
+        )
+        ours, official = median(times["ours"]), median(times.get("official", []))
+        ratio = ours / official if ours and official else None
+        ctx.rows.append(
+            Row(
+                f"1. {what}",
+                "ms",
+                ours,
+                official,
+                median(times["floor"]),
+                "`python -c pass`",
+                "<= 0.2",
+                None if ratio is None else ratio <= 0.2,
+            )
+        )
+        ctx.rows.append(
+            Row(
+                f"1. peak RSS, {label}",
+                "MiB",
+                median(rss["ours"]),
+                median(rss.get("official", [])),
+                median(rss["floor"]),
+                "`python -c pass`",
+            )
+        )
+
+
+def scenario_sync(ctx: Context) -> None:
+    p = ctx.profile
+    pythons = {
+        "ours-requests": sys.executable,
+        "ours-h11": sys.executable,
+        "raw-requests": sys.executable,
+        "raw-http.client": sys.executable,
+    }
+    if ctx.official:
+        pythons["official"] = ctx.official
+        pythons["raw-httpx"] = ctx.official  # httpx comes with the official SDK
+    results: dict[str, list[float]] = {side: [] for side in pythons}
+    with stub(0.0) as url:
+        for _, side in interleaved(list(pythons), p.reps):
+            result = run_script(
+                ctx, pythons[side], "sc_sync.py", "--side", side, "--url", url, "--n", p.sync_n
+            )
+            results[side].append(result["calls_per_s"])
+    m = {side: median(values) for side, values in results.items()}
+    requests_face, raw_requests = m["ours-requests"], m["raw-requests"]
+    assert requests_face
+    assert raw_requests
+    within = raw_requests / requests_face
+    ctx.rows.append(
+        Row(
+            f"2. sync `start_task`+`get_task_run`, {2 * p.sync_n} calls: `Render()` (requests)",
+            "calls/s",
+            requests_face,
+            m.get("official"),
+            raw_requests,
+            "raw `requests.Session`",
+            "<= 1.15x the time of raw requests",
+            within <= 1.15,
+            extra={"vs_floor": within},
+        )
+    )
+    h11_face = m["ours-h11"]
+    official = m.get("official")
+    ctx.rows.append(
+        Row(
+            "2. same, fastest sync face we ship: `Render(transport=TCPTransport(...))` (h11)",
+            "calls/s",
+            h11_face,
+            official,
+            m["raw-http.client"],
+            "raw `http.client`",
+            ">= 2x official",
+            None if not official or not h11_face else h11_face / official >= 2,
+        )
+    )
+    if "raw-httpx" in m:
+        ctx.rows.append(
+            Row(
+                "2. floor of the official's library",
+                "calls/s",
+                None,
+                None,
+                m["raw-httpx"],
+                "raw `httpx.Client`",
+            )
+        )
+
+
+def scenario_async(ctx: Context) -> None:
+    p = ctx.profile
+    pythons = {"ours": sys.executable, "raw-aiohttp": sys.executable}
+    if ctx.official:
+        pythons["official"] = ctx.official
+    results: dict[str, list[float]] = {side: [] for side in pythons}
+    with stub(0.0) as url:
+        for _, side in interleaved(list(pythons), p.reps):
+            result = run_script(
+                ctx,
+                pythons[side],
+                "sc_async.py",
+                "--side",
+                side,
+                "--url",
+                url,
+                "--n",
+                p.async_n,
+                "--inflight",
+                p.async_inflight,
+            )
+            results[side].append(result["calls_per_s"])
+    m = {side: median(values) for side, values in results.items()}
+    ours, raw, official = m["ours"], m["raw-aiohttp"], m.get("official")
+    assert ours
+    assert raw
+    met = ours * 1.5 >= raw and (official is None or ours >= 5 * official)
+    ctx.rows.append(
+        Row(
+            f"3. async `start_task`, {p.async_n} calls, {p.async_inflight} in flight",
+            "calls/s",
+            ours,
+            official,
+            raw,
+            "raw `aiohttp`",
+            ">= 5x official; >= 1/1.5 of raw aiohttp",
+            met,
+            extra={"vs_floor": raw / ours},
+        )
+    )
+
+
+def scenario_sse(ctx: Context) -> None:
+    p = ctx.profile
+    pythons = {"ours": sys.executable, "floor": sys.executable}
+    if ctx.official:
+        pythons["official"] = ctx.official
+    cases = [(p.sse_small, 0), (p.sse_large, 0), (p.sse_small, 64), (p.sse_large, 64)]
+    cases += [(p.sse_small, 16384), (p.sse_large, 16384)]
+    seconds: dict[tuple[int, int], dict[str, float | None]] = {}
+    for events, chunk in cases:
+        results: dict[str, list[float]] = {side: [] for side in pythons}
+        for rep, side in interleaved(list(pythons), p.reps):
+            slow = side == "official" and events == p.sse_large and chunk == 0
+            if slow and rep >= p.sse_official_large_reps:
+                continue  # quadratic: tens of seconds a run, a few runs are enough
+            result = run_script(
+                ctx,
+                pythons[side],
+                "sc_sse.py",
+                "--side",
+                side,
+                "--events",
+                events,
+                "--chunk",
+                chunk,
+            )
+            results[side].append(result["seconds"])
+        seconds[(events, chunk)] = {side: median(values) for side, values in results.items()}
+        rate = {
+            side: events / value if value else None
+            for side, value in seconds[(events, chunk)].items()
+        }
+        how = (
+            "one chunk"
+            if chunk == 0
+            else f"{chunk} B chunks"
+            if chunk < 1024
+            else f"{chunk // 1024} KiB chunks"
+        )
+        goal, met = "", None
+        ours, official = rate["ours"], rate.get("official")
+        if chunk == 0 and events == p.sse_large:
+            goal = ">= 10x official"
+            met = None if not official or not ours else ours >= 10 * official
+        elif chunk:
+            goal = ">= 1.5x official"
+            met = None if not official or not ours else ours >= 1.5 * official
+        ctx.rows.append(
+            Row(
+                f"4. SSE -> run objects, {events} events, {how}",
+                "events/s",
+                ours,
+                official,
+                rate["floor"],
+                "split + `json.loads`",
+                goal,
+                met,
+            )
+        )
+    small, large = seconds[(p.sse_small, 0)], seconds[(p.sse_large, 0)]
+    factor = p.sse_large / p.sse_small
+
+    def scaling(side: str) -> float | None:
+        a, b = small.get(side), large.get(side)
+        return b / (factor * a) if a and b else None
+
+    ours_scaling = scaling("ours")
+    ctx.rows.append(
+        Row(
+            f"4. scaling: time({p.sse_large}) / ({factor:g} x time({p.sse_small})), one chunk",
+            "x",
+            ours_scaling,
+            scaling("official"),
+            scaling("floor"),
+            "split + `json.loads`",
+            "<= 1.3",
+            None if ours_scaling is None else ours_scaling <= 1.3,
+            ratio=float("nan"),
+        )
+    )
+
+
+def scenario_wait(ctx: Context) -> None:
+    p = ctx.profile
+    pythons = {"ours": sys.executable, "raw-aiohttp": sys.executable}
+    if ctx.official:
+        pythons["official"] = ctx.official
+    with stub(p.run_seconds) as url:
+        for runs in p.wait_sizes:
+            results: dict[str, list[dict[str, Any]]] = {side: [] for side in pythons}
+            for rep, side in interleaved(list(pythons), p.reps):
+                if side == "official" and runs > 200 and rep >= p.wait_official_large_reps:
+                    continue  # one connection (and TLS context) per run: minutes a run
+                results[side].append(
+                    run_script(
+                        ctx, pythons[side], "sc_wait.py", "--side", side, "--url", url, "--n", runs
+                    )
+                )
+
+            def stat(
+                side: str, key: str, results: dict[str, list[dict[str, Any]]] = results
+            ) -> float | None:
+                return median([r[key] for r in results.get(side, [])])
+
+            streams = stat("ours", "streams")
+            limit = max(1, -(-runs // 100))
+            ctx.rows.append(
+                Row(
+                    f"5. await {runs} runs ({p.run_seconds:g} s each): event-stream connections",
+                    "conns",
+                    streams,
+                    stat("official", "streams"),
+                    stat("raw-aiohttp", "streams"),
+                    "raw `aiohttp`, one stream per 100 runs",
+                    f"<= {limit}",
+                    None if streams is None else streams <= limit,
+                )
+            )
+            after, official_after = (
+                stat("ours", "after_last_finish_s"),
+                stat("official", "after_last_finish_s"),
+            )
+            ctx.rows.append(
+                Row(
+                    f"5. await {runs} runs: wall time after the last run finished",
+                    "s",
+                    after,
+                    official_after,
+                    stat("raw-aiohttp", "after_last_finish_s"),
+                    "raw `aiohttp`, one stream per 100 runs",
+                    "<= 0.25",
+                    None if not after or not official_after else after / official_after <= 0.25,
+                    extra={"total_s": {side: stat(side, "total_s") for side in pythons}},
+                )
+            )
+
+
+def scenario_devserver(ctx: Context) -> None:
+    p = ctx.profile
+    workers = {"ours": sys.executable}
+    if ctx.official:
+        workers["official"] = ctx.official
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in workers}
+    for _, side in interleaved(list(workers), p.dev_reps):
+        results[side].append(
+            run_script(
+                ctx,
+                sys.executable,
+                "sc_devserver.py",
+                "--worker-python",
+                workers[side],
+                "--rounds",
+                p.dev_rounds,
+                "--burst",
+                p.dev_burst,
+                "--fan",
+                p.dev_fan,
+            )
+        )
+
+    def stat(side: str, key: str) -> float | None:
+        return median([r[key] for r in results.get(side, [])])
+
+    for key, label, unit in (
+        ("round_trip_p50_ms", "trivial `run_task` round trip, p50", "ms"),
+        ("round_trip_p95_ms", "trivial `run_task` round trip, p95", "ms"),
+        ("runs_per_s", f"runs/s, {p.dev_burst} trivial runs awaited at once", "runs/s"),
+    ):
+        ctx.rows.append(
+            Row(
+                f"6. dev server, our worker vs official worker: {label}",
+                unit,
+                stat("ours", key),
+                stat("official", key),
+            )
+        )
+    ours, official = stat("ours", "fan_out_s"), stat("official", "fan_out_s")
+    ctx.rows.append(
+        Row(
+            f"6. dev server: {p.dev_fan}-way `asyncio.gather` subtask fan-out",
+            "s",
+            ours,
+            official,
+            goal="<= 0.2",
+            met=None if not ours or not official else ours / official <= 0.2,
+        )
+    )
+
+
+def scenario_memory(ctx: Context) -> None:
+    p = ctx.profile
+    pythons = {"ours": sys.executable, "floor": sys.executable}
+    if ctx.official:
+        pythons["official"] = ctx.official
+    results: dict[str, list[dict[str, Any]]] = {side: [] for side in pythons}
+    for _, side in interleaved(list(pythons), min(p.reps, 3)):
+        results[side].append(
+            run_script(ctx, pythons[side], "sc_memory.py", "--side", side, "--n", p.memory_n)
+        )
+
+    def stat(side: str, key: str, scale: float) -> float | None:
+        value = median([r[key] for r in results.get(side, [])])
+        return None if value is None else value / scale
+
+    ctx.rows.append(
+        Row(
+            f"7. memory held by {p.memory_n} task-run objects",
+            "MiB",
+            stat("ours", "retained_bytes", 2**20),
+            stat("official", "retained_bytes", 2**20),
+            stat("floor", "retained_bytes", 2**20),
+            "plain `dict`s from `json.loads`",
+        )
+    )
+    ctx.rows.append(
+        Row(
+            "7. peak RSS of that process",
+            "MiB",
+            stat("ours", "peak_rss_kib", 1024),
+            stat("official", "peak_rss_kib", 1024),
+            stat("floor", "peak_rss_kib", 1024),
+            "plain `dict`s from `json.loads`",
+        )
+    )
+
+
+RUNNERS: dict[str, Callable[[Context], None]] = {
+    "import": scenario_import,
+    "sync": scenario_sync,
+    "async": scenario_async,
+    "sse": scenario_sse,
+    "wait": scenario_wait,
+    "devserver": scenario_devserver,
+    "memory": scenario_memory,
+}
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "—"
+    if math.isnan(value):
+        return "—"
+    if unit in ("calls/s", "events/s", "runs/s") and value >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.3g}" if unit == "s" and value < 0.1 else f"{value:.2f}"
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _official_versions(python: str | None) -> str:
+    if python is None:
+        return "not measured (--no-official)"
+    code = (
+        "import importlib.metadata as m, platform; "
+        "names = ('render_sdk', 'httpx', 'pydantic', 'attrs'); "
+        "print(', '.join(f'{n} {m.version(n)}' for n in names)"
+        " + ', Python ' + platform.python_version())"
+    )
+    done = subprocess.run(
+        [python, "-c", code],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
+    return done.stdout.strip()
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def render_report(ctx: Context, argv: Sequence[str], elapsed: float) -> str:
+    ours_versions = ", ".join(
+        f"{name} {_version(name)}"
+        for name in ("render_sdk", "requests", "aiohttp", "h11", "attrs", "cattrs")
+    )
+    lines = [
+        "# Benchmarks: this SDK vs the official `render_sdk` 0.6.1",
+        "",
+        "Generated by `nox -s bench` (`python bench/run.py"
+        + ("" if not argv else " " + " ".join(argv))
+        + "`); do not edit by hand.",
+        "Every number is the median of interleaved runs on the same machine in the same run;",
+        "all traffic is on 127.0.0.1 (a raw-asyncio stub of the REST API in its own process,",
+        "or our dev server). Higher is better for rates, lower for times and sizes.",
+        "",
+        f"- Machine: {os.cpu_count()} CPUs ({_cpu_model()}), "
+        f"{platform.system()} {platform.release()}",
+        f"- Python: {platform.python_implementation()} {platform.python_version()}",
+        f"- Ours: {ours_versions}",
+        f"- Official: {_official_versions(ctx.official)}",
+        f"- Date: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+        f"repetitions: {ctx.profile.reps}; whole run: {elapsed / 60:.1f} min",
+        "",
+        "| Scenario | Unit | Ours | Official 0.6.1 | Floor | Ours / official | Goal | Met |",
+        "|---|---|---:|---:|---:|---:|---|:-:|",
+    ]
+    for row in ctx.rows:
+        floor = _fmt(row.floor, row.unit) + (
+            f" ({row.floor_label})" if row.floor is not None and row.floor_label else ""
+        )
+        ratio = "—" if row.ratio is None or row.ratio != row.ratio else f"{row.ratio:.2f}"
+        met = "—" if row.met is None else ("yes" if row.met else "**no**")
+        goal = row.goal or "—"
+        if "vs_floor" in row.extra:
+            goal += f" (measured: {row.extra['vs_floor']:.2f}x)"
+        lines.append(
+            f"| {row.scenario} | {row.unit} | {_fmt(row.ours, row.unit)} "
+            f"| {_fmt(row.official, row.unit)} | {floor} | {ratio} | {goal} | {met} |"
+        )
+    totals = [row for row in ctx.rows if "total_s" in row.extra]
+    if totals:
+        lines += ["", "Total wall time of the wait scenario (start every run, await them all):", ""]
+        for row in totals:
+            shown = ", ".join(
+                f"{side} {value:.2f} s"
+                for side, value in row.extra["total_s"].items()
+                if value is not None
+            )
+            lines.append(f"- {row.scenario.split(':')[0][3:]}: {shown}")
+    lines += ["", "## Notes", ""]
+    lines += GENERAL_NOTES
+    missed = [row for row in ctx.rows if row.met is False]
+    if missed:
+        lines += ["", "### Goals missed in this run", ""]
+    for row in missed:
+        lines.append(f"- **{row.scenario}**: goal {row.goal}; {_shortfall(row)}.")
+        for key, text in MISS_NOTES.items():
+            if key in row.scenario:
+                lines.append(f"  {text}")
+    return "\n".join(lines) + "\n"
+
+
+def _shortfall(row: Row) -> str:
+    if "vs_floor" in row.extra:
+        return f"measured {row.extra['vs_floor']:.2f}x the floor's time"
+    if row.ratio is not None and row.ratio == row.ratio and row.goal.startswith(">="):
+        wanted = float(row.goal.split()[1].rstrip("x"))
+        return f"measured {row.ratio:.2f}x official, {row.ratio / wanted:.0%} of the goal"
+    if row.ratio is not None and row.ratio == row.ratio and row.goal.startswith("<="):
+        wanted = float(row.goal.split()[1])
+        return f"measured {row.ratio:.2f} of official, {row.ratio / wanted:.2f}x the allowed ratio"
+    return f"measured {_fmt(row.ours, row.unit)} {row.unit}"
+
+
+GENERAL_NOTES = [
+    "- Sides: *ours* is this repository's SDK; *official* is `render_sdk==0.6.1` from PyPI in its",
+    "  own virtual environment; *floor* is the same work done by hand with the raw library (or",
+    "  `python -c pass`), the cost no SDK on that library can go below.",
+    "- Rates are per API call (scenario 2 counts `start_task` and `get_task_run` as one call",
+    "  each). The ratio column is ours / official for every row (above 1 is better for rates,",
+    "  below 1 for times); goals against a floor show the measured factor in the goal column.",
+    "- The official 0.6.1 client awaits each run on its own event stream, opened by a new",
+    "  `httpx.AsyncClient` (a new TLS context, even for `http://`); ours shares one stream per",
+    "  100 runs. Its SSE parser re-splits its whole buffer for every line, hence the quadratic",
+    "  cost on one large chunk; runs of that case and of awaiting 1,000 runs are repeated fewer",
+    "  times (each takes minutes).",
+    "- The worker scenario runs the same program (`bench/programs/workflow.py`) under each",
+    "  SDK, started by our dev server, one process per attempt; our client drives both.",
+]
+
+MISS_NOTES = {
+    "worker path": (
+        "Profile (`python -X importtime`, same machine): `asyncio` ~50 ms (imported at module "
+        "level by `render_transports.worker`), `render_core.callback` ~50 ms with its imports "
+        "(`attrs` ~16 ms, `render_core.backoff` ~11 ms, ~17 ms creating its own attrs "
+        "classes), `typing` ~17 ms, `render_core.tasks` and `config` ~8 ms each. A run-mode "
+        "process needs asyncio anyway (`Workflows.start()` runs the attempt on an event "
+        "loop), so deferring that import only moves the cost; closing the gap means running "
+        "sync-only attempts without an event loop (a sync driver over the h11 socket "
+        "transport) and fewer attrs classes on the task-socket path."
+    ),
+    "fastest sync face": (
+        "Our h11 transport (`TCPTransport`) is built for the task socket, which wants one "
+        "request per connection, so every REST call pays a TCP connect and close; the core's "
+        "own cost is about 30 us a call (build, JSON, parse). A keep-alive sync HTTP/1.1 "
+        "transport (h11 or `http.client`, whose raw floor is in the table) would close it."
+    ),
+    "`Render()` (requests)": (
+        "Profile: the core's own work is about 30 us a call (building the request, JSON, "
+        "structuring into models); the rest of the gap is the transport reading every answer "
+        "as a stream (`stream=True` + bounded `iter_content`, so an oversized body is refused "
+        "instead of buffered) where the raw floor lets `requests` buffer it. In one process, "
+        "interleaved, the two differ by less than the run-to-run noise of this machine; "
+        "a bounded read that avoids the generator per answer would narrow it."
+    ),
+    "async `start_task`": (
+        "Per call we add the core's ~30 us (request building, cattrs structuring) and the "
+        "flow driver's generator hops to aiohttp's own cost."
+    ),
+    "SSE -> run objects": (
+        "Per event the time is the JSON decode (~7 us, also in the floor) and structuring "
+        "into attrs models with validation (~13 us); the official client builds its models "
+        "with less checking but parses timestamps with `dateutil`."
+    ),
+    "scaling": (
+        "Not algorithmic: decoding is one pass over the text. In one process, best of five, "
+        "20,000 events cost ~29 us each against ~22 us for 1,000; with the garbage collector "
+        "off, ~25 against ~19. The rest is memory traffic (11 MB of text, 20,000 live models "
+        "held by the caller); the floor's own ratio swings from 0.8 to 2.2 between runs on "
+        "this machine."
+    ),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the scripts run")
+    parser.add_argument("--scenario", action="append", choices=SCENARIOS, help="run only these")
+    parser.add_argument("--no-official", action="store_true", help="skip the official SDK")
+    parser.add_argument("--official-python", help="an interpreter that has render_sdk==0.6.1")
+    parser.add_argument("--reps", type=int, help="repetitions (overrides the profile)")
+    parser.add_argument(
+        "--output", default=str(HERE / "RESULTS.md"), help="where to write the table"
+    )
+    args = parser.parse_args(argv)
+    profile = SMOKE if args.smoke else QUICK if args.quick else FULL
+    if args.reps:
+        profile = Profile(**{**vars(profile), "reps": args.reps})
+
+    def log(message: str) -> None:
+        sys.stderr.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+        sys.stderr.flush()
+
+    official = None
+    if not args.no_official:
+        official = args.official_python or ensure_official(log)
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="render-bench-") as workdir:
+        ctx = Context(profile, official, workdir, log)
+        for name in args.scenario or SCENARIOS:
+            log(f"scenario {name} ...")
+            started = time.monotonic()
+            RUNNERS[name](ctx)
+            log(f"scenario {name} done in {time.monotonic() - started:.0f} s")
+    shown = [
+        a for a in (argv if argv is not None else sys.argv[1:]) if not a.startswith("--output")
+    ]
+    report = render_report(ctx, [a for a in shown if a != args.output], time.monotonic() - began)
+    pathlib.Path(args.output).write_text(report, encoding="utf-8")
+    log(f"wrote {args.output}")
+    sys.stdout.write(report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
