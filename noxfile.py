@@ -5,7 +5,7 @@ from __future__ import annotations
 import nox
 
 nox.options.default_venv_backend = "venv"
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 nox.options.error_on_missing_interpreters = False
 
 PACKAGES = ["render_core", "render_transports", "render_sdk", "render_devserver"]
@@ -38,3 +38,10 @@ def docs(session: nox.Session) -> None:
     """Build the user documentation with mkdocs, strictly (warnings are errors)."""
     session.install("-e", ".", "mkdocs-material", "mkdocstrings[python]")
     session.run("mkdocs", "build", "--strict", "--site-dir", "site")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the official SDK (own venv); writes bench/RESULTS.md (not a default)."""
+    session.install("-e", ".")
+    session.run("python", "bench/run.py", *session.posargs)
