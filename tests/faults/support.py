@@ -39,6 +39,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 T = TypeVar("T")
+S = TypeVar("S", bound="_LoopServer")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Any single wait in a helper; generous, only ever hit when something hangs.
@@ -120,7 +121,37 @@ class Record:
     answer: bytearray = field(default_factory=bytearray)
 
 
-class FaultProxy:
+class _LoopServer:
+    """A loopback server on a background loop: stopped with its connections by ``close``."""
+
+    _server: asyncio.AbstractServer | None
+    _writers: set[asyncio.StreamWriter]
+    _handlers: set[asyncio.Task[Any]]
+    _thread: _LoopThread
+
+    def close(self) -> None:
+        async def stop() -> None:
+            assert self._server is not None
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            tasks = list(self._handlers)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._server.wait_closed()
+
+        self._thread.call(stop())
+        self._thread.stop()
+
+    def __enter__(self: S) -> S:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class FaultProxy(_LoopServer):
     """A loopback TCP proxy in front of ``upstream`` (``host``, ``port``) that breaks things."""
 
     def __init__(self, upstream: tuple[str, int], *, record_prefix: str | None = None) -> None:
@@ -164,27 +195,6 @@ class FaultProxy:
     def records(self) -> list[Record]:
         with self._lock:
             return list(self._records)
-
-    def close(self) -> None:
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            tasks = list(self._handlers)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._server.wait_closed()
-
-        self._thread.call(stop())
-        self._thread.stop()
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> tuple[bytes, bytes] | None:
         try:
@@ -277,7 +287,7 @@ class FaultProxy:
 Script = Callable[[str, str, bytes], AsyncIterator[bytes]]
 
 
-class RawServer:
+class RawServer(_LoopServer):
     """Answers each request (one per connection) with the bytes ``script`` yields.
 
     ``script(method, path, body)`` is an async generator of raw bytes (status line and
@@ -329,27 +339,6 @@ class RawServer:
             self._writers.discard(writer)
             self._handlers.discard(task)
             writer.transport.abort()
-
-    def close(self) -> None:
-        async def stop() -> None:
-            assert self._server is not None
-            self._server.close()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            tasks = list(self._handlers)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._server.wait_closed()
-
-        self._thread.call(stop())
-        self._thread.stop()
-
-    def __enter__(self) -> RawServer:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def http_response(
