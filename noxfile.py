@@ -8,7 +8,7 @@ nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["lint", "typecheck", "docs", "tests"]
 nox.options.error_on_missing_interpreters = False
 
-PACKAGES = ["render_core", "render_transports", "render_sdk", "render_devserver"]
+PACKAGES = ["render_core", "render_transports", "render_sdk", "render_devserver", "render"]
 
 
 @nox.session

@@ -1,7 +1,7 @@
 """Task definitions: options and their validation, signatures, binding, JSON checks.
 
 What goes in: Python functions and the options of ``@app.task`` (see the reference
-docs). What comes out: :class:`TaskDefinition` values, the
+docs). What comes out: :class:`TaskSpec` values (one per task), the
 registration payload of the task socket, argument binding for a
 run's input, and the JSON encoding of a result. Everything here is pure; running a
 task is the worker's job (``render_transports.worker``).
@@ -29,11 +29,14 @@ __all__ = [
     "MIN_TIMEOUT_SECONDS",
     "PLANS",
     "Retry",
-    "TaskDefinition",
+    "CONTEXT_NAMES",
+    "Options",
+    "RETRY_KEYS",
     "TaskInputError",
     "TaskOptions",
     "TaskParameter",
     "TaskRegistry",
+    "TaskSpec",
     "bind_arguments",
     "encode_result",
     "registration_payload",
@@ -42,6 +45,8 @@ __all__ = [
 MIN_TIMEOUT_SECONDS = 30
 MAX_TIMEOUT_SECONDS = 86_400
 PLANS = ("starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra")
+# The keys of a retry given as a dict (all three are required, as in the official SDKs).
+RETRY_KEYS = ("max_retries", "wait_duration_ms", "backoff_scaling")
 
 
 def _non_negative_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -69,6 +74,30 @@ class Retry:
     max_retries: int = attrs.field(validator=_non_negative_int)
     wait_duration_ms: int = attrs.field(validator=_non_negative_int)
     backoff_scaling: float = attrs.field(default=1.5, validator=_scaling)
+
+    @classmethod
+    def from_dict(cls, value: Mapping[str, Any]) -> Retry:
+        """``Retry(**value)`` for a dict with exactly the keys ``max_retries``,
+        ``wait_duration_ms`` and ``backoff_scaling`` (the official SDKs' form).
+
+        Raises ``ValueError`` naming missing or unknown keys.
+        """
+        missing = [key for key in RETRY_KEYS if key not in value]
+        unknown = sorted(str(key) for key in value if key not in RETRY_KEYS)
+        if missing or unknown:
+            problems = []
+            if missing:
+                problems.append("missing " + ", ".join(repr(key) for key in missing))
+            if unknown:
+                problems.append("unknown " + ", ".join(repr(key) for key in unknown))
+            raise ValueError(
+                f"a retry dict needs the keys {', '.join(RETRY_KEYS)}: {'; '.join(problems)}"
+            )
+        return cls(
+            max_retries=value["max_retries"],
+            wait_duration_ms=value["wait_duration_ms"],
+            backoff_scaling=value["backoff_scaling"],
+        )
 
     def delay_ms(self, retry_number: int) -> float:
         """Milliseconds before retry ``retry_number`` (0 for the first retry)."""
@@ -105,18 +134,45 @@ def check_plan(value: object, where: str) -> str | None:
 
 
 def check_retry(value: object, where: str) -> Retry | None:
+    """A :class:`Retry`, one built from a dict with its three keys, or None."""
     if value is None or isinstance(value, Retry):
         return value
-    raise TypeError(f"{where}: retry must be a Retry(...), got {type(value).__name__}")
+    if isinstance(value, Mapping):
+        try:
+            return Retry.from_dict(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{where}: {exc}") from None
+    raise TypeError(
+        f"{where}: retry must be a Retry(...) or a dict with {', '.join(RETRY_KEYS)}, "
+        f"got {type(value).__name__}"
+    )
 
 
-@attrs.frozen(kw_only=True)
-class TaskOptions:
-    """Options as registered: ``None`` means "not set" (the platform's default applies)."""
+def _retry_option(value: object) -> Retry | None:
+    return check_retry(value, "Options(retry=...)")
 
-    retry: Retry | None = None
-    timeout_seconds: int | None = None
-    plan: str | None = None
+
+def _timeout_option(value: object) -> int | None:
+    return check_timeout(value, "Options(timeout_seconds=...)")
+
+
+def _plan_option(value: object) -> str | None:
+    return check_plan(value, "Options(plan=...)")
+
+
+@attrs.frozen
+class Options:
+    """A task's options, grouped: ``Options(retry, timeout_seconds, plan)``.
+
+    ``None`` means "not set" (the platform's default applies). ``retry`` may be a
+    :class:`Retry` or a dict with its three keys; values are checked here, so a bad
+    option fails where it is written. ``@app.task(options=Options(...))`` and the
+    separate keywords of ``@app.task`` are the same thing.
+    """
+
+    retry: Retry | None = attrs.field(default=None, converter=_retry_option)
+    timeout_seconds: int | None = attrs.field(default=None, converter=_timeout_option)
+    plan: str | None = attrs.field(default=None, converter=_plan_option)
 
     def payload(self) -> dict[str, Any]:
         """The ``options`` object of the registration; ``{}`` when nothing is set."""
@@ -132,6 +188,10 @@ class TaskOptions:
         if self.plan is not None:
             options["plan"] = self.plan
         return options
+
+
+# The name the registration code uses for the same thing.
+TaskOptions = Options
 
 
 @attrs.frozen(kw_only=True)
@@ -173,20 +233,33 @@ def _default_text(default: Any) -> str | None:
         return None  # not JSON: recorded as having a default, without its value
 
 
+# Unannotated first parameters with these names are the context (the 1.x style).
+CONTEXT_NAMES = ("ctx", "context")
+
+
 def _context_parameter(signature: inspect.Signature) -> str | None:
-    """The name of a leading ``TaskContext`` parameter (the newer SDKs' style), if any."""
+    """The name of the leading context parameter, if the task takes one.
+
+    The first parameter is the context when it is annotated ``TaskContext`` (any
+    module's: only the name counts, so a string annotation works too), or when it
+    is unannotated and named ``ctx`` or ``context``. It must be positional: the
+    context is always passed as the first positional argument.
+    """
     params = list(signature.parameters.values())
     if not params:
         return None
-    if params[0].kind not in (params[0].POSITIONAL_ONLY, params[0].POSITIONAL_OR_KEYWORD):
-        return None  # the context is always passed as the first positional argument
-    annotation = params[0].annotation
+    first = params[0]
+    if first.kind not in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD):
+        return None
+    annotation = first.annotation
+    if annotation is inspect.Parameter.empty:
+        return first.name if first.name in CONTEXT_NAMES else None
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
-    return params[0].name if text.rsplit(".", 1)[-1] == "TaskContext" else None
+    return first.name if text.rsplit(".", 1)[-1] == "TaskContext" else None
 
 
 @attrs.frozen(kw_only=True, eq=False)
-class TaskDefinition:
+class TaskSpec:
     """A registered task: its name, function, options and parameters."""
 
     name: str
@@ -199,7 +272,7 @@ class TaskDefinition:
     @classmethod
     def from_function(
         cls, func: Callable[..., Any], *, name: str | None = None, options: TaskOptions
-    ) -> TaskDefinition:
+    ) -> TaskSpec:
         if not callable(func):
             raise TypeError(f"@app.task needs a function, got {type(func).__name__}")
         task_name = name if name is not None else getattr(func, "__name__", None)
@@ -270,9 +343,9 @@ class TaskRegistry:
     """
 
     def __init__(self) -> None:
-        self._tasks: dict[str, TaskDefinition] = {}
+        self._tasks: dict[str, TaskSpec] = {}
 
-    def add(self, definition: TaskDefinition) -> TaskDefinition:
+    def add(self, definition: TaskSpec) -> TaskSpec:
         """Register ``definition``; returns the definition now registered under its name."""
         existing = self._tasks.get(definition.name)
         if existing is None:
@@ -282,7 +355,7 @@ class TaskRegistry:
             return existing
         raise ValueError(f"a different task named {definition.name!r} is already registered")
 
-    def get(self, name: str) -> TaskDefinition | None:
+    def get(self, name: str) -> TaskSpec | None:
         return self._tasks.get(name)
 
     def __iter__(self) -> Any:
@@ -297,8 +370,30 @@ class TaskRegistry:
     def names(self) -> list[str]:
         return list(self._tasks)
 
+    # The official SDKs' registry methods, with the same meaning.
 
-def registration_payload(definitions: Iterable[TaskDefinition]) -> dict[str, Any]:
+    def register(
+        self,
+        func: Callable[..., Any],
+        name: str | None = None,
+        options: Options | None = None,
+    ) -> str:
+        """Register ``func`` (under ``name``, default its own); returns the task name."""
+        spec = TaskSpec.from_function(func, name=name, options=options or Options())
+        return self.add(spec).name
+
+    def get_task(self, name: str) -> TaskSpec | None:
+        return self._tasks.get(name)
+
+    def get_task_names(self) -> list[str]:
+        return list(self._tasks)
+
+    def get_function(self, name: str) -> Callable[..., Any] | None:
+        spec = self._tasks.get(name)
+        return None if spec is None else spec.func
+
+
+def registration_payload(definitions: Iterable[TaskSpec]) -> dict[str, Any]:
     """The body of ``POST /register-tasks``: ``{"tasks": [...]}`` in registration order."""
     return {"tasks": [definition.payload() for definition in definitions]}
 
@@ -308,7 +403,7 @@ class TaskInputError(TypeError):
 
 
 def bind_arguments(
-    definition: TaskDefinition, input_data: Any, *, context: Any = None
+    definition: TaskSpec, input_data: Any, *, context: Any = None
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Positional and keyword arguments for calling the task with ``input_data``.
 

@@ -24,6 +24,7 @@ from render_core.backoff import Backoff
 from render_core.config import ClientConfig, Timeouts, resolve_config
 from render_core.errors import ConfigurationError, TimeoutError, ValidationError
 from render_core.models import (
+    TERMINAL_STATUSES,
     ListTaskRunsParams,
     ListTasksParams,
     Task,
@@ -39,7 +40,13 @@ if TYPE_CHECKING:
     import aiohttp
     import requests
 
-__all__ = ["AsyncWorkflowsService", "AwaitableTaskRun", "Render", "RenderAsync", "WorkflowsService"]
+__all__ = [
+    "AsyncWorkflowsService",
+    "AwaitableTaskRun",
+    "Render",
+    "RenderAsync",
+    "SyncWorkflowsService",
+]
 
 logger = logging.getLogger("render_sdk")
 logger.addHandler(logging.NullHandler())
@@ -114,7 +121,7 @@ def _check_injection(session: object, transport: object) -> object:
 # Sync
 
 
-class WorkflowsService:
+class SyncWorkflowsService:
     """``Render().workflows``: start, inspect, wait for and cancel task runs (blocking)."""
 
     def __init__(self, client: Render) -> None:
@@ -353,7 +360,7 @@ class Render:
         assert transport is not None
         self._transport: SyncTransport = transport
         self._rng = random.Random()
-        self.workflows = WorkflowsService(self)
+        self.workflows = SyncWorkflowsService(self)
 
     @property
     def base_url(self) -> str:
@@ -414,6 +421,10 @@ class AwaitableTaskRun:
         if name.startswith("__"):
             raise AttributeError(name)
         return getattr(self._run, name)
+
+    def is_terminal_status(self) -> bool:
+        """Whether the run has finished: it had when started, or it was awaited."""
+        return self._outcome is not None or self._run.status in TERMINAL_STATUSES
 
     def __await__(self) -> Generator[Any, None, TaskRunDetails]:
         return self.wait().__await__()

@@ -41,9 +41,9 @@ from render_core import callback, lifecycle
 from render_core.callback import CallbackRequestError, CallbackResult, TaskFailure
 from render_core.http import Request, Response
 from render_core.models import TaskRunDetails, TaskRunStatus
-from render_core.tasks import TaskDefinition, TaskRegistry
+from render_core.tasks import TaskRegistry, TaskSpec
 from render_core.waiter import task_run_error
-from render_transports.worker import TaskCallable, Workflows, _Runtime
+from render_transports.worker import TaskDefinition, Workflows, _Runtime
 
 __all__ = ["LocalRun", "LocalRunner", "run_local", "run_local_async"]
 
@@ -247,8 +247,8 @@ class LocalRunner:
         self._by_key: dict[str, LocalRun] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def _definition(self, task: TaskCallable[Any] | TaskDefinition | str) -> TaskDefinition:
-        if isinstance(task, TaskCallable | TaskDefinition):
+    def _definition(self, task: TaskDefinition[Any, Any] | TaskSpec | str) -> TaskSpec:
+        if isinstance(task, TaskDefinition | TaskSpec):
             name = task.name
         elif isinstance(task, str):
             name = task.rsplit("/", 1)[-1]  # "slug/name" as clients write it
@@ -262,7 +262,7 @@ class LocalRunner:
 
     def _new_run(
         self,
-        definition: TaskDefinition,
+        definition: TaskSpec,
         input_data: list[Any] | dict[str, Any],
         parent: LocalRun | None,
         idempotency_key: str | None = None,
@@ -353,7 +353,7 @@ class LocalRunner:
         )
 
     async def run_async(
-        self, task: TaskCallable[Any] | TaskDefinition | str, /, *args: Any, **kwargs: Any
+        self, task: TaskDefinition[Any, Any] | TaskSpec | str, /, *args: Any, **kwargs: Any
     ) -> LocalRun:
         """Run ``task`` with these arguments; the finished root run (it never raises for a
         failed run: see :meth:`LocalRun.value`).
@@ -370,7 +370,7 @@ class LocalRunner:
             await asyncio.wait(pending)
 
     def run(
-        self, task: TaskCallable[Any] | TaskDefinition | str, /, *args: Any, **kwargs: Any
+        self, task: TaskDefinition[Any, Any] | TaskSpec | str, /, *args: Any, **kwargs: Any
     ) -> LocalRun:
         """:meth:`run_async` on a new event loop (not from a running one)."""
         _no_running_loop("LocalRunner.run()", "await LocalRunner.run_async()")
@@ -386,7 +386,7 @@ def _no_running_loop(what: str, instead: str) -> None:
 
 
 async def run_local_async(
-    app: Workflows, task: TaskCallable[Any] | TaskDefinition | str, /, *args: Any, **kwargs: Any
+    app: Workflows, task: TaskDefinition[Any, Any] | TaskSpec | str, /, *args: Any, **kwargs: Any
 ) -> Any:
     """Run ``task`` of ``app`` in process and return its result.
 
@@ -399,7 +399,7 @@ async def run_local_async(
 
 
 def run_local(
-    app: Workflows, task: TaskCallable[Any] | TaskDefinition | str, /, *args: Any, **kwargs: Any
+    app: Workflows, task: TaskDefinition[Any, Any] | TaskSpec | str, /, *args: Any, **kwargs: Any
 ) -> Any:
     """:func:`run_local_async` on a new event loop (not from a running one)."""
     _no_running_loop("run_local()", "await run_local_async()")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextvars
+import dataclasses
 import datetime as _dt
 import functools
 import os
@@ -29,19 +30,20 @@ import sys
 import threading
 import traceback
 import uuid
-from collections.abc import Callable, Generator, Mapping
-from typing import Any, Generic, TypeVar, overload
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
 
 from render_core import callback
 from render_core.config import user_agent
 from render_core.effects import Flow, run_async
 from render_core.errors import RenderError
 from render_core.tasks import (
+    Options,
     Retry,
-    TaskDefinition,
     TaskInputError,
-    TaskOptions,
     TaskRegistry,
+    TaskSpec,
     bind_arguments,
     check_plan,
     check_retry,
@@ -50,25 +52,44 @@ from render_core.tasks import (
     registration_payload,
 )
 
-__all__ = ["Retry", "TaskCallable", "TaskContext", "TaskInstance", "Workflows"]
+__all__ = [
+    "Options",
+    "Retry",
+    "TaskCallable",
+    "TaskContext",
+    "TaskDefinition",
+    "TaskInstance",
+    "TaskRegistry",
+    "TaskRunMetadata",
+    "WorkflowTaskContext",
+    "Workflows",
+    "start",
+    "task",
+]
 
+# A task's own inputs (everything after a leading context) and its result.
+P = ParamSpec("P")
 R = TypeVar("R")
 
 ENV_MODE = "RENDER_SDK_MODE"
 ENV_SOCKET_PATH = "RENDER_SDK_SOCKET_PATH"
 
-# Every task registered in this process, by any Workflows object: the worker that
-# starts sees all of them (a module imported twice creates two apps).
-_PROCESS_TASKS = TaskRegistry()
-
 
 class _ProcessState:
-    """Once-per-process facts: the worker may start once, atexit is hooked once."""
+    """Once-per-process facts: the worker may start once, atexit is hooked once.
+
+    ``apps`` holds every live ``Workflows`` object, so that ``start()`` can find the
+    other copy of an app whose file was imported twice; ``auto_start`` the apps
+    that asked to start at exit.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.started = False
         self.auto_start_registered = False
+        self.apps: weakref.WeakSet[Workflows] = weakref.WeakSet()
+        self.auto_start: list[Workflows] = []
+        self.default_app: Workflows | None = None
 
 
 _PROCESS = _ProcessState()
@@ -96,64 +117,169 @@ class TaskInstance(Generic[R]):
         return f"<TaskInstance {self.name!r} {state}>"
 
 
-class TaskCallable(Generic[R]):
-    """What ``@app.task`` returns: the function, which starts a subtask inside a run."""
+class TaskDefinition(Generic[P, R]):
+    """What ``@app.task`` returns: a registered task.
 
-    def __init__(self, definition: TaskDefinition) -> None:
-        self.definition = definition
-        functools.update_wrapper(self, definition.func)
+    ``name`` is the registered name, ``func`` the undecorated function and
+    ``options`` the :class:`~render_core.tasks.Options` it registers. Calling it
+    inside a running task starts a subtask (``await square(3)``); outside one it is
+    a plain call of ``func`` with exactly the arguments given, which keeps task
+    code unit-testable. ``ctx.run(definition, ...)`` is the 1.x way to start it.
+    """
+
+    def __init__(self, spec: TaskSpec) -> None:
+        functools.update_wrapper(self, spec.func)
+        self.spec = spec
 
     @property
     def name(self) -> str:
-        return self.definition.name
+        return self.spec.name
 
     @property
     def func(self) -> Callable[..., Any]:
-        """The undecorated function (the newer SDKs' ``TaskDefinition.func``)."""
-        return self.definition.func
+        """The undecorated function."""
+        return self.spec.func
+
+    @property
+    def options(self) -> Options:
+        return self.spec.options
+
+    @property
+    def definition(self) -> TaskSpec:
+        """The registered record (name, function, options, parameters)."""
+        return self.spec
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         runtime = _RUNTIME.get()
         if runtime is None:
-            return self.definition.func(*args, **kwargs)
-        return runtime.start_subtask(self.definition.name, args, kwargs)
+            return self.spec.func(*args, **kwargs)
+        return runtime.start_subtask(self.spec.name, args, kwargs)
 
     def __repr__(self) -> str:
-        return f"<task {self.definition.name!r}>"
+        return f"TaskDefinition(name={self.spec.name!r})"
 
 
-class TaskContext:
-    """Passed to a task whose first parameter is annotated ``TaskContext``.
+# The 0.6 SDK's name for what ``@app.task`` returns.
+TaskCallable = TaskDefinition
 
-    ``await ctx.run(other_task, *args)`` starts a subtask, as newer official SDKs
-    do; ``task_run_id`` and ``attempt`` describe the current run when the server
-    sends them.
+
+@dataclasses.dataclass(frozen=True)
+class TaskRunMetadata:
+    """The ids of the running attempt's run, ``None`` where the server sends none.
+
+    A root run has no parent; an empty root id counts as unknown.
     """
 
-    def __init__(self, runtime: _Runtime, task_run_id: str | None, attempt: int | None) -> None:
+    task_run_id: str | None = None
+    root_task_run_id: str | None = None
+    parent_task_run_id: str | None = None
+
+
+class TaskContext(Protocol):
+    """What a task's context parameter receives (a :class:`typing.Protocol`).
+
+    A task takes a context when its first parameter is annotated ``TaskContext``,
+    or is unannotated and named ``ctx`` or ``context``; the context is never one
+    of the task's registered inputs. Being a protocol, any object with these two
+    members can stand in for it in a unit test.
+    """
+
+    @property
+    def metadata(self) -> TaskRunMetadata:
+        """The current run's ids."""
+        ...
+
+    def run(self, task: TaskDefinition[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Awaitable[R]:
+        """Start ``task`` as a subtask; ``await`` it for the child's result.
+
+        Inputs are positional or named, never both (``ValueError`` before anything
+        is sent). A failed child raises :class:`~render_core.errors.TaskRunError`.
+        """
+        ...
+
+
+class WorkflowTaskContext:
+    """The :class:`TaskContext` the worker hands to a running task.
+
+    Besides ``metadata`` and ``run``, ``task_run_id`` and ``attempt`` describe the
+    current run when the server sends them. ``run`` also takes a task's name.
+    """
+
+    def __init__(
+        self,
+        runtime: _Runtime,
+        metadata: TaskRunMetadata | None = None,
+        attempt: int | None = None,
+    ) -> None:
         self._runtime = runtime
-        self.task_run_id = task_run_id
+        self._metadata = metadata if metadata is not None else TaskRunMetadata()
         self.attempt = attempt
 
-    def run(self, task: TaskCallable[Any] | str, *args: Any, **kwargs: Any) -> TaskInstance[Any]:
+    @property
+    def metadata(self) -> TaskRunMetadata:
+        return self._metadata
+
+    @property
+    def task_run_id(self) -> str | None:
+        return self._metadata.task_run_id
+
+    def run(
+        self, task: TaskDefinition[P, R] | str, /, *args: Any, **kwargs: Any
+    ) -> TaskInstance[R]:
         name = task if isinstance(task, str) else task.name
         return self._runtime.start_subtask(name, args, kwargs)
 
+    def __repr__(self) -> str:
+        return f"<WorkflowTaskContext {self._metadata.task_run_id or '(no run id)'}>"
+
+
+class _TaskDecorator(Protocol):
+    """What ``@app.task(...)`` with options returns."""
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[TaskContext, P], Awaitable[R]], /
+    ) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[TaskContext, P], R], /
+    ) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, Awaitable[R]], /) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> TaskDefinition[P, R]: ...
+
+
+def _origin(depth: int) -> tuple[str, int, str] | None:
+    """Where a ``Workflows(...)`` call was written: file, line and module name."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:  # pragma: no cover - there is always a caller
+        return None
+    filename = os.path.realpath(frame.f_code.co_filename)
+    return (filename, frame.f_lineno, str(frame.f_globals.get("__name__", "")))
+
 
 class Workflows:
-    """A set of task definitions with shared defaults.
+    """A set of task definitions with shared defaults; each object has its own registry.
 
-    ``default_retry``, ``default_timeout`` (seconds, 30..86400) and
-    ``default_plan`` apply to tasks registered on this object that do not set
-    their own; nothing is registered for options left unset (the platform's
+    ``default_retry`` (a :class:`Retry` or a dict), ``default_timeout`` (seconds,
+    30..86400) and ``default_plan`` apply to tasks registered on this object that do
+    not set their own; nothing is registered for options left unset (the platform's
     defaults apply). ``auto_start=True`` runs :meth:`start` when the interpreter
     exits, but only when ``RENDER_SDK_MODE`` and ``RENDER_SDK_SOCKET_PATH`` are set.
+
+    Two objects may each define a task of the same name. One object defining a name
+    twice with different functions is an error.
     """
 
     def __init__(
         self,
         *,
-        default_retry: Retry | None = None,
+        default_retry: Retry | Mapping[str, Any] | None = None,
         default_timeout: int | None = None,
         default_plan: str | None = None,
         auto_start: bool = False,
@@ -162,16 +288,34 @@ class Workflows:
         self.default_timeout = check_timeout(default_timeout, "Workflows(default_timeout=...)")
         self.default_plan = check_plan(default_plan, "Workflows(default_plan=...)")
         self._tasks = TaskRegistry()
+        self._origin = _origin(1)
+        _PROCESS.apps.add(self)
         if auto_start:
-            _register_auto_start()
+            _register_auto_start(self)
 
     @property
-    def tasks(self) -> dict[str, TaskDefinition]:
+    def tasks(self) -> dict[str, TaskSpec]:
         """The tasks registered on this object, by name."""
         return {definition.name: definition for definition in self._tasks}
 
+    def __repr__(self) -> str:
+        return f"Workflows(tasks={len(self._tasks)})"
+
+    # A coroutine function also matches the sync forms (with R the coroutine), so
+    # the async overloads come first; the context forms before the plain ones.
     @overload
-    def task(self, func: Callable[..., R], /) -> TaskCallable[R]: ...
+    def task(
+        self, func: Callable[Concatenate[TaskContext, P], Awaitable[R]], /
+    ) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def task(self, func: Callable[Concatenate[TaskContext, P], R], /) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def task(self, func: Callable[P, Awaitable[R]], /) -> TaskDefinition[P, R]: ...
+
+    @overload
+    def task(self, func: Callable[P, R], /) -> TaskDefinition[P, R]: ...
 
     @overload
     def task(
@@ -180,41 +324,61 @@ class Workflows:
         /,
         *,
         name: str | None = None,
-        retry: Retry | None = None,
+        retry: Retry | Mapping[str, Any] | None = None,
         timeout_seconds: int | None = None,
         timeout: int | None = None,
         plan: str | None = None,
-    ) -> Callable[[Callable[..., R]], TaskCallable[R]]: ...
+        options: Options | None = None,
+    ) -> _TaskDecorator: ...
 
     def task(
         self,
-        func: Callable[..., R] | None = None,
+        func: Callable[..., Any] | None = None,
         /,
         *,
         name: str | None = None,
-        retry: Retry | None = None,
+        retry: Retry | Mapping[str, Any] | None = None,
         timeout_seconds: int | None = None,
         timeout: int | None = None,
         plan: str | None = None,
-    ) -> TaskCallable[R] | Callable[[Callable[..., R]], TaskCallable[R]]:
-        """Register a function as a task: ``@app.task``, ``@app.task()`` or with options."""
+        options: Options | None = None,
+    ) -> Any:
+        """Register a function as a task: ``@app.task``, ``@app.task()`` or with options.
+
+        Options come as keywords (``retry``, ``timeout_seconds`` or the older
+        ``timeout``, ``plan``) or grouped as ``options=Options(...)``, not both.
+        Raises ``TypeError``/``ValueError`` naming the task for a bad option.
+        """
         if timeout is not None and timeout_seconds is not None:
             raise TypeError("pass timeout_seconds= or timeout= (the same option), not both")
-
-        def decorate(function: Callable[..., R]) -> TaskCallable[R]:
-            label = f"task {name or getattr(function, '__name__', function)!r}"
-            options = TaskOptions(
-                retry=check_retry(retry, label) or self.default_retry,
-                timeout_seconds=check_timeout(
-                    timeout_seconds if timeout_seconds is not None else timeout, label
+        if options is not None:
+            if not isinstance(options, Options):
+                raise TypeError(f"options must be an Options(...), got {type(options).__name__}")
+            if any(value is not None for value in (retry, timeout_seconds, timeout, plan)):
+                raise TypeError(
+                    "pass options=Options(...) or the separate retry/timeout_seconds/plan "
+                    "keywords, not both"
                 )
-                or self.default_timeout,
-                plan=check_plan(plan, label) or self.default_plan,
+
+        def decorate(function: Callable[..., Any]) -> TaskDefinition[Any, Any]:
+            label = f"task {name or getattr(function, '__name__', function)!r}"
+            if options is not None:
+                given = options
+            else:
+                given = Options(
+                    retry=check_retry(retry, label),
+                    timeout_seconds=check_timeout(
+                        timeout_seconds if timeout_seconds is not None else timeout, label
+                    ),
+                    plan=check_plan(plan, label),
+                )
+            effective = Options(
+                retry=given.retry or self.default_retry,
+                timeout_seconds=given.timeout_seconds or self.default_timeout,
+                plan=given.plan or self.default_plan,
             )
-            definition = TaskDefinition.from_function(function, name=name, options=options)
-            definition = _PROCESS_TASKS.add(definition)
-            self._tasks.add(definition)
-            return TaskCallable(definition)
+            spec = TaskSpec.from_function(function, name=name, options=effective)
+            return TaskDefinition(self._tasks.add(spec))
 
         if func is not None:
             if not callable(func):
@@ -226,49 +390,145 @@ class Workflows:
     def from_workflows(
         cls,
         *apps: Workflows,
-        default_retry: Retry | None = None,
+        default_retry: Retry | Mapping[str, Any] | None = None,
         default_timeout: int | None = None,
         default_plan: str | None = None,
     ) -> Workflows:
-        """One object holding the tasks of ``apps``; a name defined differently twice is an error.
+        """One object holding the tasks of ``apps``.
 
-        The defaults given here apply only to tasks registered on the new object.
+        Two of the apps defining a task of the same name is a ``ValueError``. The
+        defaults given here apply only to tasks registered on the new object.
         """
         combined = cls(
             default_retry=default_retry, default_timeout=default_timeout, default_plan=default_plan
         )
+        combined._origin = None  # built here, not written in a user's file
         for app in apps:
             if not isinstance(app, Workflows):
                 raise TypeError(f"from_workflows takes Workflows objects, got {type(app).__name__}")
             for definition in app._tasks:
-                try:
-                    combined._tasks.add(definition)
-                except ValueError:
+                existing = combined._tasks.get(definition.name)
+                if existing is definition:
+                    continue  # the same app (or a combination of it) passed twice
+                if existing is not None:
                     raise ValueError(
                         f"two of the combined workflows define a task named {definition.name!r}"
-                    ) from None
+                    )
+                combined._tasks.add(definition)
         return combined
 
     def start(self) -> None:
         """Register or run, as ``RENDER_SDK_MODE`` says (see the module docstring).
 
+        The worker serves this object's tasks, and those of its other copy when
+        the file that created it was imported twice (as ``__main__`` and by name).
         Raises ``ValueError`` when the environment variables are missing or the mode
         is unknown. In run mode a failed task exits the process with status 1 after
         its error was reported.
         """
-        for definition in self._tasks:
-            _PROCESS_TASKS.add(definition)
-        code = _start_once(os.environ)
+        code = _start_once(os.environ, lambda: _serving([self]))
         if code:
             raise SystemExit(code)
+
+    def _twins(self) -> list[Workflows]:
+        """Other copies of this object: created at the same place in another module."""
+        origin = self._origin
+        if origin is None:
+            return []
+        return [
+            app
+            for app in list(_PROCESS.apps)
+            if app is not self
+            and app._origin is not None
+            and app._origin[:2] == origin[:2]
+            and app._origin[2] != origin[2]
+        ]
+
+
+def _serving(apps: Iterable[Workflows]) -> TaskRegistry:
+    """The tasks a worker started for ``apps`` serves.
+
+    Each app with its twins (the same file imported twice defines the same tasks
+    twice; a name defined differently by the two copies is a ``ValueError``), then
+    the tasks of the deprecated module-level :func:`task` whose names are free.
+    """
+    registry = TaskRegistry()
+    for app in apps:
+        for member in (app, *app._twins()):
+            for spec in member._tasks:
+                try:
+                    registry.add(spec)
+                except ValueError:
+                    raise ValueError(
+                        f"task {spec.name!r} is defined twice, differently, by the "
+                        "workflows being started"
+                    ) from None
+    if _PROCESS.default_app is not None:
+        for spec in _PROCESS.default_app._tasks:
+            if spec.name not in registry:
+                registry.add(spec)
+    return registry
+
+
+def _default_app() -> Workflows:
+    """The app behind the deprecated module-level ``task`` decorator and ``start()``."""
+    with _PROCESS.lock:
+        if _PROCESS.default_app is None:
+            app = Workflows()
+            app._origin = None
+            _PROCESS.default_app = app
+        return _PROCESS.default_app
+
+
+@overload
+def task(func: Callable[Concatenate[TaskContext, P], Awaitable[R]], /) -> TaskDefinition[P, R]: ...
+
+
+@overload
+def task(func: Callable[Concatenate[TaskContext, P], R], /) -> TaskDefinition[P, R]: ...
+
+
+@overload
+def task(func: Callable[P, Awaitable[R]], /) -> TaskDefinition[P, R]: ...
+
+
+@overload
+def task(func: Callable[P, R], /) -> TaskDefinition[P, R]: ...
+
+
+@overload
+def task(
+    func: None = None, /, *, name: str | None = None, options: Options | None = None
+) -> _TaskDecorator: ...
+
+
+def task(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    options: Options | None = None,
+) -> Any:
+    """Deprecated: register a task on the process's default app (use ``@app.task``)."""
+    app = _default_app()
+    if func is None:
+        return app.task(name=name, options=options)
+    return app.task(name=name, options=options)(func)
+
+
+def start() -> None:
+    """Deprecated: start the worker for the module-level :func:`task` tasks (use
+    ``app.start()``)."""
+    _default_app().start()
 
 
 # ---------------------------------------------------------------------------
 # Process lifecycle
 
 
-def _register_auto_start() -> None:
+def _register_auto_start(app: Workflows) -> None:
     with _PROCESS.lock:
+        _PROCESS.auto_start.append(app)
         if not _PROCESS.auto_start_registered:
             atexit.register(_auto_start)
             _PROCESS.auto_start_registered = True
@@ -277,7 +537,7 @@ def _register_auto_start() -> None:
 def _auto_start() -> None:
     if not (os.environ.get(ENV_MODE) and os.environ.get(ENV_SOCKET_PATH)):
         return
-    code = _start_once(os.environ)
+    code = _start_once(os.environ, lambda: _serving(_PROCESS.auto_start))
     if code:
         # atexit cannot change the exit status with SystemExit; leave hard.
         sys.stdout.flush()
@@ -285,7 +545,7 @@ def _auto_start() -> None:
         os._exit(code)
 
 
-def _start_once(env: Mapping[str, str]) -> int:
+def _start_once(env: Mapping[str, str], tasks: Callable[[], TaskRegistry]) -> int:
     mode = env.get(ENV_MODE, "")
     path = env.get(ENV_SOCKET_PATH, "")
     if not mode:
@@ -296,22 +556,23 @@ def _start_once(env: Mapping[str, str]) -> int:
         raise ValueError(f"Unknown mode: {mode!r} ({ENV_MODE} must be 'register' or 'run')")
     if not path:
         raise ValueError(f"{ENV_SOCKET_PATH} is not set")
+    registry = tasks()
     with _PROCESS.lock:
         if _PROCESS.started:
             return 0  # once per process, never twice
         _PROCESS.started = True
-    return asyncio.run(_main(mode, path))
+    return asyncio.run(_main(mode, path, registry))
 
 
-async def _main(mode: str, path: str) -> int:
+async def _main(mode: str, path: str, registry: TaskRegistry) -> int:
     from render_transports.h11_transport import AsyncUnixSocketTransport
 
     transport = AsyncUnixSocketTransport(path)
     try:
-        runtime = _Runtime(transport)
+        runtime = _Runtime(transport, registry)
         if mode == "register":
             await runtime.drive(
-                callback.register_tasks(registration_payload(_PROCESS_TASKS), runtime.user_agent)
+                callback.register_tasks(registration_payload(registry), runtime.user_agent)
             )
             return 0
         return await runtime.run_one()
@@ -358,11 +619,9 @@ def _describe(exc: BaseException) -> str:
 class _Runtime:
     """The state of one task process: its socket and the subtasks it started."""
 
-    def __init__(self, transport: Any, registry: TaskRegistry | None = None) -> None:
+    def __init__(self, transport: Any, registry: TaskRegistry) -> None:
         self._transport = transport
-        # The tasks an attempt may run: every task of the process, unless the
-        # in-process runner (render_transports.inprocess) hands in one app's.
-        self._registry = _PROCESS_TASKS if registry is None else registry
+        self._registry = registry  # the tasks an attempt may run
         self.user_agent = user_agent()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -378,7 +637,12 @@ class _Runtime:
             return await self._fail(
                 f"Task '{task_input.task_name}' not found (registered tasks: {known})", None
             )
-        context = TaskContext(self, task_input.task_run_id, task_input.attempt)
+        metadata = TaskRunMetadata(
+            task_run_id=task_input.task_run_id,
+            root_task_run_id=task_input.root_task_run_id,
+            parent_task_run_id=task_input.parent_task_run_id,
+        )
+        context = WorkflowTaskContext(self, metadata, task_input.attempt)
         token = _RUNTIME.set(self)
         try:
             args, kwargs = bind_arguments(definition, task_input.input, context=context)
@@ -449,7 +713,8 @@ class _Runtime:
 
 def run_entry_point(target: str, argv0: str = "render-workflows") -> int:
     """``render-workflows module:attr``: import ``module`` and call ``attr.start()``."""
-    module_name, _, attr = target.partition(":")
+    # Split on the last colon, as the official console script does.
+    module_name, _, attr = target.rpartition(":")
     if not module_name or not attr:
         sys.stderr.write(f"usage: {argv0} MODULE:APP (for example main:app)\n")
         return 2

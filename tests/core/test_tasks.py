@@ -24,12 +24,13 @@ from render_core.tasks import (
     MAX_TIMEOUT_SECONDS,
     MIN_TIMEOUT_SECONDS,
     PLANS,
+    Options,
     Retry,
-    TaskDefinition,
     TaskInputError,
     TaskOptions,
     TaskParameter,
     TaskRegistry,
+    TaskSpec,
     bind_arguments,
     check_plan,
     check_retry,
@@ -84,12 +85,12 @@ def one_parameter(annotation: Any) -> Any:
     return task
 
 
-def definition(func: Any, **options: Any) -> TaskDefinition:
-    return TaskDefinition.from_function(func, options=TaskOptions(**options))
+def definition(func: Any, **options: Any) -> TaskSpec:
+    return TaskSpec.from_function(func, options=TaskOptions(**options))
 
 
-def definition_named(func: Any, name: str, **options: Any) -> TaskDefinition:
-    return TaskDefinition.from_function(func, name=name, options=TaskOptions(**options))
+def definition_named(func: Any, name: str, **options: Any) -> TaskSpec:
+    return TaskSpec.from_function(func, name=name, options=TaskOptions(**options))
 
 
 # --- Retry ------------------------------------------------------------------------
@@ -244,11 +245,54 @@ def test_check_retry() -> None:
     retry = Retry(1, 2)
     assert check_retry(retry, "x") is retry
     assert check_retry(None, "x") is None
-    mistake = {"max_retries": 3, "wait_duration_ms": 1000, "backoff_scaling": 1.5}
     with pytest.raises(
-        TypeError, match=r"^@app\.task\(add\): retry must be a Retry\(\.\.\.\), got dict$"
+        TypeError,
+        match=r"^@app\.task\(add\): retry must be a Retry\(\.\.\.\) or a dict with "
+        r"max_retries, wait_duration_ms, backoff_scaling, got list$",
     ):
-        check_retry(mistake, "@app.task(add)")
+        check_retry([3, 1000], "@app.task(add)")
+
+
+def test_a_retry_dict_becomes_a_retry() -> None:
+    given = {"max_retries": 3, "wait_duration_ms": 1000, "backoff_scaling": 2.0}
+    assert check_retry(given, "x") == Retry(3, 1000, 2.0)
+    assert Retry.from_dict(given) == Retry(3, 1000, 2.0)
+    assert Options(retry=given).retry == Retry(3, 1000, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ({"max_retries": 3, "wait_duration_ms": 1000}, "missing 'backoff_scaling'"),
+        ({}, "missing 'max_retries', 'wait_duration_ms', 'backoff_scaling'"),
+        (
+            {"max_retries": 3, "wait_duration_ms": 1, "backoff_scaling": 2, "factor": 2},
+            "unknown 'factor'",
+        ),
+    ],
+)
+def test_a_retry_dict_with_wrong_keys_names_them(given: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ValueError, match=r"^task 'add': a retry dict needs the keys") as caught:
+        check_retry(given, "task 'add'")
+    assert problem in str(caught.value)
+
+
+def test_a_retry_dict_with_bad_values_is_checked_like_a_retry() -> None:
+    bad = {"max_retries": -1, "wait_duration_ms": 1, "backoff_scaling": 2}
+    with pytest.raises(ValueError, match=r"^x: Retry\.max_retries must be >= 0, got -1$"):
+        check_retry(bad, "x")
+
+
+def test_options_are_positional_and_checked() -> None:
+    options = Options(Retry(1, 2), 60, "starter")
+    assert (options.retry, options.timeout_seconds, options.plan) == (Retry(1, 2), 60, "starter")
+    assert Options() == TaskOptions()
+    with pytest.raises(ValueError, match=r"^Options\(timeout_seconds=\.\.\.\): timeout must"):
+        Options(timeout_seconds=5)
+    with pytest.raises(ValueError, match=r"^Options\(plan=\.\.\.\): plan must be one of"):
+        Options(plan="huge")
+    with pytest.raises(TypeError, match=r"^Options\(retry=\.\.\.\): retry must be"):
+        Options(retry=3)  # type: ignore[arg-type]
 
 
 # --- TaskOptions --------------------------------------------------------------------
@@ -287,7 +331,7 @@ def test_options_payload_has_only_what_is_set() -> None:
     }
 
 
-# --- TaskDefinition.from_function: parameters ----------------------------------------------
+# --- TaskSpec.from_function: parameters ----------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -385,7 +429,7 @@ def test_no_parameters() -> None:
     assert result.payload() == {"name": "ping", "options": {}}
 
 
-# --- TaskDefinition.from_function: context, async, names -------------------------
+# --- TaskSpec.from_function: context, async, names -------------------------
 
 
 def test_a_leading_task_context_class_is_the_context_parameter() -> None:
@@ -454,7 +498,7 @@ def test_name_defaults_to_the_function_name_and_can_be_given() -> None:
         return a * a
 
     assert definition(calculate_square).name == "calculate_square"
-    named = TaskDefinition.from_function(calculate_square, name="calc_square", options=NO_OPTIONS)
+    named = TaskSpec.from_function(calculate_square, name="calc_square", options=NO_OPTIONS)
     assert named.name == "calc_square"
     assert named.func is calculate_square
     assert named.options is NO_OPTIONS
@@ -466,7 +510,7 @@ def test_invalid_names_are_rejected(name: str) -> None:
         return None
 
     with pytest.raises(ValueError, match=re.escape(repr(name))):
-        TaskDefinition.from_function(task, name=name, options=NO_OPTIONS)
+        TaskSpec.from_function(task, name=name, options=NO_OPTIONS)
 
 
 def test_names_with_inner_spaces_dots_and_dashes_are_fine() -> None:
@@ -474,7 +518,7 @@ def test_names_with_inner_spaces_dots_and_dashes_are_fine() -> None:
         return None
 
     for name in ["my task", "math.square", "calc-square", "élan"]:
-        assert TaskDefinition.from_function(task, name=name, options=NO_OPTIONS).name == name
+        assert TaskSpec.from_function(task, name=name, options=NO_OPTIONS).name == name
 
 
 def test_a_non_string_name_is_rejected() -> None:
@@ -482,7 +526,7 @@ def test_a_non_string_name_is_rejected() -> None:
         return None
 
     with pytest.raises(ValueError, match="non-empty string, got 5"):
-        TaskDefinition.from_function(task, name=5, options=NO_OPTIONS)  # type: ignore[arg-type]
+        TaskSpec.from_function(task, name=5, options=NO_OPTIONS)  # type: ignore[arg-type]
 
 
 def test_a_nameless_callable_needs_a_name() -> None:
@@ -491,15 +535,15 @@ def test_a_nameless_callable_needs_a_name() -> None:
 
     square = functools.partial(power, exponent=2)
     with pytest.raises(ValueError, match="non-empty string, got None"):
-        TaskDefinition.from_function(square, options=NO_OPTIONS)
-    named = TaskDefinition.from_function(square, name="square", options=NO_OPTIONS)
+        TaskSpec.from_function(square, options=NO_OPTIONS)
+    named = TaskSpec.from_function(square, name="square", options=NO_OPTIONS)
     assert [parameter.name for parameter in named.parameters] == ["base", "exponent"]
 
 
 @pytest.mark.parametrize("thing", [5, "task", None, [print]])
 def test_a_non_callable_is_rejected(thing: object) -> None:
     with pytest.raises(TypeError, match=f"needs a function, got {type(thing).__name__}"):
-        TaskDefinition.from_function(thing, options=NO_OPTIONS)  # type: ignore[arg-type]
+        TaskSpec.from_function(thing, options=NO_OPTIONS)  # type: ignore[arg-type]
 
 
 def test_definition_payload_golden_wire_d5() -> None:

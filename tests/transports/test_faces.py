@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from render_sdk import Render, RenderAsync
-from render_transports.clients import AsyncWorkflowsService, WorkflowsService
+from render_transports.clients import AsyncWorkflowsService, SyncWorkflowsService
 from tests.support.fake_render import FakeRender
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,7 +30,7 @@ def _public(cls: type) -> dict[str, inspect.Signature]:
 
 
 def test_sync_and_async_services_have_the_same_methods_and_parameters() -> None:
-    sync, async_ = _public(WorkflowsService), _public(AsyncWorkflowsService)
+    sync, async_ = _public(SyncWorkflowsService), _public(AsyncWorkflowsService)
     assert sorted(sync) == sorted(async_)
     for name, signature in sync.items():
         theirs = async_[name]

@@ -134,20 +134,38 @@ def test_from_workflows_merges_and_refuses_collisions() -> None:
         Workflows.from_workflows(left, "not an app")  # type: ignore[arg-type]
 
 
-def test_from_workflows_collision_between_apps(tmp_path: pathlib.Path) -> None:
-    # Two modules defining the same name differently cannot live in one process
-    # (the process-wide registry refuses the second), which is what from_workflows
-    # would have to combine: the error names the task either way.
-    source = (
-        "from render_sdk import Workflows\n"
-        "a, b = Workflows(), Workflows()\n"
-        "@a.task(name='same')\ndef f():\n    return 1\n"
-        "try:\n"
-        "    @b.task(name='same')\n    def g():\n        return 2\n"
-        "except ValueError as exc:\n    print(exc)\n"
-    )
-    done = run_program(tmp_path, source, None, None)
-    assert "'same'" in done.stdout
+def test_two_apps_may_reuse_a_name_but_not_be_combined() -> None:
+    a, b = Workflows(), Workflows()
+
+    @a.task(name="same")
+    def f() -> int:
+        return 1
+
+    @b.task(name="same")
+    def g() -> int:
+        return 2
+
+    assert (a.tasks["same"].func, b.tasks["same"].func) == (f.func, g.func)
+    with pytest.raises(
+        ValueError, match=r"^two of the combined workflows define a task named 'same'$"
+    ):
+        Workflows.from_workflows(a, b)
+    # One app passed twice is no clash.
+    assert list(Workflows.from_workflows(a, a).tasks) == ["same"]
+
+
+def test_one_app_cannot_define_a_name_twice_differently() -> None:
+    app = Workflows()
+
+    @app.task(name="twice")
+    def f() -> int:
+        return 1
+
+    with pytest.raises(ValueError, match=r"^a different task named 'twice' is already registered$"):
+
+        @app.task(name="twice")
+        def g() -> int:
+            return 2
 
 
 @pytest.fixture
