@@ -321,10 +321,13 @@ class FakeTaskSocket:
 
     # ------------------------------------------------------------------ test API
 
-    def serve_input(self, task_name: str, input_value: Any) -> None:
-        """Answer ``GET /input`` with ``task_name`` and ``b64(json.dumps(input_value))``."""
+    def serve_input(self, task_name: str, input_value: Any, **extra: Any) -> None:
+        """Answer ``GET /input`` with ``task_name`` and ``b64(json.dumps(input_value))``.
+
+        ``extra`` keys are sent as well (``task_run_id=...``, ``root_task_run_id=...``).
+        """
         with self._lock:
-            self._input = {"task_name": task_name, "input": b64json(input_value)}
+            self._input = {"task_name": task_name, "input": b64json(input_value), **extra}
 
     def fail_next(
         self, count: int, status: int = 503, *, path: str | None = None, body: bytes = b""
