@@ -20,8 +20,11 @@ async def pipeline(ctx: TaskContext) -> None:
     await ctx.run(add)  # rejected: call-arg
     await ctx.run(add, 1, 2, 3)  # rejected: call-arg
     await ctx.run(add, a=1, c=2)  # rejected: call-arg
-    text: str = await ctx.run(add, 1)  # rejected: arg-type
     ctx.metadata.task_run_id = "x"  # rejected: misc
+
+
+async def wrong_result(ctx: TaskContext) -> str:
+    return await ctx.run(add, 1)  # rejected: arg-type
 
 
 wrong: TaskDefinition[[str], int] = add  # rejected: assignment
