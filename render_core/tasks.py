@@ -23,6 +23,8 @@ from typing import Any
 
 import attrs
 
+from render_core.convert import ConversionError, TaskConversion, unstructure_any
+
 __all__ = [
     "DEFAULT_RETRY_WHEN_UNSET",
     "MAX_TIMEOUT_SECONDS",
@@ -40,6 +42,8 @@ __all__ = [
     "bind_arguments",
     "encode_result",
     "registration_payload",
+    "typed_result",
+    "typed_start",
 ]
 
 MIN_TIMEOUT_SECONDS = 30
@@ -268,6 +272,11 @@ class TaskSpec:
     parameters: tuple[TaskParameter, ...]
     is_async: bool
     context_parameter: str | None = None
+    # How typed inputs and results are converted (plain JSON passes through).
+    conversion: TaskConversion = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "conversion", TaskConversion(self.func, self.context_parameter))
 
     @classmethod
     def from_function(
@@ -409,7 +418,9 @@ def bind_arguments(
 
     A JSON array binds positionally, an object by name; defaults in the signature
     apply. ``context`` is passed as the first argument of a task that takes a
-    ``TaskContext``. Raises :class:`TaskInputError` naming the task and parameters.
+    ``TaskContext``. Annotated values are converted (see :mod:`render_core.convert`).
+    Raises :class:`TaskInputError` naming the task and parameters, and for a value
+    that does not fit its annotation, the field path.
     """
     if input_data is None:
         input_data = []
@@ -437,25 +448,99 @@ def bind_arguments(
         raise TaskInputError(
             f"task {definition.name!r} cannot take this input ({exc}); it expects: {expected}"
         ) from None
-    return args, kwargs
+    try:
+        return definition.conversion.structure_arguments(args, kwargs)
+    except ConversionError as exc:
+        raise TaskInputError(f"{definition.name}: {exc}") from None
 
 
-def encode_result(value: Any, task_name: str) -> bytes:
+def typed_start(
+    spec: TaskSpec, slug: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, Any]:
+    """The ``"slug/name"`` identifier and JSON input for starting ``spec`` from a client.
+
+    The arguments must fit the task's signature (its context left out) and its
+    annotations. Raises :class:`~render_core.errors.ValidationError` before any
+    request: no slug, mixed positional and named inputs, arguments that do not fit.
+    """
+    from render_core.errors import ValidationError
+
+    if not slug:
+        raise ValidationError(
+            f"task {spec.name!r} has no workflow slug: create its app with "
+            "Workflows(slug='...'), the slug of the workflow service that runs it",
+            operation="start task",
+        )
+    try:
+        input_data = spec.conversion.unstructure_input(args, kwargs, check=True)
+        json.dumps(input_data, allow_nan=False)
+    except ConversionError as exc:
+        raise ValidationError(f"{spec.name}: {exc}", operation="start task") from None
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"{spec.name}: the arguments do not fit the task ({exc})", operation="start task"
+        ) from None
+    return f"{slug}/{spec.name}", input_data
+
+
+def typed_result(spec: TaskSpec, results: list[Any], task_run_id: str) -> Any:
+    """A finished run's result read as ``spec``'s return annotation.
+
+    Raises :class:`~render_core.errors.UnexpectedResponseError` when it does not fit.
+    """
+    from render_core.errors import UnexpectedResponseError
+
+    value = results[0] if results else None
+    try:
+        return spec.conversion.structure_result(value)
+    except ConversionError as exc:
+        raise UnexpectedResponseError(
+            f"the result of task run {task_run_id} does not fit {spec.name}'s return "
+            f"annotation: {exc}",
+            operation="wait for task run",
+        ) from None
+
+
+def encode_result(value: Any, task_name: str, conversion: TaskConversion | None = None) -> bytes:
     """``[value]`` as JSON bytes: always wrapped, strict JSON only.
 
-    Raises ``ValueError`` naming the task for NaN/Infinity or a value that is not
-    JSON-serialisable, so the run fails with a message instead of a corrupt result.
+    With ``conversion``, the value is first written by the task's return annotation
+    (a dataclass as an object, a ``datetime`` as ISO 8601...); a value of a known rich
+    type is written by its own type when no annotation says how. Raises
+    ``ValueError`` naming the task (and the type) for NaN/Infinity or a value that is
+    not JSON, so the run fails with a message instead of a corrupt result.
     """
     try:
+        if conversion is not None:
+            value = conversion.unstructure_result(value)
         return json.dumps([value], allow_nan=False, separators=(",", ":")).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        reason = str(exc)
-        if "Out of range float" in reason:
-            reason = "NaN and Infinity are not valid JSON numbers"
+    except ConversionError as exc:
+        raise ValueError(f"task {task_name!r} returned a value that is not JSON: {exc}") from None
+    except TypeError:
+        pass  # a rich value with no annotation: written by its own type below
+    except ValueError as exc:
+        raise ValueError(f"task {task_name!r} returned a value that is not JSON: "
+                         f"{_json_reason(exc)}") from None  # fmt: skip
+    except RecursionError:
         raise ValueError(
-            f"task {task_name!r} returned a value that is not JSON: {reason}"
+            f"task {task_name!r} returned a value nested too deeply for JSON"
+        ) from None
+    try:
+        return json.dumps([unstructure_any(value)], allow_nan=False, separators=(",", ":")).encode(
+            "utf-8"
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"task {task_name!r} returned a value that is not JSON: {_json_reason(exc)}"
         ) from None
     except RecursionError:
         raise ValueError(
             f"task {task_name!r} returned a value nested too deeply for JSON"
         ) from None
+
+
+def _json_reason(exc: Exception) -> str:
+    reason = str(exc)
+    if "Out of range float" in reason:
+        return "NaN and Infinity are not valid JSON numbers"
+    return reason

@@ -17,7 +17,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from render_core import api, flows
 from render_core.backoff import Backoff
@@ -32,6 +32,7 @@ from render_core.models import (
     TaskRunDetails,
     TaskRunStatus,
 )
+from render_core.tasks import TaskSpec, typed_result, typed_start
 from render_core.waiter import RunResult, RunWaiter
 from render_transports.base import AsyncTransport, SyncTransport
 from render_transports.waiting import AsyncWaitHub, wait_sync
@@ -39,6 +40,8 @@ from render_transports.waiting import AsyncWaitHub, wait_sync
 if TYPE_CHECKING:
     import aiohttp
     import requests
+
+    from render_transports.worker import TaskDefinition
 
 __all__ = [
     "AsyncWorkflowsService",
@@ -110,6 +113,21 @@ def _settings(
     )
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _spec_of(task: Any) -> TaskSpec:
+    spec = getattr(task, "spec", None)
+    if not isinstance(spec, TaskSpec):
+        raise ValidationError(
+            f"run() takes a task definition (what @app.task returned), got "
+            f"{type(task).__name__}; start a task by name with run_task('slug/name', ...)",
+            operation="start task",
+        )
+    return spec
+
+
 def _check_injection(session: object, transport: object) -> object:
     """The transport given, or None when the client should build its default one."""
     if transport is not None and session is not None:
@@ -175,6 +193,20 @@ class SyncWorkflowsService:
         _check_timeout(timeout)
         run = self.start_task(task_identifier, input_data, idempotency_key=idempotency_key)
         return self._wait_one(run.id, run.status, timeout)
+
+    def run(self, task: TaskDefinition[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a task by its definition and return its result, typed and converted.
+
+        ``task`` is what ``@app.task`` returned, on an app created with
+        ``Workflows(slug=...)``. The arguments are checked against the task's
+        signature and written by its annotations (a dataclass as an object...), and
+        the result is read back as its return annotation. Raises
+        :class:`ValidationError` before any request when the arguments do not fit,
+        and :class:`TaskRunError` when the run fails.
+        """
+        identifier, input_data = typed_start(_spec_of(task), task.workflow_slug, args, kwargs)
+        details = self.run_task(identifier, input_data)
+        return cast("R", typed_result(_spec_of(task), details.results, details.id))
 
     def wait_for_run(self, task_run_id: str, *, timeout: float | None = None) -> TaskRunDetails:
         """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
@@ -482,6 +514,13 @@ class AsyncWorkflowsService:
             task_identifier, input_data, idempotency_key=idempotency_key
         )
         return await started.wait(timeout=timeout)
+
+    async def run(self, task: TaskDefinition[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run a task by its definition; its result, typed and converted (see the sync
+        face's :meth:`SyncWorkflowsService.run`)."""
+        identifier, input_data = typed_start(_spec_of(task), task.workflow_slug, args, kwargs)
+        details = await self.run_task(identifier, input_data)
+        return cast("R", typed_result(_spec_of(task), details.results, details.id))
 
     async def wait_for_run(
         self, task_run_id: str, *, timeout: float | None = None

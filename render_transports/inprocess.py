@@ -213,11 +213,15 @@ class _AttemptSocket:
 
 
 def _input_of(
-    name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    definition: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> list[Any] | dict[str, Any]:
+    name = definition.name
     if args and kwargs:
         raise ValueError(f"task {name!r}: pass arguments either positionally or by name, not both")
-    value: list[Any] | dict[str, Any] = dict(kwargs) if kwargs else list(args)
+    try:
+        value: list[Any] | dict[str, Any] = definition.conversion.unstructure_input(args, kwargs)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"task {name!r}: arguments do not fit: {exc}") from None
     try:
         text = json.dumps(value, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -361,7 +365,7 @@ class LocalRunner:
         Returns once the run and every subtask below it have finished.
         """
         definition = self._definition(task)
-        record = self._new_run(definition, _input_of(definition.name, args, kwargs), None)
+        record = self._new_run(definition, _input_of(definition, args, kwargs), None)
         await self._spawn(record)
         while True:
             pending = {run._done for run in record.walk() if not run._done.done()}
@@ -388,14 +392,16 @@ def _no_running_loop(what: str, instead: str) -> None:
 async def run_local_async(
     app: Workflows, task: TaskDefinition[Any, Any] | TaskSpec | str, /, *args: Any, **kwargs: Any
 ) -> Any:
-    """Run ``task`` of ``app`` in process and return its result.
+    """Run ``task`` of ``app`` in process and return its result (read back as the
+    task's return annotation, for typed tasks).
 
     Raises :class:`~render_core.errors.TaskRunError` when the run fails (after its
     retries, which start without waiting). Use :class:`LocalRunner` for options and
     the record of the runs.
     """
-    record = await LocalRunner(app).run_async(task, *args, **kwargs)
-    return record.value()
+    runner = LocalRunner(app)
+    record = await runner.run_async(task, *args, **kwargs)
+    return runner._definition(task).conversion.structure_result(record.value())
 
 
 def run_local(
@@ -403,4 +409,6 @@ def run_local(
 ) -> Any:
     """:func:`run_local_async` on a new event loop (not from a running one)."""
     _no_running_loop("run_local()", "await run_local_async()")
-    return LocalRunner(app).run(task, *args, **kwargs).value()
+    runner = LocalRunner(app)
+    value = runner.run(task, *args, **kwargs).value()
+    return runner._definition(task).conversion.structure_result(value)

@@ -36,8 +36,9 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, over
 
 from render_core import callback
 from render_core.config import user_agent
+from render_core.convert import ConversionError, unstructure_any
 from render_core.effects import Flow, run_async
-from render_core.errors import RenderError
+from render_core.errors import RenderError, TaskRunError
 from render_core.tasks import (
     Options,
     Retry,
@@ -127,9 +128,12 @@ class TaskDefinition(Generic[P, R]):
     code unit-testable. ``ctx.run(definition, ...)`` is the 1.x way to start it.
     """
 
-    def __init__(self, spec: TaskSpec) -> None:
+    def __init__(self, spec: TaskSpec, workflow_slug: str | None = None) -> None:
         functools.update_wrapper(self, spec.func)
         self.spec = spec
+        self.workflow_slug = workflow_slug
+        """The slug of the workflow that runs it, from ``Workflows(slug=...)``: what
+        ``render.workflows.run(definition, ...)`` starts."""
 
     @property
     def name(self) -> str:
@@ -153,7 +157,7 @@ class TaskDefinition(Generic[P, R]):
         runtime = _RUNTIME.get()
         if runtime is None:
             return self.spec.func(*args, **kwargs)
-        return runtime.start_subtask(self.spec.name, args, kwargs)
+        return runtime.start_subtask(self.spec, args, kwargs)
 
     def __repr__(self) -> str:
         return f"TaskDefinition(name={self.spec.name!r})"
@@ -226,8 +230,9 @@ class WorkflowTaskContext:
     def run(
         self, task: TaskDefinition[P, R] | str, /, *args: Any, **kwargs: Any
     ) -> TaskInstance[R]:
-        name = task if isinstance(task, str) else task.name
-        return self._runtime.start_subtask(name, args, kwargs)
+        return self._runtime.start_subtask(
+            task if isinstance(task, str) else task.spec, args, kwargs
+        )
 
     def __repr__(self) -> str:
         return f"<WorkflowTaskContext {self._metadata.task_run_id or '(no run id)'}>"
@@ -271,6 +276,8 @@ class Workflows:
     not set their own; nothing is registered for options left unset (the platform's
     defaults apply). ``auto_start=True`` runs :meth:`start` when the interpreter
     exits, but only when ``RENDER_SDK_MODE`` and ``RENDER_SDK_SOCKET_PATH`` are set.
+    ``slug`` names the workflow service that runs these tasks, so that clients can
+    start them by definition: ``render.workflows.run(task, ...)``.
 
     Two objects may each define a task of the same name. One object defining a name
     twice with different functions is an error.
@@ -283,7 +290,11 @@ class Workflows:
         default_timeout: int | None = None,
         default_plan: str | None = None,
         auto_start: bool = False,
+        slug: str | None = None,
     ) -> None:
+        if slug is not None and (not isinstance(slug, str) or not slug or "/" in slug):
+            raise ValueError(f"Workflows(slug=...) must be a workflow slug, got {slug!r}")
+        self.slug = slug
         self.default_retry = check_retry(default_retry, "Workflows(default_retry=...)")
         self.default_timeout = check_timeout(default_timeout, "Workflows(default_timeout=...)")
         self.default_plan = check_plan(default_plan, "Workflows(default_plan=...)")
@@ -378,7 +389,7 @@ class Workflows:
                 plan=given.plan or self.default_plan,
             )
             spec = TaskSpec.from_function(function, name=name, options=effective)
-            return TaskDefinition(self._tasks.add(spec))
+            return TaskDefinition(self._tasks.add(spec), self.slug)
 
         if func is not None:
             if not callable(func):
@@ -651,7 +662,7 @@ class _Runtime:
             else:
                 # In a thread, so the loop keeps serving the subtasks' polls.
                 result = await _in_thread(definition.func, args, kwargs)
-            output = encode_result(result, definition.name)
+            output = encode_result(result, definition.name, definition.conversion)
         except TaskInputError as exc:
             return await self._fail(str(exc), None)
         except Exception as exc:
@@ -671,8 +682,18 @@ class _Runtime:
         return 1
 
     def start_subtask(
-        self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self, task: TaskSpec | str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> TaskInstance[Any]:
+        """Start ``task`` (a definition, or only a name) as a child of this run.
+
+        Arguments are written by the child's annotations when the definition is known
+        (a dataclass as an object...), and its result is read back by its return
+        annotation. Raises before anything is sent: ``RuntimeError`` from a sync task,
+        ``ValueError`` for mixed positional and named inputs, ``TypeError`` for inputs
+        that are not JSON or do not fit.
+        """
+        spec = task if isinstance(task, TaskSpec) else None
+        name = task.name if isinstance(task, TaskSpec) else task
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -686,17 +707,24 @@ class _Runtime:
             raise ValueError(
                 f"subtask {name!r}: pass arguments either positionally or by name, not both"
             )
-        input_data: Any = dict(kwargs) if kwargs else list(args)
         try:
+            if spec is not None and spec.conversion.enabled:
+                input_data: Any = spec.conversion.unstructure_input(args, kwargs)
+            else:
+                input_data = (
+                    {k: unstructure_any(v) for k, v in kwargs.items()}
+                    if kwargs
+                    else [unstructure_any(v) for v in args]
+                )
             callback.encode_payload(input_data)
         except (TypeError, ValueError) as exc:
             raise TypeError(
                 f"subtask {name!r}: arguments must be JSON-serialisable: {exc}"
             ) from None
-        future = loop.create_task(self._subtask(name, input_data))
+        future = loop.create_task(self._subtask(name, input_data, spec))
         return TaskInstance(name, future)
 
-    async def _subtask(self, name: str, input_data: Any) -> Any:
+    async def _subtask(self, name: str, input_data: Any, spec: TaskSpec | None) -> Any:
         key = uuid.uuid4().hex
         created_at = _dt.datetime.now(_dt.timezone.utc).isoformat()
         run_id = await self.drive(
@@ -708,7 +736,16 @@ class _Runtime:
                 user_agent=self.user_agent,
             )
         )
-        return await self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        value = await self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        if spec is None:
+            return value
+        try:
+            return spec.conversion.structure_result(value)
+        except ConversionError as exc:
+            raise TaskRunError(
+                f"subtask {name!r} returned a result that does not fit its annotation: {exc}",
+                task_run_id=run_id,
+            ) from None
 
 
 def run_entry_point(target: str, argv0: str = "render-workflows") -> int:

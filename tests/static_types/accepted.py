@@ -10,7 +10,7 @@ from typing import Any
 
 from typing_extensions import assert_type
 
-from render import Options, Retry, TaskContext, TaskRunMetadata, Workflows
+from render import Options, Render, RenderAsync, Retry, TaskContext, TaskRunMetadata, Workflows
 from render.workflows import TaskDefinition
 
 app = Workflows()
@@ -70,3 +70,14 @@ def use(ctx: TaskContext) -> None: ...
 
 
 use(StandIn())
+
+
+def typed_handles(render: Render) -> None:
+    assert_type(render.workflows.run(add, 1), int)
+    assert_type(render.workflows.run(add, a=1, b=2), int)
+    assert_type(render.workflows.run(with_options, [1]), list[int])
+
+
+async def typed_handles_async(render: RenderAsync) -> None:
+    assert_type(await render.workflows.run(greet, "x"), str)
+    assert_type(await render.workflows.run(seed_style, 2), float)

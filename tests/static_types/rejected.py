@@ -3,7 +3,7 @@ with that error code, and nothing else (the file is never run)."""
 
 from __future__ import annotations
 
-from render import TaskContext, Workflows
+from render import Render, TaskContext, Workflows
 from render.workflows import TaskDefinition
 
 app = Workflows()
@@ -38,3 +38,9 @@ def use(ctx: TaskContext) -> None: ...
 
 
 use(NotAContext())  # rejected: arg-type
+
+
+def typed_handles(render: Render) -> None:
+    render.workflows.run(add, "one")  # rejected: arg-type
+    render.workflows.run(add, 1, c=3)  # rejected: call-arg
+    render.workflows.run("wf/add", 1)  # rejected: arg-type
