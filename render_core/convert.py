@@ -286,9 +286,7 @@ def _guard_containers(converter: Any) -> None:
     from cattrs import cols
     from cattrs.gen import make_dict_structure_fn
 
-    def guarded(
-        inner: Callable[[Any, Any], Any], shape: type | tuple[type, ...], word: str
-    ) -> Any:
+    def guarded(inner: Callable[[Any, Any], Any], shape: type | tuple[type, ...], word: str) -> Any:
         def structure(value: Any, tp: Any) -> Any:
             if not isinstance(value, shape):
                 raise ValueError(f"expected {word}, got {_got(value)}")
@@ -315,10 +313,13 @@ def _guard_containers(converter: Any) -> None:
         return guarded(inner, (list, tuple), "a JSON array")
 
     converter.register_structure_hook_factory(
-        lambda tp: (cols.is_sequence(tp) or cols.is_any_set(tp) or cols.is_namedtuple(tp))
-        and tp is not str,
+        lambda tp: (
+            (cols.is_sequence(tp) or cols.is_any_set(tp) or cols.is_namedtuple(tp))
+            and tp is not str
+        ),
         sequence,
     )
+
     def set_to_list(tp: Any) -> Any:
         (item,) = typing.get_args(tp) or (Any,)
         return lambda value: [converter.unstructure(v, unstructure_as=item) for v in value]
@@ -329,8 +330,7 @@ def _guard_containers(converter: Any) -> None:
         lambda tp: guarded(cols.mapping_structure_factory(tp, converter), dict, "a JSON object"),
     )
     converter.register_structure_hook_factory(
-        lambda tp: isinstance(tp, type)
-        and (hasattr(tp, "__dataclass_fields__") or _is_attrs(tp)),
+        lambda tp: isinstance(tp, type) and (hasattr(tp, "__dataclass_fields__") or _is_attrs(tp)),
         lambda tp: guarded(make_dict_structure_fn(tp, converter), dict, "a JSON object"),
     )
 
