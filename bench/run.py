@@ -41,7 +41,7 @@ VENV = HERE / ".venvs" / "official-0.6.1"
 OFFICIAL_REQUIREMENT = "render_sdk==0.6.1"
 ROOT = HERE.parent
 OUR_PACKAGES = ("render_core", "render_transports", "render_sdk", "render_devserver")
-SCENARIOS = ("import", "sync", "async", "sse", "wait", "devserver", "memory")
+SCENARIOS = ("import", "sync", "async", "sse", "wait", "devserver", "memory", "typed")
 SCRIPT_TIMEOUT = 900.0
 
 
@@ -65,11 +65,12 @@ class Profile:
     dev_fan: int
     dev_reps: int
     memory_n: int
+    typed_n: int = 20000
 
 
 FULL = Profile(5, 20, 2000, 1000, 100, 1000, 20000, 3, (200, 1000), 1, 1.0, 30, 40, 100, 2, 10000)
 QUICK = Profile(3, 8, 1000, 1000, 100, 1000, 20000, 1, (200, 1000), 1, 1.0, 15, 20, 100, 1, 10000)
-SMOKE = Profile(1, 2, 30, 100, 10, 100, 2000, 1, (20,), 1, 0.2, 2, 2, 3, 1, 300)
+SMOKE = Profile(1, 2, 30, 100, 10, 100, 2000, 1, (20,), 1, 0.2, 2, 2, 3, 1, 300, 50)
 
 
 @dataclass
@@ -613,6 +614,33 @@ def scenario_memory(ctx: Context) -> None:
     )
 
 
+def scenario_typed(ctx: Context) -> None:
+    p = ctx.profile
+    results: dict[tuple[str, str], list[float]] = {}
+    for kind in ("plain", "nested"):
+        for _, side in interleaved(["ours", "floor"], p.reps):
+            record = run_script(
+                ctx, sys.executable, "sc_typed.py", "--side", side, "--kind", kind,
+                "--n", p.typed_n,
+            )  # fmt: skip
+            results.setdefault((kind, side), []).append(record["us_per_call"])
+    labels = {
+        "plain": "8. typed tasks: bind input + encode result, plain `add(a: int, b: int)`",
+        "nested": "8. typed tasks: the same, an `Order` dataclass with 10 nested items in",
+    }
+    for kind, label in labels.items():
+        ctx.rows.append(
+            Row(
+                label,
+                "µs/call",
+                median(results[(kind, "ours")]),
+                None,
+                median(results[(kind, "floor")]),
+                "`json.loads` + `json.dumps` only",
+            )
+        )
+
+
 RUNNERS: dict[str, Callable[[Context], None]] = {
     "import": scenario_import,
     "sync": scenario_sync,
@@ -621,6 +649,7 @@ RUNNERS: dict[str, Callable[[Context], None]] = {
     "wait": scenario_wait,
     "devserver": scenario_devserver,
     "memory": scenario_memory,
+    "typed": scenario_typed,
 }
 
 

@@ -235,14 +235,20 @@ def _structure_enum(value: Any, tp: type[enum.Enum]) -> enum.Enum:
         raise ValueError(f"expected one of {choices}, got {_got(value)}") from None
 
 
-_CONVERTER: Any = None
+# Two converters, built on first use: a fast one, and one that records where a value
+# went wrong, run again only to explain a failure.
+_CONVERTERS: dict[bool, Any] = {}
 
 
-def _converter() -> Any:
-    """The one cattrs converter for typed tasks, built on first use."""
-    global _CONVERTER  # noqa: PLW0603 - a lazily built, process-wide constant
-    if _CONVERTER is not None:
-        return _CONVERTER
+def _converter(detailed: bool = False) -> Any:
+    """The cattrs converter for typed tasks (``detailed``: with field paths in errors)."""
+    converter = _CONVERTERS.get(detailed)
+    if converter is None:
+        converter = _CONVERTERS[detailed] = _build_converter(detailed)
+    return converter
+
+
+def _build_converter(detailed: bool) -> Any:
     import datetime as _dt
     import decimal
     import pathlib
@@ -250,7 +256,7 @@ def _converter() -> Any:
 
     import cattrs
 
-    converter = cattrs.Converter(detailed_validation=True)
+    converter = cattrs.Converter(detailed_validation=detailed)
     for tp, hook in (
         (int, _structure_int),
         (float, _structure_float),
@@ -276,7 +282,6 @@ def _converter() -> Any:
     converter.register_unstructure_hook_func(
         lambda tp: isinstance(tp, type) and issubclass(tp, pathlib.PurePath), str
     )
-    _CONVERTER = converter
     return converter
 
 
@@ -411,7 +416,11 @@ class _Codec:
                 raise _format_pydantic_error(exc, path) from None
         try:
             return _converter().structure(value, self.tp)
-        except Exception as exc:  # cattrs raises exception groups of many kinds
+        except Exception:  # cattrs raises errors of many kinds: find out where, below
+            pass
+        try:
+            return _converter(detailed=True).structure(value, self.tp)
+        except Exception as exc:  # exception groups that carry the field paths
             raise _format_cattrs_error(exc, path) from None
 
     def unstructure(self, value: Any, path: str) -> Any:
@@ -465,6 +474,14 @@ class TaskConversion:
         self.enabled = _may_need_conversion(func)
         self._inputs: dict[str, _Codec] | None = None
         self._result: _Codec | None = None
+        self._signature: inspect.Signature | None = None
+
+    @property
+    def signature(self) -> inspect.Signature:
+        """The function's signature, computed once."""
+        if self._signature is None:
+            self._signature = inspect.signature(self._func)
+        return self._signature
 
     def _plan(self) -> dict[str, _Codec]:
         if self._inputs is None:
@@ -499,7 +516,7 @@ class TaskConversion:
             return args, kwargs
         positional = [
             p.name
-            for p in inspect.signature(self._func).parameters.values()
+            for p in self.signature.parameters.values()
             if p.kind in _POSITIONAL
         ]
         converted = tuple(
@@ -528,7 +545,7 @@ class TaskConversion:
         if args and kwargs:
             raise TypeError("pass the inputs either positionally or by name, not both")
         plan = self._plan() if self.enabled else {}
-        signature = inspect.signature(self._func) if (check or plan) else None
+        signature = self.signature if (check or plan) else None
         if signature is not None:
             placeholder = (None,) if self._context is not None else ()
             signature.bind(*placeholder, *args, **kwargs)  # TypeError when it does not fit

@@ -442,7 +442,7 @@ def bind_arguments(
             )
         args = (context, *args)
     try:
-        inspect.signature(definition.func).bind(*args, **kwargs)
+        definition.conversion.signature.bind(*args, **kwargs)
     except TypeError as exc:
         expected = ", ".join(p.name for p in definition.parameters) or "no arguments"
         raise TaskInputError(

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SCENARIO_NUMBERS = {"1", "2", "3", "4", "5", "6", "7"}
+SCENARIO_NUMBERS = {"1", "2", "3", "4", "5", "6", "7", "8"}
 
 
 def test_smoke_run_writes_a_well_formed_table(tmp_path: pathlib.Path) -> None:
