@@ -49,6 +49,7 @@ __all__ = [
     "TaskConversion",
     "encode_json",
     "needs_conversion",
+    "skeleton",
     "unstructure_any",
 ]
 
@@ -514,11 +515,7 @@ class TaskConversion:
         plan = self._plan() if self.enabled else {}
         if not plan:
             return args, kwargs
-        positional = [
-            p.name
-            for p in self.signature.parameters.values()
-            if p.kind in _POSITIONAL
-        ]
+        positional = [p.name for p in self.signature.parameters.values() if p.kind in _POSITIONAL]
         converted = tuple(
             plan[positional[i]].structure(value, positional[i])
             if i < len(positional) and positional[i] in plan
@@ -569,6 +566,12 @@ class TaskConversion:
     def _write(codec: _Codec | None, value: Any, path: str) -> Any:
         return codec.unstructure(value, path) if codec is not None else unstructure_any(value)
 
+    def examples(self) -> dict[str, Any]:
+        """A :func:`skeleton` for each converted parameter, by name."""
+        if not self.enabled:
+            return {}
+        return {name: skeleton(codec.tp) for name, codec in self._plan().items()}
+
     def unstructure_result(self, value: Any) -> Any:
         """The task's return value as JSON data, by the return annotation if converted."""
         if self.enabled:
@@ -584,6 +587,74 @@ class TaskConversion:
             if self._result is not None:
                 return self._result.structure(value, "result")
         return value
+
+
+_SKELETON_LEAVES = {
+    ("datetime", "datetime"): "2026-01-01T00:00:00+00:00",
+    ("datetime", "date"): "2026-01-01",
+    ("uuid", "UUID"): "00000000-0000-0000-0000-000000000000",
+    ("decimal", "Decimal"): "0",
+    ("_pydecimal", "Decimal"): "0",
+    ("pathlib", "PurePath"): "",
+}
+_SKELETON_PLAIN: dict[Any, Any] = {int: 0, float: 0.0, str: "", bool: False}
+
+
+def skeleton(tp: Any, depth: int = 0) -> Any:
+    """A JSON value of the shape ``tp`` reads: a starting point for writing an input
+    by hand (the dashboard's start form offers it). Recursive types stop at ``null``."""
+    if depth > 8:
+        return None
+    if tp in _SKELETON_PLAIN:
+        return _SKELETON_PLAIN[tp]
+    origin = typing.get_origin(tp)
+    every = typing.get_args(tp)
+    args = [a for a in every if a is not Ellipsis]
+    if origin is typing.Annotated:
+        return skeleton(args[0], depth)
+    if origin is typing.Union or type(tp).__name__ == "UnionType":
+        options = [a for a in args if a is not _NONE_TYPE]
+        return skeleton(options[0], depth) if options else None
+    if origin is typing.Literal:
+        return args[0] if args else None
+    if origin in (list, set, frozenset) or (origin is tuple and Ellipsis in every):
+        return [skeleton(args[0], depth + 1)] if args else []
+    if origin is tuple:
+        return [skeleton(a, depth + 1) for a in args]
+    if origin is dict:
+        return {"key": skeleton(args[1], depth + 1)} if len(args) == 2 else {}
+    if isinstance(tp, type):
+        return _class_skeleton(tp, depth)
+    return None
+
+
+def _class_skeleton(tp: type, depth: int) -> Any:
+    for base in tp.__mro__:
+        leaf = _SKELETON_LEAVES.get((base.__module__, base.__qualname__))
+        if leaf is not None:
+            return leaf
+    if issubclass(tp, enum.Enum):
+        members = list(tp)
+        return members[0].value if members else None
+    if _is_pydantic_model(tp):
+        fields = getattr(tp, "model_fields", {})
+        return {name: skeleton(field.annotation, depth + 1) for name, field in fields.items()}
+    if not (hasattr(tp, "__dataclass_fields__") or _is_attrs(tp) or _is_typed_dict(tp)
+            or _is_named_tuple(tp)):  # fmt: skip
+        return None
+    try:
+        hints = typing.get_type_hints(tp)
+    except Exception:  # unresolvable annotations: the field names alone
+        hints = {}
+    if _is_named_tuple(tp):
+        return [skeleton(hints.get(name, Any), depth + 1) for name in getattr(tp, "_fields", ())]
+    if _is_attrs(tp):
+        names = [a.name for a in getattr(tp, "__attrs_attrs__", ())]
+    elif hasattr(tp, "__dataclass_fields__"):
+        names = list(tp.__dataclass_fields__)
+    else:
+        names = list(hints)
+    return {name: skeleton(hints.get(name, Any), depth + 1) for name in names}
 
 
 def _may_need_conversion(func: Callable[..., Any]) -> bool:

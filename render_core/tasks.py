@@ -27,6 +27,7 @@ from render_core.convert import ConversionError, TaskConversion, unstructure_any
 
 __all__ = [
     "DEFAULT_RETRY_WHEN_UNSET",
+    "EXAMPLE_KEY",
     "MAX_TIMEOUT_SECONDS",
     "MIN_TIMEOUT_SECONDS",
     "PLANS",
@@ -402,9 +403,31 @@ class TaskRegistry:
         return None if spec is None else spec.func
 
 
-def registration_payload(definitions: Iterable[TaskSpec]) -> dict[str, Any]:
-    """The body of ``POST /register-tasks``: ``{"tasks": [...]}`` in registration order."""
-    return {"tasks": [definition.payload() for definition in definitions]}
+# The key under which the dev server's registration carries a parameter's input
+# skeleton. Sent only when the dev server asks for it (``RENDER_SDK_DEV_EXAMPLES``):
+# Render's cloud gets exactly the documented registration.
+EXAMPLE_KEY = "x_render_sdk_example"
+
+
+def registration_payload(
+    definitions: Iterable[TaskSpec], *, examples: bool = False
+) -> dict[str, Any]:
+    """The body of ``POST /register-tasks``: ``{"tasks": [...]}`` in registration order.
+
+    With ``examples``, each parameter whose annotation is converted (see
+    :mod:`render_core.convert`) also carries a JSON skeleton of its shape under
+    :data:`EXAMPLE_KEY`, for the dev server's dashboard.
+    """
+    tasks = []
+    for definition in definitions:
+        item = definition.payload()
+        if examples and "parameters" in item:
+            samples = definition.conversion.examples()
+            for parameter in item["parameters"]:
+                if parameter["name"] in samples:
+                    parameter[EXAMPLE_KEY] = samples[parameter["name"]]
+        tasks.append(item)
+    return {"tasks": tasks}
 
 
 class TaskInputError(TypeError):

@@ -550,6 +550,8 @@ class Scheduler:
             "RENDER_USE_LOCAL_DEV": "true",
             "PYTHONUNBUFFERED": "1",
         }
+        if mode == "register":
+            env["RENDER_SDK_DEV_EXAMPLES"] = "1"  # input skeletons for the dashboard
         if self.server_url:
             env["RENDER_LOCAL_DEV_URL"] = self.server_url
         process = await asyncio.create_subprocess_exec(

@@ -74,6 +74,8 @@ R = TypeVar("R")
 
 ENV_MODE = "RENDER_SDK_MODE"
 ENV_SOCKET_PATH = "RENDER_SDK_SOCKET_PATH"
+# Set by this SDK's dev server only: add input skeletons to the registration.
+ENV_DEV_EXAMPLES = "RENDER_SDK_DEV_EXAMPLES"
 
 
 class _ProcessState:
@@ -582,9 +584,9 @@ async def _main(mode: str, path: str, registry: TaskRegistry) -> int:
     try:
         runtime = _Runtime(transport, registry)
         if mode == "register":
-            await runtime.drive(
-                callback.register_tasks(registration_payload(registry), runtime.user_agent)
-            )
+            examples = os.environ.get(ENV_DEV_EXAMPLES) == "1"
+            payload = registration_payload(registry, examples=examples)
+            await runtime.drive(callback.register_tasks(payload, runtime.user_agent))
             return 0
         return await runtime.run_one()
     finally:

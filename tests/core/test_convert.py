@@ -322,3 +322,43 @@ def test_dataclass_tasks_never_import_pydantic() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['cattrs']"
+
+
+# -- input skeletons for the dev server's start form -----------------------------------
+
+
+def test_skeletons_show_the_shape_to_write() -> None:
+    from render_core.convert import skeleton
+
+    assert skeleton(Order) == {
+        "id": "00000000-0000-0000-0000-000000000000",
+        "items": [{"sku": "", "quantity": 0, "price": "0"}],
+        "placed_at": "2026-01-01T00:00:00+00:00",
+        "color": "red",
+        "note": "",
+    }
+    assert skeleton(Point) == [0, 0]
+    assert skeleton(Address) == {"street": "", "since": "2026-01-01"}
+    assert skeleton(dict[str, Color]) == {"key": "red"}
+    assert skeleton(Receipt) == {"order_id": "00000000-0000-0000-0000-000000000000",
+                                 "total": "0", "day": "2026-01-01", "folder": ""}  # fmt: skip
+    # Every skeleton reads back as its type (a valid starting point).
+    for tp in (Order, Point, Address, Receipt, list[Item]):
+
+        def task(x: Any) -> None: ...
+
+        task.__annotations__ = {"x": tp}
+        bind_arguments(spec(task), [skeleton(tp)])
+
+
+def test_registration_carries_skeletons_only_when_asked() -> None:
+    from render_core.tasks import EXAMPLE_KEY, registration_payload
+
+    plain = registration_payload([spec(charge)])
+    assert all(EXAMPLE_KEY not in p for t in plain["tasks"] for p in t["parameters"])
+    assert plain["tasks"][0]["parameters"][0] == {"name": "order", "has_default": False,
+                                                  "type": "Order"}  # fmt: skip
+    extended = registration_payload([spec(charge)], examples=True)
+    order, coupon = extended["tasks"][0]["parameters"]
+    assert order[EXAMPLE_KEY]["items"] == [{"sku": "", "quantity": 0, "price": "0"}]
+    assert EXAMPLE_KEY not in coupon
