@@ -139,3 +139,56 @@ def test_the_in_process_runner_converts_the_same_way() -> None:
          "folder": "/receipts/green"}
     ]  # fmt: skip
     assert [child.task_name for child in record.subtasks] == ["charge"]
+
+
+def test_a_dataclass_workflow_never_imports_pydantic(client: Render) -> None:
+    assert client.workflows.run(wf.modules_after_conversion, ORDER) == ["cattrs"]
+
+
+@pytest.mark.parametrize(
+    ("task", "args", "expected"),
+    [
+        (wf.charge, (ORDER,), RECEIPT),
+        (wf.seed_style_call, (ORDER,), decimal.Decimal("11.60")),
+        (wf.shapes, (Point(3, 4), Address(street="S", since=datetime.date(2021, 2, 3)),
+                     datetime.date(2026, 1, 1), ORDER.id, {Color.GREEN}, None),
+         {"point": [3, 4], "street": "S", "since": "2021-02-03", "when": "2026-01-01",
+          "key": str(ORDER.id), "colors": ["green"], "maybe": None}),
+    ],
+)  # fmt: skip
+def test_in_process_round_trips(task: object, args: tuple[object, ...], expected: object) -> None:
+    assert run_local(wf.app, task, *args) == expected  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def pydantic_server() -> Iterator[DevServer]:
+    pytest.importorskip("pydantic")
+    dev = DevServer(
+        [sys.executable, "-m", "render_sdk.cli", "tests.support.typed_workflow_pydantic:app"],
+        port=0, db=":memory:", cwd=str(ROOT), env={"PYTHONPATH": str(ROOT)},
+        workflow_slug="carts", concurrency=4, ping_interval=0.5,
+    )  # fmt: skip
+    with dev.run_in_thread() as running:
+        yield running
+
+
+def test_pydantic_models_through_real_task_processes(pydantic_server: DevServer) -> None:
+    from tests.support import typed_workflow_pydantic as carts
+    from tests.support.typed_models_pydantic import Cart, Line
+
+    lines = [Line(sku="a", price=decimal.Decimal("2.5")), Line(sku="b", price=decimal.Decimal(1))]
+    cart = Cart(lines=lines, when=datetime.date(2026, 1, 1))
+    with Render(base_url=pydantic_server.url, env={}) as render:
+        assert render.workflows.run(carts.cart_total, cart) == Line(
+            sku="total", price=decimal.Decimal("3.5")
+        )
+        assert (
+            render.workflows.run(carts.totals, [cart, cart])
+            == [Line(sku="total", price=decimal.Decimal("3.5"))] * 2
+        )
+        with pytest.raises(TaskRunError, match=r"^cart_total: cart\.lines\[0\]\.price: "):
+            render.workflows.run_task("carts/cart_total", [{"lines": [{"sku": "a", "price": "x"}],
+                                                           "when": "2026-01-01"}])  # fmt: skip
+    assert run_local(carts.app, carts.totals, [cart]) == [
+        Line(sku="total", price=decimal.Decimal("3.5"))
+    ]

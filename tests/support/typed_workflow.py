@@ -64,3 +64,12 @@ def shapes(  # noqa: PLR0917 - one parameter per supported shape
 @app.task
 def plain(a, b: int, c: list[int]):  # type: ignore[no-untyped-def]
     return [a, b, c]
+
+
+@app.task
+def modules_after_conversion(order: Order) -> list[str]:
+    """Which optional libraries this attempt's process has imported, after converting."""
+    import sys
+
+    assert isinstance(order, Order)
+    return sorted(name for name in ("cattrs", "pydantic") if name in sys.modules)
