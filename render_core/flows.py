@@ -1,7 +1,8 @@
-"""Operations as generators of effects, and the two drivers that run them.
+"""The REST operations as generators of effects, with their one retry loop.
 
 An operation is written once, as a generator that *yields what it needs* and
-receives the answer (the psycopg/httpx model):
+receives the answer (the psycopg/httpx model; the effects and their two drivers
+are in :mod:`render_core.effects`):
 
 - ``response = yield Send(request)``: the driver performs the request and sends
   back the :class:`Response` (any status), or throws the transport's
@@ -10,15 +11,16 @@ receives the answer (the psycopg/httpx model):
 
 The generator's return value is the operation's result; an exception it raises
 is the operation's error. Retries (which outcomes, how long to wait, when to
-give up) are decided inside the generator with :mod:`render_core.backoff`, so the
-sync and async clients share one retry loop. :func:`run_sync` and
-:func:`run_async` are the only code written in two colours: each takes a
-``send`` and a ``sleep`` callable from its transport.
+give up) are decided inside :func:`call` with :mod:`render_core.backoff`, so the
+sync and async clients share one retry loop. :class:`Operations` binds every
+operation to one client's configuration, retry policy and randomness, so a face
+method is ``return self._run(self._ops.get_task_run(task_run_id))``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as _dt
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from render_core import api, models
@@ -32,12 +34,14 @@ __all__ = [
     "DEFAULT_REQUEST_BACKOFF",
     "Effect",
     "Flow",
+    "Operations",
     "Send",
     "Sleep",
     "call",
     "cancel_task_run",
     "get_task",
     "get_task_run",
+    "list_logs",
     "list_task_runs",
     "list_tasks",
     "next_page",
@@ -186,6 +190,86 @@ def get_task(
 ) -> Flow[models.Task]:
     request = api.build_get_task(config, task_id)
     return call(api.GET_TASK, request, api.parse_get_task, policy=policy, rng=rng)
+
+
+def list_logs(
+    config: ClientConfig,
+    task_run_ids: Iterable[str],
+    *,
+    owner_id: str | None = None,
+    start_time: _dt.datetime | None = None,
+    end_time: _dt.datetime | None = None,
+    direction: str | None = None,
+    limit: int | None = None,
+    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+    rng: RandomSource | None = None,
+) -> Flow[api.LogPage]:
+    request = api.build_list_logs(
+        config,
+        task_run_ids,
+        owner_id=owner_id,
+        start_time=start_time,
+        end_time=end_time,
+        direction=direction,
+        limit=limit,
+    )
+    return call(api.LIST_LOGS, request, api.parse_list_logs, policy=policy, rng=rng)
+
+
+class Operations:
+    """Every REST operation as a flow, bound to one client's settings.
+
+    ``config`` says where and as whom; ``policy`` and ``rng`` drive the retries of
+    :func:`call`. Nothing here performs I/O: each method returns a generator for a
+    driver to run.
+    """
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        policy: Backoff = DEFAULT_REQUEST_BACKOFF,
+        rng: RandomSource | None = None,
+    ) -> None:
+        self.config = config
+        self.policy = policy
+        self.rng = rng
+
+    def start_task(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Flow[models.TaskRun]:
+        return start_task(
+            self.config,
+            task_identifier,
+            input_data,
+            idempotency_key=idempotency_key,
+            policy=self.policy,
+            rng=self.rng,
+        )
+
+    def get_task_run(self, task_run_id: str) -> Flow[models.TaskRunDetails]:
+        return get_task_run(self.config, task_run_id, policy=self.policy, rng=self.rng)
+
+    def cancel_task_run(self, task_run_id: str) -> Flow[None]:
+        return cancel_task_run(self.config, task_run_id, policy=self.policy, rng=self.rng)
+
+    def list_task_runs(
+        self, params: models.ListTaskRunsParams | None = None
+    ) -> Flow[list[models.TaskRun]]:
+        return list_task_runs(self.config, params, policy=self.policy, rng=self.rng)
+
+    def list_tasks(self, params: models.ListTasksParams | None = None) -> Flow[list[models.Task]]:
+        return list_tasks(self.config, params, policy=self.policy, rng=self.rng)
+
+    def get_task(self, task_id: str) -> Flow[models.Task]:
+        return get_task(self.config, task_id, policy=self.policy, rng=self.rng)
+
+    def list_logs(self, task_run_ids: Iterable[str], **filters: Any) -> Flow[api.LogPage]:
+        """``filters``: ``owner_id``, ``start_time``, ``end_time``, ``direction``, ``limit``."""
+        return list_logs(self.config, task_run_ids, policy=self.policy, rng=self.rng, **filters)
 
 
 P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from render_core import api, flows
 from render_core.backoff import Backoff
 from render_core.config import ClientConfig, Timeouts, resolve_config
+from render_core.effects import Flow, run_async, run_sync
 from render_core.errors import ConfigurationError, TimeoutError, ValidationError
 from render_core.models import (
     TERMINAL_STATUSES,
@@ -115,6 +116,7 @@ def _settings(
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _spec_of(task: Any) -> TaskSpec:
@@ -145,8 +147,8 @@ class SyncWorkflowsService:
     def __init__(self, client: Render) -> None:
         self._client = client
 
-    def _run(self, flow: flows.Flow[Any]) -> Any:
-        return flows.run_sync(flow, self._client._transport.send, _sleep)
+    def _run(self, flow: Flow[T]) -> T:
+        return run_sync(flow, self._client._transport.send, _sleep)
 
     def _waiter(self, timeout: float | None) -> RunWaiter:
         client = self._client
@@ -170,14 +172,9 @@ class SyncWorkflowsService:
         Returns the run's initial :class:`TaskRun`. Raises :class:`ClientError`
         (bad input, unknown task), :class:`ServerError`, :class:`TimeoutError`.
         """
-        return self._run(  # type: ignore[no-any-return]
-            flows.start_task(
-                self._client._config,
-                task_identifier,
-                input_data,
-                idempotency_key=idempotency_key,
-                policy=self._client._retry,
-                rng=self._client._rng,
+        return self._run(
+            self._client._ops.start_task(
+                task_identifier, input_data, idempotency_key=idempotency_key
             )
         )
 
@@ -274,27 +271,15 @@ class SyncWorkflowsService:
 
     def get_task_run(self, task_run_id: str) -> TaskRunDetails:
         """The current details of a run. Raises :class:`NotFoundError` for an unknown id."""
-        return self._run(  # type: ignore[no-any-return]
-            flows.get_task_run(
-                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return self._run(self._client._ops.get_task_run(task_run_id))
 
     def cancel_task_run(self, task_run_id: str) -> None:
         """Cancel a run. Raises :class:`ClientError` if it is unknown or already finished."""
-        self._run(
-            flows.cancel_task_run(
-                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        self._run(self._client._ops.cancel_task_run(task_run_id))
 
     def list_task_runs(self, params: ListTaskRunsParams | None = None) -> list[TaskRun]:
         """One page of runs; each carries its ``cursor`` for the next page."""
-        return self._run(  # type: ignore[no-any-return]
-            flows.list_task_runs(
-                self._client._config, params, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return self._run(self._client._ops.list_task_runs(params))
 
     def iter_task_runs(self, params: ListTaskRunsParams | None = None) -> Iterator[TaskRun]:
         """Every run matching ``params``, fetching pages as needed."""
@@ -306,19 +291,11 @@ class SyncWorkflowsService:
 
     def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
         """One page of registered tasks."""
-        return self._run(  # type: ignore[no-any-return]
-            flows.list_tasks(
-                self._client._config, params, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return self._run(self._client._ops.list_tasks(params))
 
     def get_task(self, task_id: str) -> Task:
         """One task, by id (``tsk-...``) or slug."""
-        return self._run(  # type: ignore[no-any-return]
-            flows.get_task(
-                self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return self._run(self._client._ops.get_task(task_id))
 
     def list_logs(
         self,
@@ -335,8 +312,7 @@ class SyncWorkflowsService:
         Render's log API needs ``owner_id`` (the workspace id); the dev server does
         not. ``direction="forward"`` lists oldest first.
         """
-        request = api.build_list_logs(
-            self._client._config,
+        logs = self._client._ops.list_logs(
             task_run_ids,
             owner_id=owner_id,
             start_time=start_time,
@@ -344,15 +320,7 @@ class SyncWorkflowsService:
             direction=direction,
             limit=limit,
         )
-        return self._run(  # type: ignore[no-any-return]
-            flows.call(
-                api.LIST_LOGS,
-                request,
-                api.parse_list_logs,
-                policy=self._client._retry,
-                rng=self._client._rng,
-            )
-        )
+        return self._run(logs)
 
 
 class Render:
@@ -392,6 +360,7 @@ class Render:
         assert transport is not None
         self._transport: SyncTransport = transport
         self._rng = random.Random()
+        self._ops = flows.Operations(self._config, self._retry, self._rng)
         self.workflows = SyncWorkflowsService(self)
 
     @property
@@ -477,8 +446,8 @@ class AsyncWorkflowsService:
     def __init__(self, client: RenderAsync) -> None:
         self._client = client
 
-    async def _run(self, flow: flows.Flow[Any]) -> Any:
-        return await flows.run_async(flow, self._client._transport.send, _asleep)
+    async def _run(self, flow: Flow[T]) -> T:
+        return await run_async(flow, self._client._transport.send, _asleep)
 
     async def start_task(
         self,
@@ -489,13 +458,8 @@ class AsyncWorkflowsService:
     ) -> AwaitableTaskRun:
         """Start a run; ``await`` the returned object to wait for its result."""
         run = await self._run(
-            flows.start_task(
-                self._client._config,
-                task_identifier,
-                input_data,
-                idempotency_key=idempotency_key,
-                policy=self._client._retry,
-                rng=self._client._rng,
+            self._client._ops.start_task(
+                task_identifier, input_data, idempotency_key=idempotency_key
             )
         )
         return AwaitableTaskRun(run, self)
@@ -592,25 +556,13 @@ class AsyncWorkflowsService:
             yield details
 
     async def get_task_run(self, task_run_id: str) -> TaskRunDetails:
-        return await self._run(  # type: ignore[no-any-return]
-            flows.get_task_run(
-                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return await self._run(self._client._ops.get_task_run(task_run_id))
 
     async def cancel_task_run(self, task_run_id: str) -> None:
-        await self._run(
-            flows.cancel_task_run(
-                self._client._config, task_run_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        await self._run(self._client._ops.cancel_task_run(task_run_id))
 
     async def list_task_runs(self, params: ListTaskRunsParams | None = None) -> list[TaskRun]:
-        return await self._run(  # type: ignore[no-any-return]
-            flows.list_task_runs(
-                self._client._config, params, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return await self._run(self._client._ops.list_task_runs(params))
 
     async def iter_task_runs(
         self, params: ListTaskRunsParams | None = None
@@ -623,18 +575,10 @@ class AsyncWorkflowsService:
             current = flows.next_page(current, page)
 
     async def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
-        return await self._run(  # type: ignore[no-any-return]
-            flows.list_tasks(
-                self._client._config, params, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return await self._run(self._client._ops.list_tasks(params))
 
     async def get_task(self, task_id: str) -> Task:
-        return await self._run(  # type: ignore[no-any-return]
-            flows.get_task(
-                self._client._config, task_id, policy=self._client._retry, rng=self._client._rng
-            )
-        )
+        return await self._run(self._client._ops.get_task(task_id))
 
     async def list_logs(
         self,
@@ -647,8 +591,7 @@ class AsyncWorkflowsService:
         limit: int | None = None,
     ) -> api.LogPage:
         """One page of the output of task runs (``GET /v1/logs``); see ``Render``'s."""
-        request = api.build_list_logs(
-            self._client._config,
+        logs = self._client._ops.list_logs(
             task_run_ids,
             owner_id=owner_id,
             start_time=start_time,
@@ -656,15 +599,7 @@ class AsyncWorkflowsService:
             direction=direction,
             limit=limit,
         )
-        return await self._run(  # type: ignore[no-any-return]
-            flows.call(
-                api.LIST_LOGS,
-                request,
-                api.parse_list_logs,
-                policy=self._client._retry,
-                rng=self._client._rng,
-            )
-        )
+        return await self._run(logs)
 
 
 class RenderAsync:
@@ -702,6 +637,7 @@ class RenderAsync:
         assert transport is not None
         self._transport: AsyncTransport = transport
         self._rng = random.Random()
+        self._ops = flows.Operations(self._config, self._retry, self._rng)
         self._wait_hub: AsyncWaitHub | None = None
         self.workflows = AsyncWorkflowsService(self)
 
