@@ -306,7 +306,8 @@ def to_summary(run: Run) -> TaskRun:
 
 
 def to_details(run: Run) -> TaskRunDetails:
-    """The wire ``TaskRunDetails`` (A.5.3): ``results`` is ``[]`` unless completed."""
+    """The wire ``TaskRunDetails`` (see docs/wire-protocol.md#schemas): ``results`` is ``[]``
+    unless completed."""
     return TaskRunDetails(
         id=run.id,
         task_id=run.task_id,

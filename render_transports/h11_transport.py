@@ -73,7 +73,8 @@ __all__ = [
 
 # Whole-call budget (connect + write + read) in seconds. The official SDKs use 15 s
 # per task-socket call (httpx ``Timeout(15)`` in 0.6.1, 15 s in 1.x), and
-# the retry schedule around each call (D.8) is tuned for it.
+# the retry schedule around each call (25 attempts, 0.25 s doubling to 16 s) is tuned
+# for it.
 DEFAULT_SOCKET_TIMEOUT = 15.0
 # Task-socket answers are small JSON documents; subtask outputs are the largest and
 # are bounded by what the platform stores. 64 MiB is far above any legitimate answer

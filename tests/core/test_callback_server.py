@@ -584,7 +584,7 @@ def test_run_subtask_from_our_worker() -> None:
             {"task_name": "add", "input": b64('{"a": 1, "b": 2}')},
             SubtaskRequest(task_name="add", input={"a": 1, "b": 2}),
         ),
-        # The official dev server crashed without an input (E.8): no arguments here.
+        # The official dev server crashed without an input: no arguments here.
         ({"task_name": "noop"}, SubtaskRequest(task_name="noop", input=[])),
         ({"task_name": "noop", "input": None}, SubtaskRequest(task_name="noop", input=[])),
         ({"task_name": "noop", "input": ""}, SubtaskRequest(task_name="noop", input=[])),

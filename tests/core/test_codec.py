@@ -2,7 +2,7 @@
 
 Four contracts, each tested with tables and with Hypothesis:
 
-- the documented examples (A.5.8) parse into exactly the values they show;
+- the documented examples (Render's API reference) parse into exactly the values they show;
 - the reader is tolerant (unknown keys land in ``extra``, unknown statuses are
   pseudo-members, ``null`` lists read as ``[]``, 0.6.1 and 1.x shapes both parse)
   yet every wrong shape is a :class:`DecodeError` naming the field, never a stray

@@ -473,7 +473,7 @@ def test_wire_example_failed_after_one_retry() -> None:
     )
     body = codec.unstructure(to_details(run))
     for attempt in body["attempts"]:
-        # Keys the example leaves out (optional in A.5.4).
+        # Keys the example leaves out (optional in the attempt schema).
         del attempt["enqueuedAt"], attempt["taskRunId"]
     assert body == {
         "id": "trn-d2k4l6o2j5r3ldc4k0ug",

@@ -26,13 +26,13 @@ Choices where the spec leaves room (tests may rely on them):
 - A sub-run "runs" for :attr:`subtask_polls` polls (the value when it was created):
   that many ``/get-subtask-result`` calls answer ``{"still_running": true}``; the next
   one calls :attr:`subtask_handler` once and completes (output
-  ``b64(json.dumps([result]))``, always wrapped, per D.4) or fails (``details =
+  ``b64(json.dumps([result]))``, always wrapped) or fails (``details =
   str(exc)``). Later polls repeat the same final answer.
 - ``idempotency_key``: the same key answers the same ``task_run_id`` (whatever the
   task, input or ``created_at``) and starts nothing new.
 - ``/callback`` accepts ``{"complete": {"output": str}}`` or ``{"error": {"details":
   str, ...}}`` (anything else is a 400); a second callback is accepted and recorded
-  too, as the platform must (D.8: retried callbacks).
+  too, as the platform must (workers retry a callback they could not confirm).
 - Unknown path -> 404, known path with the wrong method -> 405, a POST body that is
   not a JSON object -> 400; all with ``{"message": ...}``.
 - Failures injected by :meth:`fail_next` are answered after the request was read
@@ -85,7 +85,7 @@ def b64json(value: Any) -> str:
 
 
 def unb64json(text: str | None) -> Any:
-    """Inverse of :func:`b64json`; empty or missing -> ``[]`` (D.4). Raises ValueError."""
+    """Inverse of :func:`b64json`; empty or missing -> ``[]``. Raises ValueError."""
     if not text:
         return []
     return json.loads(base64.b64decode(text, validate=True))
