@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from render_core import codec, lifecycle, trace
+from render_core.api import DEV_RERUN_HEADER
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
 from render_devserver import dashboard
@@ -43,10 +44,9 @@ DEFAULT_PING_INTERVAL = 15.0
 SUBSCRIBER_BACKLOG = 1000
 RETRY_MS = 2000
 EVENTS_PATH = "/v1/task-runs/events"
-# A dev-only request header of POST /v1/task-runs: the run being started re-runs the
-# run it names (the dashboard's "Run again", ``render-workflows runs rerun``). The
-# dev server records the link; no wire shape changes, and other servers ignore it.
-RERUN_HEADER = "Render-Dev-Rerun-Of"
+# The dashboard's "Run again" and ``render-workflows runs rerun`` name the run they
+# re-run in this header of POST /v1/task-runs; the store records the link.
+RERUN_HEADER = DEV_RERUN_HEADER
 # Runs returned for one tree (the timeline and the trace file); more are cut off.
 TREE_LIMIT = 5000
 # Errors in tree documents are cut to this many characters (the run page has them whole).
