@@ -49,6 +49,7 @@ from render_core.tasks import (
     encode_result,
     registration_payload,
 )
+from render_transports import _otel
 
 __all__ = ["Retry", "TaskCallable", "TaskContext", "TaskInstance", "Workflows"]
 
@@ -316,6 +317,7 @@ async def _main(mode: str, path: str) -> int:
             return 0
         return await runtime.run_one()
     finally:
+        _otel.flush()
         await transport.aclose()
 
 
@@ -379,6 +381,7 @@ class _Runtime:
                 f"Task '{task_input.task_name}' not found (registered tasks: {known})", None
             )
         context = TaskContext(self, task_input.task_run_id, task_input.attempt)
+        span = _otel.attempt_started(task_input, definition.name)
         token = _RUNTIME.set(self)
         try:
             args, kwargs = bind_arguments(definition, task_input.input, context=context)
@@ -389,13 +392,16 @@ class _Runtime:
                 result = await _in_thread(definition.func, args, kwargs)
             output = encode_result(result, definition.name)
         except TaskInputError as exc:
+            span.failed(exc)
             return await self._fail(str(exc), None)
         except Exception as exc:
+            span.failed(exc)
             trace = "".join(traceback.format_exception(exc))
             sys.stderr.write(trace)
             return await self._fail(_describe(exc), trace)
         finally:
             _RUNTIME.reset(token)
+            span.end()
         await self.drive(
             callback.post_callback(callback.build_callback_success(output, self.user_agent))
         )
@@ -435,6 +441,7 @@ class _Runtime:
     async def _subtask(self, name: str, input_data: Any) -> Any:
         key = uuid.uuid4().hex
         created_at = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        call = _otel.subtask_call(name)
         run_id = await self.drive(
             callback.run_subtask(
                 name,
@@ -444,7 +451,9 @@ class _Runtime:
                 user_agent=self.user_agent,
             )
         )
-        return await self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        call.started(run_id)
+        wait = self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        return await call.finished(wait)
 
 
 def run_entry_point(target: str, argv0: str = "render-workflows") -> int:
