@@ -6,6 +6,13 @@ dropped connection for a client mistake), cursor pagination, and an event stream
 that starts with ``retry:``, numbers its events, honours ``Last-Event-ID``, replays
 terminal states (canceled too) on subscribe, sends ``: ping`` keep-alives and never
 lets a slow subscriber hold anything up.
+
+Beside ``/v1/``, the dashboard's dev-only views: ``GET /dev/runs`` (the runs list with
+id-prefix and time search), ``/dev/runs/{id}/tree`` (a tree with the timeline
+segments of :mod:`render_core.trace`), ``/dev/runs/{id}/trace`` (a trace-event
+file), ``/dev/runs/{id}/input`` and ``/dev/metrics``. ``POST /v1/task-runs`` also
+reads the dev-only ``Render-Dev-Rerun-Of`` header and records where a run came from;
+no ``/v1/`` shape changes.
 """
 
 from __future__ import annotations
