@@ -97,6 +97,11 @@ LIST_TASKS: Final = Operation("list tasks", "GET", 200)
 GET_TASK: Final = Operation("get task", "GET", 200)
 LIST_LOGS: Final = Operation("list logs", "GET", 200)
 
+# A dev-only request header of ``POST /v1/task-runs``: the run being started re-runs
+# the run it names. The local dev server records the link for its dashboard; the
+# request body (the wire shape) is unchanged, and other servers ignore the header.
+DEV_RERUN_HEADER: Final = "Render-Dev-Rerun-Of"
+
 # Event names the official clients treat as terminal; the name is advisory and
 # ``data.status`` decides, but other event types are not task runs.
 _TASK_EVENT_PREFIX = "task."

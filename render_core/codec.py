@@ -126,6 +126,9 @@ def format_timestamp(value: _dt.datetime) -> str:
     with seconds (historical local mean time in ``zoneinfo``, e.g. ``+00:19:32``)
     has no RFC 3339 spelling, so such a value is written as the same instant in UTC.
     """
+    if value.tzinfo is _dt.timezone.utc:
+        # The common case, written in C: "...+00:00" becomes "...Z".
+        return value.isoformat(timespec="microseconds")[: -len("+00:00")] + "Z"
     offset = value.utcoffset()
     if offset is None:
         raise ValueError("refusing to write a naive datetime; attach a timezone")

@@ -6,6 +6,13 @@ dropped connection for a client mistake), cursor pagination, and an event stream
 that starts with ``retry:``, numbers its events, honours ``Last-Event-ID``, replays
 terminal states (canceled too) on subscribe, sends ``: ping`` keep-alives and never
 lets a slow subscriber hold anything up.
+
+Beside ``/v1/``, the dashboard's dev-only views: ``GET /dev/runs`` (the runs list with
+id-prefix and time search), ``/dev/runs/{id}/tree`` (a tree with the timeline
+segments of :mod:`render_core.trace`), ``/dev/runs/{id}/trace`` (a trace-event
+file), ``/dev/runs/{id}/input`` and ``/dev/metrics``. ``POST /v1/task-runs`` also
+reads the dev-only ``Render-Dev-Rerun-Of`` header and records where a run came from;
+no ``/v1/`` shape changes.
 """
 
 from __future__ import annotations
@@ -21,11 +28,13 @@ from typing import Any
 
 from aiohttp import web
 
-from render_core import codec, lifecycle
-from render_core.lifecycle import LifecycleError
+from render_core import codec, lifecycle, trace
+from render_core.api import DEV_RERUN_HEADER
+from render_core.lifecycle import LifecycleError, Run
+from render_core.models import TaskRunStatus
 from render_devserver import dashboard
 from render_devserver.ids import new_id
-from render_devserver.scheduler import Scheduler, TaskNotFound
+from render_devserver.scheduler import Scheduler, TaskNotFound, utcnow
 from render_devserver.store import TaskRecord
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "EventHub", "build_app"]
@@ -42,6 +51,14 @@ DEFAULT_PING_INTERVAL = 15.0
 SUBSCRIBER_BACKLOG = 1000
 RETRY_MS = 2000
 EVENTS_PATH = "/v1/task-runs/events"
+# The dashboard's "Run again" and ``render-workflows runs rerun`` name the run they
+# re-run in this header of POST /v1/task-runs; the store records the link.
+RERUN_HEADER = DEV_RERUN_HEADER
+# Runs returned for one tree (the timeline and the trace file); more are cut off.
+TREE_LIMIT = 5000
+# Errors in tree documents are cut to this many characters (the run page has them whole).
+TREE_ERROR_CHARS = 2000
+STATUS_NAMES = ("pending", "running", "completed", "failed", "canceled")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -204,10 +221,15 @@ class _Api:
         key = payload.get("idempotencyKey")
         if key is not None and (not isinstance(key, str) or not key):
             raise _BadRequest(400, "idempotencyKey: must be a non-empty string")
+        origin = request.headers.get(RERUN_HEADER, "").strip() or None
+        if origin is not None and self.store.get_run(origin) is None:
+            raise _BadRequest(400, f"{RERUN_HEADER}: task run not found: {origin}")
         try:
-            run, _ = self.scheduler.start_run(task, input_data, idempotency_key=key)
+            run, created = self.scheduler.start_run(task, input_data, idempotency_key=key)
         except TaskNotFound as exc:
             raise _BadRequest(404, str(exc)) from None
+        if created and origin is not None:
+            self.store.set_rerun_of(run.id, origin)
         return _json(202, codec.unstructure(lifecycle.to_summary(run)))
 
     async def get_run(self, request: web.Request) -> web.StreamResponse:
@@ -256,6 +278,145 @@ class _Api:
                 {"taskRun": codec.unstructure(lifecycle.to_summary(run)), "cursor": run.id}
                 for run in page
             ],
+        )
+
+    # -- dev-only views of runs (the dashboard's) ----------------------------------------
+
+    def _task_names(self) -> dict[str, str]:
+        return {task.id: task.name for task in self.store.tasks(active_only=False)}
+
+    async def dev_runs(self, request: web.Request) -> web.StreamResponse:
+        """``GET /dev/runs``: the runs list with search (see docs/dev-server.md)."""
+        limit = _limit(request, default=50)
+        refs = _ids(request, "task")
+        task_ids = self._task_ids(refs)
+        statuses = _ids(request, "status")
+        for status in statuses:
+            if status not in STATUS_NAMES and status not in {s.value for s in TaskRunStatus}:
+                raise _BadRequest(400, f"status: unknown status {status!r}")
+        prefix = request.query.get("q", "").strip() or None
+        if prefix is not None and not _is_id_prefix(prefix):
+            raise _BadRequest(
+                400, "q: an id prefix has only letters, digits, '-' and '_' (at most 64)"
+            )
+        after = _time(request, "after")
+        before = _time(request, "before")
+        if after is not None and before is not None and after >= before:
+            raise _BadRequest(400, "after: must be earlier than before")
+        roots = request.query.get("roots", "") in ("1", "true")
+        page: list[Run] | None = []
+        if not refs or task_ids:
+            page = self.store.list_runs(
+                limit=limit + 1,
+                cursor=request.query.get("cursor"),
+                task_ids=task_ids,
+                statuses=statuses,
+                id_prefix=prefix,
+                created_after=after,
+                created_before=before,
+                roots_only=roots,
+            )
+        page = page or []
+        names = self._task_names()
+        items = []
+        for run in page[:limit]:
+            item = codec.unstructure(lifecycle.to_summary(run))
+            item["taskName"] = names.get(run.task_id, run.task_name)
+            item["createdAt"] = codec.format_timestamp(run.created_at)
+            items.append(item)
+        more = len(page) > limit
+        return _json(200, {"runs": items, "nextCursor": items[-1]["id"] if more else None})
+
+    def _tree(self, run_id: str) -> tuple[str, list[tuple[Run, str | None]], bool]:
+        try:
+            return self.store.run_tree(run_id, TREE_LIMIT)
+        except KeyError:
+            raise _BadRequest(404, f"task run not found: {run_id}") from None
+
+    async def dev_tree(self, request: web.Request) -> web.StreamResponse:
+        """``GET /dev/runs/{id}/tree``: every run of the tree with its timeline segments."""
+        run_id = request.match_info["run_id"]
+        root_id, runs, truncated = self._tree(run_id)
+        names = self._task_names()
+        documents = [_tree_run(run, origin, names) for run, origin in runs]
+        return _json(
+            200,
+            {
+                "taskRunId": run_id,
+                "rootTaskRunId": root_id,
+                "now": codec.format_timestamp(utcnow()),
+                "truncated": truncated,
+                "reruns": self.store.reruns(run_id),
+                "runs": documents,
+            },
+        )
+
+    async def dev_trace(self, request: web.Request) -> web.StreamResponse:
+        """``GET /dev/runs/{id}/trace``: the tree as a Chrome trace-event file (a download)."""
+        run_id = request.match_info["run_id"]
+        root_id, runs, truncated = self._tree(run_id)
+        names = self._task_names()
+        timeline = [
+            trace.TimelineRun(
+                id=run.id,
+                task_name=names.get(run.task_id, run.task_name),
+                status=run.status,
+                parent_id=run.parent_id,
+                segments=_segments(run),
+            )
+            for run, _ in runs
+        ]
+        document = trace.chrome_trace(
+            timeline,
+            now=utcnow(),
+            root_id=root_id,
+            metadata={"source": "render-workflows dev server", "truncated": truncated},
+        )
+        response = _json(200, document)
+        response.headers["Content-Disposition"] = f'attachment; filename="trace-{root_id}.json"'
+        return response
+
+    async def dev_input(self, request: web.Request) -> web.StreamResponse:
+        """``GET /dev/runs/{id}/input``: a run's input as stored, the whole body (for "Run again").
+
+        The page splices this text into its start request unparsed, so integers
+        beyond 2**53 survive the round trip.
+        """
+        run_id = request.match_info["run_id"]
+        run = self.store.get_run(run_id)
+        if run is None:
+            raise _BadRequest(404, f"task run not found: {run_id}")
+        if not isinstance(run.input, list | dict):
+            raise _BadRequest(409, f"task run {run_id} has no input to run again with")
+        return _json(200, run.input)
+
+    async def dev_metrics(self, request: web.Request) -> web.StreamResponse:
+        """``GET /dev/metrics``: runs by status, the queue, attempt durations per task."""
+        counts = self.store.count_by_status()
+        by_status = {name: counts.get(name, 0) for name in STATUS_NAMES}
+        for name, count in counts.items():
+            by_status.setdefault(name, count)
+        queue = self.scheduler.queue_state()
+        queue["queued"] = max(0, by_status["pending"] - queue["waitingRetry"])
+        names = self._task_names()
+        durations = [
+            {
+                "taskId": task_id,
+                "taskName": names.get(task_id, task_id),
+                "attempts": count,
+                "p50Ms": round(p50, 3),
+                "p95Ms": round(p95, 3),
+            }
+            for task_id, count, p50, p95 in self.store.attempt_durations()
+        ]
+        return _json(
+            200,
+            {
+                "runsByStatus": by_status,
+                "total": sum(counts.values()),
+                "queue": queue,
+                "attemptDurations": durations,
+            },
         )
 
     # -- tasks -------------------------------------------------------------------------
@@ -366,6 +527,52 @@ class _Api:
         )
 
 
+def _is_id_prefix(text: str) -> bool:
+    return 0 < len(text) <= 64 and all(c.isascii() and (c.isalnum() or c in "-_") for c in text)
+
+
+def _segments(run: Run) -> list[trace.Segment]:
+    waiting = run.status is TaskRunStatus.PENDING and bool(run.attempts)
+    return trace.run_segments(
+        lifecycle.to_details(run),
+        created_at=run.created_at,
+        next_enqueued_at=run.enqueued_at if waiting else None,
+    )
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= TREE_ERROR_CHARS:
+        return text
+    return text[:TREE_ERROR_CHARS] + " [...]"
+
+
+def _tree_run(run: Run, origin: str | None, names: dict[str, str]) -> dict[str, Any]:
+    segments = []
+    for segment in _segments(run):
+        document = trace.segment_json(segment)
+        if "error" in document:
+            document["error"] = _cut(document["error"])
+        segments.append(document)
+    return {
+        "id": run.id,
+        "taskId": run.task_id,
+        "taskName": names.get(run.task_id, run.task_name),
+        "status": run.status.value,
+        "parentTaskRunId": run.parent_id,
+        "rootTaskRunId": run.root_id or run.id,
+        "parentTaskAttempt": run.parent_attempt,
+        "createdAt": codec.format_timestamp(run.created_at),
+        "startedAt": None if run.started_at is None else codec.format_timestamp(run.started_at),
+        "completedAt": (
+            None if run.completed_at is None else codec.format_timestamp(run.completed_at)
+        ),
+        "attempts": len(run.attempts),
+        "error": _cut(run.error),
+        "rerunOf": origin,
+        "segments": segments,
+    }
+
+
 def _frame(event_id: int, data: str) -> bytes:
     return f"id: {event_id}\nevent: task.completed\ndata: {data}\n\n".encode()
 
@@ -407,5 +614,10 @@ def build_app(
     router.add_get("/v1/tasks", api.list_tasks, allow_head=False)
     router.add_get("/v1/tasks/{task_ref:.+}", api.get_task, allow_head=False)
     router.add_get("/v1/logs", api.logs, allow_head=False)
+    router.add_get("/dev/runs", api.dev_runs, allow_head=False)
+    router.add_get("/dev/runs/{run_id}/tree", api.dev_tree, allow_head=False)
+    router.add_get("/dev/runs/{run_id}/trace", api.dev_trace, allow_head=False)
+    router.add_get("/dev/runs/{run_id}/input", api.dev_input, allow_head=False)
+    router.add_get("/dev/metrics", api.dev_metrics, allow_head=False)
     dashboard.add_routes(router, tasks=api.store.tasks, workflow_slug=workflow_slug)
     return app

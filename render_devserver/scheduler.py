@@ -366,6 +366,20 @@ class Scheduler:
             attempt.task.cancel()
         return canceled
 
+    def queue_state(self) -> dict[str, int]:
+        """In-flight counts: attempts holding a slot, parents waiting on subtasks, retries.
+
+        ``running`` holds a slot; ``waitingOnSubtasks`` are running parents that do not
+        (see ``_busy``); ``waitingRetry`` are pending runs backing off before a retry.
+        """
+        waiting = sum(1 for run_id in self._attempts if self._open_children.get(run_id))
+        return {
+            "running": len(self._attempts) - waiting,
+            "waitingOnSubtasks": waiting,
+            "waitingRetry": len(self._timers),
+            "concurrency": self.concurrency,
+        }
+
     # -- internals -------------------------------------------------------------------
 
     def _socket_path(self) -> str:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import json
+import math
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -44,11 +46,25 @@ CREATE TABLE IF NOT EXISTS runs (
     parent_id TEXT NOT NULL,
     status TEXT NOT NULL,
     idempotency_key TEXT UNIQUE,
-    doc TEXT NOT NULL
+    doc TEXT NOT NULL,
+    created_at TEXT,
+    rerun_of TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_root ON runs (root_id);
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status);
 CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id);
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    run_id TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    task_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    completed_at TEXT,
+    duration_ms REAL,
+    PRIMARY KEY (run_id, number)
+);
+CREATE INDEX IF NOT EXISTS attempts_by_task ON attempts (task_id, duration_ms);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL,
@@ -64,6 +80,15 @@ CREATE TABLE IF NOT EXISTS logs (
 );
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, id);
 """
+
+# Version 1 added runs.created_at (time filters), runs.rerun_of (the dashboard's
+# "Run again" link) and the attempts table (duration metrics). Older files are
+# brought up to date when opened.
+_SCHEMA_VERSION = 1
+
+_UTC = _dt.timezone.utc
+_TIMED = frozenset({TaskRunStatus.COMPLETED, TaskRunStatus.FAILED})
+_ID_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @attrs.frozen(kw_only=True)
@@ -90,6 +115,19 @@ def _ts(value: _dt.datetime | None) -> str | None:
 
 def _dt_or_none(value: str | None) -> _dt.datetime | None:
     return None if value is None else parse_timestamp(value)
+
+
+def _duration_ms(attempt: Attempt) -> float | None:
+    """How long a completed or failed attempt ran; None for one running or canceled
+    (a canceled attempt's length says nothing about the task)."""
+    if attempt.completed_at is None or attempt.status not in _TIMED:
+        return None
+    return (attempt.completed_at - attempt.started_at).total_seconds() * 1000.0
+
+
+def _utc_text(value: _dt.datetime) -> str:
+    """UTC with a fixed width, so that stored times compare as text."""
+    return format_timestamp(value.astimezone(_UTC))
 
 
 def run_to_document(run: Run) -> dict[str, Any]:
@@ -177,6 +215,29 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        (version,) = self._db.execute("PRAGMA user_version").fetchone()
+        columns = {row["name"] for row in self._db.execute("PRAGMA table_info(runs)")}
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            if "created_at" not in columns:
+                self._db.execute("ALTER TABLE runs ADD COLUMN created_at TEXT")
+                self._db.execute("UPDATE runs SET created_at = json_extract(doc, '$.created_at')")
+            if "rerun_of" not in columns:
+                self._db.execute("ALTER TABLE runs ADD COLUMN rerun_of TEXT")
+            self._db.execute("CREATE INDEX IF NOT EXISTS runs_by_created ON runs (created_at)")
+            self._db.execute(
+                "CREATE INDEX IF NOT EXISTS runs_by_origin ON runs (rerun_of)"
+                " WHERE rerun_of IS NOT NULL"
+            )
+            if version < 1:
+                rows = self._db.execute("SELECT doc FROM runs").fetchall()
+                for row in rows:
+                    self._put_attempts(run_from_document(json.loads(row["doc"])))
+            if version < _SCHEMA_VERSION:
+                self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def close(self) -> None:
         self._db.close()
@@ -236,20 +297,110 @@ class Store:
 
     def put_run(self, run: Run) -> None:
         doc = json.dumps(run_to_document(run), separators=(",", ":"))
-        self._db.execute(
-            "INSERT INTO runs (id, task_id, root_id, parent_id, status, idempotency_key, doc)"
+        with self._db:
+            self._db.execute("BEGIN")
+            self._db.execute(
+                "INSERT INTO runs"
+                " (id, task_id, root_id, parent_id, status, idempotency_key, doc, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+                (
+                    run.id,
+                    run.task_id,
+                    run.root_id or run.id,
+                    run.parent_id,
+                    run.status.value,
+                    run.idempotency_key,
+                    doc,
+                    _utc_text(run.created_at),
+                ),
+            )
+            self._put_attempts(run)
+
+    def _put_attempts(self, run: Run) -> None:
+        self._db.executemany(
+            "INSERT INTO attempts"
+            " (run_id, number, task_id, status, started_at, completed_at, duration_ms)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
-            (
-                run.id,
-                run.task_id,
-                run.root_id or run.id,
-                run.parent_id,
-                run.status.value,
-                run.idempotency_key,
-                doc,
-            ),
+            " ON CONFLICT(run_id, number) DO UPDATE SET status = excluded.status,"
+            " completed_at = excluded.completed_at, duration_ms = excluded.duration_ms",
+            [
+                (
+                    run.id,
+                    attempt.number,
+                    run.task_id,
+                    attempt.status.value,
+                    _utc_text(attempt.started_at),
+                    None if attempt.completed_at is None else _utc_text(attempt.completed_at),
+                    _duration_ms(attempt),
+                )
+                for attempt in run.attempts
+            ],
         )
+
+    def set_rerun_of(self, run_id: str, origin_id: str) -> None:
+        """Record that ``run_id`` was started as a re-run of ``origin_id`` (dev-only)."""
+        self._db.execute("UPDATE runs SET rerun_of = ? WHERE id = ?", (origin_id, run_id))
+
+    def rerun_of(self, run_id: str) -> str | None:
+        row = self._db.execute("SELECT rerun_of FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else row["rerun_of"]
+
+    def reruns(self, run_id: str, limit: int = 100) -> list[str]:
+        """The runs started as re-runs of ``run_id``, oldest first."""
+        rows = self._db.execute(
+            "SELECT id FROM runs WHERE rerun_of = ? ORDER BY seq LIMIT ?", (run_id, limit)
+        )
+        return [row["id"] for row in rows]
+
+    def run_tree(self, run_id: str, limit: int) -> tuple[str, list[tuple[Run, str | None]], bool]:
+        """The tree ``run_id`` belongs to, in creation order: ``(root id, runs, truncated)``.
+
+        Each run comes with the run it re-runs (or None). Raises KeyError for an
+        unknown id. At most ``limit`` runs; ``truncated`` says there were more.
+        """
+        row = self._db.execute("SELECT root_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        root_id = str(row["root_id"])
+        rows = self._db.execute(
+            "SELECT doc, rerun_of FROM runs WHERE root_id = ? ORDER BY seq LIMIT ?",
+            (root_id, limit + 1),
+        ).fetchall()
+        runs = [(run_from_document(json.loads(r["doc"])), r["rerun_of"]) for r in rows[:limit]]
+        return root_id, runs, len(rows) > limit
+
+    def count_by_status(self) -> dict[str, int]:
+        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+        return {row["status"]: int(row["n"]) for row in rows}
+
+    def attempt_durations(self) -> list[tuple[str, int, float, float]]:
+        """``(task id, finished attempts, p50 ms, p95 ms)`` over every finished attempt.
+
+        Nearest-rank percentiles of the attempts that completed or failed, each read
+        from the ``(task_id, duration_ms)`` index at its rank: a few index lookups per
+        task, however many attempts there are.
+        """
+        counts = self._db.execute(
+            "SELECT task_id, COUNT(*) AS n FROM attempts WHERE duration_ms IS NOT NULL"
+            " GROUP BY task_id ORDER BY task_id"
+        ).fetchall()
+        out = []
+        for row in counts:
+            total = int(row["n"])
+            ranks = [max(1, math.ceil(share * total)) for share in (0.50, 0.95)]
+            p50, p95 = (
+                float(
+                    self._db.execute(
+                        "SELECT duration_ms FROM attempts WHERE task_id = ? AND"
+                        " duration_ms IS NOT NULL ORDER BY duration_ms LIMIT 1 OFFSET ?",
+                        (row["task_id"], rank - 1),
+                    ).fetchone()[0]
+                )
+                for rank in ranks
+            )
+            out.append((str(row["task_id"]), total, p50, p95))
+        return out
 
     def get_run(self, run_id: str) -> Run | None:
         row = self._db.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
@@ -289,8 +440,17 @@ class Store:
         task_ids: Sequence[str] = (),
         root_ids: Sequence[str] = (),
         statuses: Sequence[str] = (),
+        id_prefix: str | None = None,
+        created_after: _dt.datetime | None = None,
+        created_before: _dt.datetime | None = None,
+        roots_only: bool = False,
     ) -> list[Run] | None:
-        """One page, newest first, after ``cursor`` (a run id); None if the cursor is unknown."""
+        """One page, newest first, after ``cursor`` (a run id); None if the cursor is unknown.
+
+        ``id_prefix`` (letters, digits, ``-`` and ``_`` only; ``trn-`` may be left
+        out) and the creation-time bounds (``created_after`` inclusive,
+        ``created_before`` exclusive) are the dashboard's search.
+        """
         clauses: list[str] = []
         params: list[Any] = []
         if cursor is not None:
@@ -303,9 +463,29 @@ class Store:
             if values:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params.extend(values)
+        if id_prefix:
+            if not _ID_PREFIX.fullmatch(id_prefix):
+                raise ValueError(f"not an id prefix: {id_prefix!r}")
+            # GLOB is case-sensitive like the ids, so SQLite can use the id index.
+            if not (id_prefix.startswith("trn-") or "trn-".startswith(id_prefix)):
+                id_prefix = "trn-" + id_prefix
+            clauses.append("id GLOB ?")
+            params.append(f"{id_prefix}*")
+        if created_after is not None:
+            clauses.append("created_at >= ?")
+            params.append(_utc_text(created_after))
+        if created_before is not None:
+            clauses.append("created_at < ?")
+            params.append(_utc_text(created_before))
+        if roots_only:
+            clauses.append("parent_id = ''")
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        # The page's seqs first (from the indexes alone when a filter needs a sort),
+        # then only those documents.
         rows = self._db.execute(
-            f"SELECT doc FROM runs{where} ORDER BY seq DESC LIMIT ?", [*params, limit]
+            f"SELECT doc FROM runs WHERE seq IN (SELECT seq FROM runs{where}"
+            " ORDER BY seq DESC LIMIT ?) ORDER BY seq DESC",
+            [*params, limit],
         )
         return [run_from_document(json.loads(row["doc"])) for row in rows]
 

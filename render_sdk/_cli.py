@@ -25,7 +25,7 @@ from render_core.errors import (
     TimeoutError,
     ValidationError,
 )
-from render_core.models import ListTaskRunsParams, TaskRunDetails, TaskRunStatus
+from render_core.models import ListTaskRunsParams, TaskRun, TaskRunDetails, TaskRunStatus
 from render_sdk._cli_format import (
     Output,
     TaskNames,
@@ -74,6 +74,9 @@ commands:
   runs list              list recent runs: [--status S] [--task TASK] [--limit N]
   runs get ID            show a run: status, attempts, input, result, error
   runs cancel ID         cancel a run (and its subtasks)
+  runs rerun ID          start the same task again with the same input: [--wait]
+  runs trace ID          write the run's whole tree as a trace-event file (Perfetto,
+                         chrome://tracing): {PROG} runs trace ID > trace.json
   runs logs ID           print a run's output; --follow keeps printing until it ends
   runs watch ID...       show runs live until they have all finished
 
@@ -182,7 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     runs = groups.add_parser(
         "runs", parents=[common], help="task runs", description="Start, inspect and cancel runs."
     )
-    commands = runs.add_subparsers(dest="command", metavar="{start,list,get,cancel,logs,watch}")
+    commands = runs.add_subparsers(
+        dest="command", metavar="{start,list,get,cancel,rerun,trace,logs,watch}"
+    )
     commands.required = True
 
     start = commands.add_parser(
@@ -261,6 +266,40 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cancel a run that has not finished, with its subtasks.",
     )
     cancel.add_argument("run_id", metavar="ID", help="task run id (trn-...)")
+
+    rerun = commands.add_parser(
+        "rerun",
+        parents=[common],
+        help="run a task run's task again with the same input",
+        description="Start a new run of the task of run ID with the input of run ID and print "
+        "it (with --wait: its final state). A dev server on this machine records which run "
+        "it re-runs, and its dashboard links the two.",
+        epilog=f"example: {PROG} runs rerun trn-d2k4l6o2j5r3ldc4k0ug --wait",
+    )
+    rerun.add_argument("run_id", metavar="ID", help="the task run to run again (trn-...)")
+    rerun.add_argument(
+        "--wait", action="store_true", help="wait for the new run to finish; exit 1 if it fails"
+    )
+    rerun.add_argument(
+        "--timeout",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --wait: give up after SECONDS (exit 1; the run goes on)",
+    )
+
+    trace = commands.add_parser(
+        "trace",
+        parents=[common],
+        help="write a run tree as a trace-event file",
+        description="Write the tree of run ID (its root, every subtask, each attempt, "
+        "queue and retry wait) as a Chrome trace-event JSON file, which Perfetto "
+        "(ui.perfetto.dev) and chrome://tracing open.",
+        epilog=f"example: {PROG} runs trace trn-d2k4l6o2j5r3ldc4k0ug > trace.json",
+    )
+    trace.add_argument("run_id", metavar="ID", help="any task run of the tree (trn-...)")
+    trace.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
+    )
 
     logs = commands.add_parser(
         "logs",
@@ -435,13 +474,20 @@ def _runs_start(client: Render, args: argparse.Namespace, out: Output) -> int:
         raise UsageError("TASK is empty: give workflow-slug/task-name or a task id")
     input_data = _read_input(args, sys.stdin)
     run = client.workflows.start_task(task, input_data, idempotency_key=args.idempotency_key)
+    return _started(client, run, args, out)
+
+
+def _started(client: Render, run: TaskRun, args: argparse.Namespace, out: Output) -> int:
+    """Print a run just started, or (``--wait``) wait for it and print its final state."""
+    origin = getattr(args, "rerun_of", None)
+    again = f", a rerun of {origin}" if origin else ""
     if not args.wait:
         if out.json_mode:
             out.document(wire(run))
         else:
-            out.line(f"Started task run {run.id} ({run.status})")
+            out.line(f"Started task run {run.id} ({run.status}){again}")
         return EXIT_OK
-    out.note(f"Started task run {run.id}; waiting for it to finish...")
+    out.note(f"Started task run {run.id}{again}; waiting for it to finish...")
     try:
         details = client.workflows.wait_for_run(run.id, timeout=args.timeout)
     except TaskRunError as exc:
@@ -457,6 +503,38 @@ def _runs_start(client: Render, args: argparse.Namespace, out: Output) -> int:
     if not details.status.is_success:
         out.note(f"{PROG}: task run {details.id} {details.status}")
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _run_again(client: Render, args: argparse.Namespace, out: Output) -> int:
+    if args.timeout is not None and not args.wait:
+        raise UsageError("--timeout only applies with --wait")
+    from render_sdk._cli_observe import start_rerun
+
+    run = start_rerun(client, args.run_id)
+    args.rerun_of = args.run_id
+    return _started(client, run, args, out)
+
+
+def _runs_trace(client: Render, args: argparse.Namespace, out: Output) -> int:
+    from render_sdk._cli_observe import tree_trace
+
+    document = tree_trace(client, args.run_id)
+    text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+    if args.output is None:
+        out.line(text)
+    else:
+        try:
+            with open(args.output, "w", encoding="utf-8") as handle:
+                handle.write(text + "\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write --output: {exc}") from None
+    runs = document["otherData"]["runs"]
+    events = sum(1 for event in document["traceEvents"] if event.get("cat") == "attempt")
+    out.note(
+        f"{PROG}: wrote the tree of {document['otherData']['rootTaskRunId']}: "
+        f"{runs} run(s), {events} attempt(s)" + (f" to {args.output}" if args.output else "")
+    )
     return EXIT_OK
 
 
@@ -539,6 +617,8 @@ COMMANDS: dict[tuple[str, str], Command] = {
     ("runs", "list"): _runs_list,
     ("runs", "get"): _runs_get,
     ("runs", "cancel"): _runs_cancel,
+    ("runs", "rerun"): _run_again,
+    ("runs", "trace"): _runs_trace,
     ("runs", "logs"): _runs_logs,
     ("runs", "watch"): _runs_watch,
 }

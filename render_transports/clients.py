@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from render_core import api, flows
 from render_core.backoff import Backoff
 from render_core.config import ClientConfig, Timeouts, resolve_config
-from render_core.effects import Flow, run_async, run_sync
+from render_core.effects import Flow
 from render_core.errors import ConfigurationError, TimeoutError, ValidationError
 from render_core.models import (
     TERMINAL_STATUSES,
@@ -35,6 +35,7 @@ from render_core.models import (
 )
 from render_core.tasks import TaskSpec, typed_result, typed_start
 from render_core.waiter import RunResult, RunWaiter
+from render_transports import _otel
 from render_transports.base import AsyncTransport, SyncTransport
 from render_transports.waiting import AsyncWaitHub, wait_sync
 
@@ -148,7 +149,7 @@ class SyncWorkflowsService:
         self._client = client
 
     def _run(self, flow: Flow[T]) -> T:
-        return run_sync(flow, self._client._transport.send, _sleep)
+        return _otel.run_sync(flow, self._client._transport.send, _sleep)
 
     def _waiter(self, timeout: float | None) -> RunWaiter:
         client = self._client
@@ -222,6 +223,7 @@ class SyncWorkflowsService:
         waiter = self._waiter(timeout)
         waiter.add(run_ids, time.monotonic())
         results = wait_sync(waiter, self._client._transport)
+        results = _otel.traced_wait(results, run_ids, self._client.base_url)
         try:
             yield from results
         finally:
@@ -447,7 +449,7 @@ class AsyncWorkflowsService:
         self._client = client
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await run_async(flow, self._client._transport.send, _asleep)
+        return await _otel.run_async(flow, self._client._transport.send, _asleep)
 
     async def start_task(
         self,
@@ -498,6 +500,7 @@ class AsyncWorkflowsService:
         if run.status.is_terminal:
             return RunResult(run.id, details=await self.get_task_run(run.id))
         waiting = self._client._hub().wait(run.id)
+        waiting = _otel.traced_wait_async(waiting, [run.id], self._client.base_url)
         if timeout is None:
             return await waiting
         try:
@@ -514,7 +517,11 @@ class AsyncWorkflowsService:
         hub = self._client._hub()
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        pending = {loop.create_task(hub.wait(run_id)): run_id for run_id in ids}
+        base = self._client.base_url
+        pending = {
+            loop.create_task(_otel.traced_wait_async(hub.wait(run_id), [run_id], base)): run_id
+            for run_id in ids
+        }
         try:
             while pending:
                 remaining = None if deadline is None else max(0.0, deadline - loop.time())

@@ -52,6 +52,7 @@ from render_core.tasks import (
     encode_result,
     registration_payload,
 )
+from render_transports import _otel
 
 __all__ = [
     "Options",
@@ -590,6 +591,7 @@ async def _main(mode: str, path: str, registry: TaskRegistry) -> int:
             return 0
         return await runtime.run_one()
     finally:
+        _otel.flush()
         await transport.aclose()
 
 
@@ -656,6 +658,7 @@ class _Runtime:
             parent_task_run_id=task_input.parent_task_run_id,
         )
         context = WorkflowTaskContext(self, metadata, task_input.attempt)
+        span = _otel.attempt_started(task_input, definition.name)
         token = _RUNTIME.set(self)
         try:
             args, kwargs = bind_arguments(definition, task_input.input, context=context)
@@ -666,13 +669,16 @@ class _Runtime:
                 result = await _in_thread(definition.func, args, kwargs)
             output = encode_result(result, definition.name, definition.conversion)
         except TaskInputError as exc:
+            span.failed(exc)
             return await self._fail(str(exc), None)
         except Exception as exc:
+            span.failed(exc)
             trace = "".join(traceback.format_exception(exc))
             sys.stderr.write(trace)
             return await self._fail(_describe(exc), trace)
         finally:
             _RUNTIME.reset(token)
+            span.end()
         await self.drive(
             callback.post_callback(callback.build_callback_success(output, self.user_agent))
         )
@@ -729,6 +735,7 @@ class _Runtime:
     async def _subtask(self, name: str, input_data: Any, spec: TaskSpec | None) -> Any:
         key = uuid.uuid4().hex
         created_at = _dt.datetime.now(_dt.timezone.utc).isoformat()
+        call = _otel.subtask_call(name)
         run_id = await self.drive(
             callback.run_subtask(
                 name,
@@ -738,7 +745,9 @@ class _Runtime:
                 user_agent=self.user_agent,
             )
         )
-        value = await self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        call.started(run_id)
+        wait = self.drive(callback.wait_for_subtask(run_id, self.user_agent, task_name=name))
+        value = await call.finished(wait)
         if spec is None:
             return value
         try:

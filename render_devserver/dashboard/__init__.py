@@ -1,12 +1,13 @@
 """The dev server's dashboard: one static page, served at ``/``, that drives the REST API.
 
 The page is plain HTML, CSS and JavaScript shipped in this package: no build step, no
-fonts or scripts from elsewhere, nothing fetched but this server. It reads and writes
-through the same ``/v1/`` API every client uses (tasks, runs, run trees through the
-``rootTaskRunId`` filter, cancel, logs, the event stream), so what it shows is what a
-client would see. One dev-only endpoint, ``GET /dev/tasks``, adds what ``/v1/`` has no
-field for: each task's parameters and options as it registered them, which the page
-turns into a hint for the input of a new run.
+fonts or scripts from elsewhere, nothing fetched but this server. It starts, reads and
+cancels runs through the same ``/v1/`` API every client uses (tasks, runs, cancel, logs,
+the event stream). Dev-only endpoints add what ``/v1/`` has no field for: this module's
+``GET /dev/tasks`` (each task's parameters and options as it registered them, which
+the page turns into a hint for the input of a new run), and the run views of
+``render_devserver.api`` (``/dev/runs`` search, a tree with its timeline, the trace
+file, a run's stored input for "Run again", and ``/dev/metrics``).
 
 The static files are public (the page holds no data of its own); any bearer token the
 server asks for is sent by the page on its API calls, never needed to load the page.

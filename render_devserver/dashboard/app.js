@@ -1,11 +1,13 @@
 // The dev server's dashboard. Plain JavaScript, no build step, no dependencies.
 //
-// Everything comes from the server's own REST API: /v1/tasks, /v1/task-runs (with the
-// status, taskSlug and rootTaskRunId filters), /v1/task-runs/{id} (GET, DELETE),
-// /v1/logs and the /v1/task-runs/events stream, plus /dev/tasks for the parameters and
-// options each task registered. Lists are polled; an open run also listens to the event
-// stream (read with fetch, so that it can carry an Authorization header) and refreshes
-// the moment a run in its tree ends.
+// Runs are read, started and canceled through the server's own REST API: /v1/tasks,
+// POST /v1/task-runs, /v1/task-runs/{id} (GET, DELETE), /v1/logs and the
+// /v1/task-runs/events stream. The dev-only endpoints add what /v1/ has no field for:
+// /dev/tasks (parameters and options), /dev/runs (the list with id-prefix and time
+// search), /dev/runs/{id}/tree (the tree with timeline segments), /dev/runs/{id}/input
+// and /trace ("Run again", the trace download) and /dev/metrics (the header). Lists are
+// polled; an open run also listens to the event stream (read with fetch, so that it can
+// carry an Authorization header) and refreshes the moment a run in its tree ends.
 //
 // Every string that comes from the server reaches the page through textContent or
 // setAttribute, never as markup.
@@ -16,7 +18,9 @@
   const TOKEN_KEY = "render-workflows-dev-token";
   const PAGE_LIMIT = 100; // the API's largest page
   const RUNS_STEP = 50; // runs shown at first, and added by "Show more"
-  const TREE_MAX = 2000; // runs read for one tree
+  const GROUP_MIN = 6; // siblings of one task collapse into one timeline row from this many
+  const RERUN_HEADER = "Render-Dev-Rerun-Of"; // the dev server records the run's origin
+  const METRICS_POLL_MS = 3000;
   const LOG_PAGES_PER_TICK = 20; // at most this many pages of 100 lines per refresh
   const LIST_POLL_MS = 2000;
   const TASKS_POLL_MS = 10000;
@@ -174,8 +178,10 @@
     el.textContent = text;
   }
 
-  async function api(method, path, bodyText) {
-    const headers = withAuth({ Accept: "application/json" });
+  // options.headers: more request headers; options.raw: return the body text unparsed.
+  async function api(method, path, bodyText, options) {
+    const opts = options || {};
+    const headers = withAuth(Object.assign({ Accept: "application/json" }, opts.headers || {}));
     if (bodyText !== undefined) headers["Content-Type"] = "application/json";
     let response;
     try {
@@ -192,6 +198,7 @@
     setConnection("live", "connected");
     if (response.status === 204) return null;
     const text = await response.text();
+    if (opts.raw && response.ok) return text;
     let doc = null;
     try { doc = text ? JSON.parse(text) : null; } catch (_) { doc = null; }
     if (!response.ok) {
@@ -351,14 +358,51 @@
 
   // -- runs list ------------------------------------------------------------------
 
-  const list = { want: RUNS_STEP, seq: 0, timer: null };
+  const list = { want: RUNS_STEP, seq: 0, timer: null, shown: [] };
+
+  function localInputTime(id) {
+    const value = $(id).value;
+    if (!value) return undefined;
+    const ms = new Date(value).getTime(); // datetime-local is local time
+    return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+  }
+
+  function listParams() {
+    const params = { status: $("filter-status").value, task: $("filter-task").value };
+    const prefix = $("search").value.trim();
+    if (prefix) params.q = prefix;
+    const time = $("filter-time").value;
+    show($("time-range"), time === "custom");
+    if (time === "custom") {
+      params.after = localInputTime("filter-after");
+      params.before = localInputTime("filter-before");
+    } else if (time) {
+      params.after = new Date(Date.now() - Number(time) * 1000).toISOString();
+    }
+    return params;
+  }
+
+  // GET /dev/runs pages: {"runs": [...], "nextCursor": id or null}.
+  async function readRuns(params, max) {
+    const out = [];
+    let cursor = null;
+    while (out.length < max) {
+      const limit = Math.min(PAGE_LIMIT, max - out.length);
+      const doc = await api("GET", `/dev/runs?${query(Object.assign({}, params, { limit, cursor }))}`);
+      if (!doc || !Array.isArray(doc.runs)) break;
+      out.push(...doc.runs);
+      cursor = doc.nextCursor;
+      if (!cursor) break;
+    }
+    return out;
+  }
 
   async function refreshRuns() {
     const seq = ++list.seq;
-    const params = { status: $("filter-status").value, taskSlug: $("filter-task").value };
+    const params = listParams();
     try {
       if (Date.now() - tasks.loadedAt > TASKS_POLL_MS) await loadTasks();
-      const runs = await readAll("/v1/task-runs", params, (item) => item.taskRun, list.want + 1);
+      const runs = await readRuns(params, list.want + 1);
       if (seq !== list.seq) return; // a newer refresh (other filters) is under way
       renderRuns(runs.slice(0, list.want));
       show($("runs-more"), runs.length > list.want);
@@ -375,14 +419,17 @@
         : null;
       return h("tr", { "data-run-id": run.id, "data-status": run.status, "data-testid": "run-row" },
         h("td", null, child, runLink(run.id)),
-        h("td", { text: taskName(run.taskId) }),
+        h("td", { text: run.taskName || taskName(run.taskId) }),
         h("td", null, badge(run.status)),
         timeCell(run.startedAt),
         h("td", { class: "mono", text: duration(run.startedAt, run.completedAt, run.status) }),
         h("td", { text: String((run.attempts || []).length) }));
     });
     $("runs").replaceChildren(...rows);
+    const filtered = Object.values(listParams()).some((value) => value);
+    $("runs-empty").textContent = filtered ? "No runs match." : "No runs yet.";
     show($("runs-empty"), runs.length === 0);
+    list.shown = runs;
   }
 
   function startListPolling() {
@@ -402,7 +449,7 @@
 
   // -- one run --------------------------------------------------------------------
 
-  const run = { id: null, timer: null, busy: false, again: false, stream: null, streamKey: "", logs: null, generation: 0 };
+  const run = { id: null, timer: null, busy: false, again: false, stream: null, streamKey: "", logs: null, generation: 0, details: null, root: null };
 
   function openRun(id) {
     closeRun();
@@ -415,7 +462,15 @@
     $("run-task").textContent = "";
     $("run-status").replaceChildren();
     $("run-status").className = "badge";
-    for (const el of ["run-facts", "tree", "run-input", "run-outcome", "attempts", "logs"]) $(el).replaceChildren();
+    delete $("run-status").dataset.status;
+    run.details = null;
+    run.root = null;
+    timeline.expanded.clear();
+    timeline.collapsed.clear();
+    timeline.signature = "";
+    hideTip();
+    for (const el of ["run-facts", "tree", "run-input", "run-outcome", "attempts", "logs", "timeline"]) $(el).replaceChildren();
+    $("timeline-info").textContent = "";
     setMessage($("run-error-msg"), "");
     show($("run-cancel"), false);
     show($("logs-empty"), true);
@@ -447,11 +502,15 @@
       if (!tasks.loadedAt) await loadTasks();
       const details = await api("GET", `/v1/task-runs/${encodeURIComponent(id)}`);
       if (!current()) return;
-      renderRunDetails(details);
-      const root = details.rootTaskRunId || details.id;
-      const tree = await readAll("/v1/task-runs", { rootTaskRunId: root }, (item) => item.taskRun, TREE_MAX);
+      const treeDoc = await api("GET", `/dev/runs/${encodeURIComponent(id)}/tree`);
       if (!current()) return;
+      const tree = treeDoc.runs;
+      const root = treeDoc.rootTaskRunId || details.rootTaskRunId || details.id;
+      run.details = details;
+      run.root = root;
+      renderRunDetails(details, treeDoc);
       renderTree(tree, root, details);
+      renderTimeline(treeDoc, details.id);
       await refreshLogs(id, current);
       $("logs-empty").textContent = isTerminal(details.status) ? "No output." : "No output yet.";
       const open = tree.filter((r) => !isTerminal(r.status)).map((r) => r.id);
@@ -485,7 +544,7 @@
     return h("div", null, h("dt", { text: label }), h("dd", null, ...value));
   }
 
-  function renderRunDetails(details) {
+  function renderRunDetails(details, treeDoc) {
     const task = tasks.byId.get(details.taskId);
     $("run-task").textContent = task ? task.name : details.taskId;
     $("run-status").replaceChildren(details.status);
@@ -504,6 +563,15 @@
     ];
     if (details.parentTaskRunId) facts.push(fact("Parent run", runLink(details.parentTaskRunId)));
     if (details.rootTaskRunId && details.rootTaskRunId !== details.id) facts.push(fact("Root run", runLink(details.rootTaskRunId)));
+    const self = (treeDoc.runs || []).find((r) => r.id === details.id);
+    if (self && self.rerunOf) facts.push(fact("Rerun of", runLink(self.rerunOf, { "data-testid": "rerun-of" })));
+    const reruns = treeDoc.reruns || [];
+    if (reruns.length) {
+      const links = [];
+      for (const id of reruns.slice(-5)) links.push(runLink(id, { "data-testid": "rerun-link" }), " ");
+      if (reruns.length > 5) links.unshift(`${reruns.length - 5} more… `);
+      facts.push(fact("Run again as", ...links));
+    }
     $("run-facts").replaceChildren(...facts);
 
     $("run-input").textContent = pretty(details.input);
@@ -540,8 +608,7 @@
   function renderTree(runs, rootId, details) {
     const byParent = new Map();
     const known = new Set(runs.map((r) => r.id));
-    // The list is newest first; a tree reads best oldest first.
-    for (const r of runs.slice().reverse()) {
+    for (const r of runs) { // oldest first
       const parent = r.id === rootId || !known.has(r.parentTaskRunId) ? "" : r.parentTaskRunId;
       if (!byParent.has(parent)) byParent.set(parent, []);
       byParent.get(parent).push(r);
@@ -553,7 +620,7 @@
         h("li", { "data-run-id": r.id },
           h("div", { class: "node" + (r.id === details.id ? " current" : "") },
             badge(r.status),
-            h("span", { text: taskName(r.taskId) }),
+            h("span", { text: r.taskName || taskName(r.taskId) }),
             r.id === details.id ? h("code", { text: r.id }) : runLink(r.id),
             h("span", { class: "dur", text: duration(r.startedAt, r.completedAt, r.status) })),
           branch(r.id, depth + 1))));
@@ -602,6 +669,377 @@
       setMessage($("run-error-msg"), exc.message);
     }
     refreshRun();
+  }
+
+  // -- run again, trace download ----------------------------------------------------
+
+  async function onRerun() {
+    const id = run.id;
+    const details = run.details;
+    if (!id || !details) return;
+    const button = $("run-again");
+    button.disabled = true;
+    try {
+      // The stored input, as text: spliced in unparsed, like the start form's.
+      const input = await api("GET", `/dev/runs/${encodeURIComponent(id)}/input`, undefined, { raw: true });
+      const task = tasks.byId.get(details.taskId);
+      const ref = task && task.slug ? task.slug : details.taskId;
+      const started = await api("POST", "/v1/task-runs", `{"task":${JSON.stringify(ref)},"input":${input}}`,
+        { headers: { [RERUN_HEADER]: id } });
+      location.hash = runHref(started.id);
+    } catch (exc) {
+      setMessage($("run-error-msg"), exc.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async function onTrace() {
+    const id = run.id;
+    if (!id) return;
+    const button = $("run-trace");
+    button.disabled = true;
+    try {
+      const text = await api("GET", `/dev/runs/${encodeURIComponent(id)}/trace`, undefined, { raw: true });
+      const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+      const link = h("a", { href: url, download: `trace-${run.root || id}.json`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (exc) {
+      setMessage($("run-error-msg"), exc.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  // -- timeline (waterfall) ---------------------------------------------------------
+  //
+  // One row per run of the tree (parents above their children), bars for each segment
+  // the server computed (queued, attempt, retry wait) on one time axis. Siblings of one
+  // task collapse into one row from GROUP_MIN of them; clicking it expands them.
+
+  const timeline = { expanded: new Set(), collapsed: new Set(), info: new WeakMap(), doc: null, currentId: null, signature: "" };
+
+  function timelineRows(runs, rootId, currentId) {
+    const known = new Set(runs.map((r) => r.id));
+    // The open run and its ancestors stay visible: their groups start expanded.
+    const parents = new Map(runs.map((r) => [r.id, r.parentTaskRunId]));
+    const lineage = new Set();
+    for (let id = currentId; id && !lineage.has(id) && known.has(id); id = parents.get(id)) lineage.add(id);
+    const children = new Map();
+    const roots = [];
+    for (const r of runs) {
+      const parent = r.id !== rootId && known.has(r.parentTaskRunId) ? r.parentTaskRunId : "";
+      if (!parent) roots.push(r);
+      else {
+        if (!children.has(parent)) children.set(parent, []);
+        children.get(parent).push(r);
+      }
+    }
+    const rows = [];
+    const visit = (siblings, depth, parentKey) => {
+      if (depth > 64) return;
+      const byTask = new Map();
+      for (const r of siblings) {
+        if (!byTask.has(r.taskId)) byTask.set(r.taskId, []);
+        byTask.get(r.taskId).push(r);
+      }
+      const grouped = new Set();
+      for (const r of siblings) {
+        const members = byTask.get(r.taskId);
+        if (members.length < GROUP_MIN) {
+          rows.push({ kind: "run", run: r, depth });
+          visit(children.get(r.id) || [], depth + 1, r.id);
+          continue;
+        }
+        if (grouped.has(r.taskId)) continue;
+        grouped.add(r.taskId);
+        const key = `${parentKey}/${r.taskId}`;
+        const open = timeline.expanded.has(key)
+          || (!timeline.collapsed.has(key) && members.some((m) => lineage.has(m.id)));
+        rows.push({ kind: "group", key, runs: members, depth, open });
+        if (open) {
+          for (const member of members) {
+            rows.push({ kind: "run", run: member, depth: depth + 1 });
+            visit(children.get(member.id) || [], depth + 2, member.id);
+          }
+        }
+      }
+    };
+    visit(roots, 0, "");
+    return rows;
+  }
+
+  function niceStep(span) {
+    const raw = span / 8;
+    const power = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 5, 10]) if (m * power >= raw) return m * power;
+    return 10 * power;
+  }
+
+  // Merged [start, end] intervals (ms), for a collapsed group's "any of them was busy".
+  function union(intervals) {
+    intervals.sort((a, b) => a[0] - b[0]);
+    const out = [];
+    for (const [start, end] of intervals) {
+      const last = out[out.length - 1];
+      if (last && start <= last[1]) last[1] = Math.max(last[1], end);
+      else out.push([start, end]);
+    }
+    return out;
+  }
+
+  function exactTime(ms, iso) {
+    return iso ? `${formatTime(iso)}  (${iso})` : "";
+  }
+
+  function renderTimeline(doc, currentId, force) {
+    // A finished tree does not change: keep its rows (and a hovered bar) as they are.
+    const signature = JSON.stringify(doc.runs) + currentId;
+    const finished = (doc.runs || []).every((r) => isTerminal(r.status));
+    if (!force && finished && signature === timeline.signature) return;
+    timeline.signature = signature;
+    const began = performance.now();
+    timeline.doc = doc;
+    timeline.currentId = currentId;
+    const now = Date.now();
+    const runs = doc.runs || [];
+    let t0 = Infinity;
+    let t1 = -Infinity;
+    let active = false;
+    for (const r of runs) {
+      if (!isTerminal(r.status)) active = true;
+      for (const seg of r.segments || []) {
+        if (seg.s === undefined) {
+          seg.s = parseTime(seg.start);
+          seg.e = seg.end ? parseTime(seg.end) : null;
+        }
+        if (seg.s === null) continue;
+        t0 = Math.min(t0, seg.s);
+        t1 = Math.max(t1, seg.e === null ? Math.max(now, seg.s) : seg.e);
+      }
+    }
+    const box = $("timeline");
+    if (t0 === Infinity) {
+      box.replaceChildren(h("p", { class: "muted", text: "Nothing has run yet." }));
+      $("timeline-info").textContent = "";
+      return;
+    }
+    if (active) t1 = Math.max(t1, now);
+    const span = Math.max(t1 - t0, 1);
+    const pct = (ms) => `${(((ms - t0) / span) * 100).toFixed(3)}%`;
+    const place = (el, start, end) => {
+      el.style.left = pct(start);
+      el.style.width = `${(((Math.max(end, start) - start) / span) * 100).toFixed(3)}%`;
+      return el;
+    };
+
+    const step = niceStep(span);
+    const ticks = [];
+    for (let at = 0; at <= span * 0.96; at += step) {
+      const tick = h("div", { class: "tl-tick" }, h("span", { text: at === 0 ? "0" : `+${formatDuration(at)}` }));
+      tick.style.left = pct(t0 + at);
+      ticks.push(tick);
+    }
+    const axisTrack = h("div", { class: "tl-track" }, ...ticks);
+    const fragment = document.createDocumentFragment();
+    fragment.append(h("div", { class: "tl-axis" },
+      h("div", { class: "tl-label muted", text: `${runs.length} run${runs.length === 1 ? "" : "s"}` }), axisTrack));
+
+    const rows = timelineRows(runs, doc.rootTaskRunId, currentId);
+    for (const row of rows) {
+      const track = h("div", { class: "tl-track" });
+      let el;
+      if (row.kind === "run") {
+        const r = row.run;
+        for (const seg of r.segments || []) {
+          if (seg.s === null) continue;
+          const end = seg.e === null ? Math.max(now, seg.s) : seg.e;
+          const bar = place(h("div", {
+            class: `tl-bar ${seg.kind} ${seg.status || ""}${seg.e === null ? " open" : ""}`,
+            "data-kind": seg.kind,
+            "data-testid": "timeline-bar",
+          }), seg.s, end);
+          timeline.info.set(bar, { run: r, seg });
+          track.append(bar);
+        }
+        const label = h("div", { class: "tl-label" },
+          h("span", { class: "tl-toggle" }),
+          badge(r.status),
+          h("span", { class: "tl-name", text: r.taskName || taskName(r.taskId) }),
+          h("code", { text: r.id }));
+        label.style.paddingLeft = `${row.depth * 14}px`;
+        el = h("div", {
+          class: "tl-row" + (r.id === currentId ? " current" : ""),
+          "data-run-id": r.id,
+          "data-status": r.status,
+          "data-testid": "timeline-row",
+          title: r.id === currentId ? undefined : "open this run",
+        }, label, track);
+      } else {
+        let start = Infinity;
+        let end = -Infinity;
+        const busy = [];
+        const failedBusy = [];
+        const counts = new Map();
+        for (const member of row.runs) {
+          counts.set(member.status, (counts.get(member.status) || 0) + 1);
+          for (const seg of member.segments || []) {
+            if (seg.s === null) continue;
+            const segEnd = seg.e === null ? Math.max(now, seg.s) : seg.e;
+            start = Math.min(start, seg.s);
+            end = Math.max(end, segEnd);
+            if (seg.kind === "attempt") (seg.status === "failed" ? failedBusy : busy).push([seg.s, segEnd]);
+          }
+        }
+        const summary = [...counts].map(([status, n]) => `${n} ${status}`).join(", ");
+        if (start !== Infinity) {
+          const envelope = place(h("div", { class: "tl-bar envelope", "data-testid": "timeline-bar" }), start, end);
+          timeline.info.set(envelope, { group: row, start, end, summary });
+          track.append(envelope);
+          for (const [kind, list] of [["completed", busy], ["failed", failedBusy]]) {
+            for (const [s0, s1] of union(list)) {
+              const bar = place(h("div", { class: `tl-bar attempt ${kind}` }), s0, s1);
+              timeline.info.set(bar, { group: row, start, end, summary });
+              track.append(bar);
+            }
+          }
+        }
+        const first = row.runs[0];
+        const label = h("div", { class: "tl-label" },
+          h("span", { class: "tl-toggle", text: row.open ? "▾" : "▸" }),
+          badge(counts.get("failed") ? "failed" : [...counts.keys()].every((st) => st === "completed") ? "completed" : first.status),
+          h("span", { class: "tl-name", text: `${first.taskName || taskName(first.taskId)} × ${row.runs.length}` }),
+          h("span", { class: "muted", text: summary }));
+        label.style.paddingLeft = `${row.depth * 14}px`;
+        el = h("div", {
+          class: "tl-row tl-group",
+          "data-group": row.key,
+          "data-count": row.runs.length,
+          "data-open": row.open ? "true" : "false",
+          "data-testid": "timeline-group",
+          title: row.open ? "collapse" : `show all ${row.runs.length}`,
+        }, label, track);
+      }
+      fragment.append(el);
+    }
+    box.replaceChildren(fragment);
+    void box.offsetHeight; // lay it out now, so that the time measured includes layout
+    const took = performance.now() - began;
+    box.dataset.renderMs = took.toFixed(1);
+    box.dataset.rows = String(rows.length);
+    box.dataset.runs = String(runs.length);
+    const more = doc.truncated ? ` · the first ${runs.length} runs only` : "";
+    $("timeline-info").textContent = `${formatDuration(span)} from first to last${more}`;
+  }
+
+  function hideTip() {
+    show($("timeline-tip"), false);
+  }
+
+  function tipText(info) {
+    if (info.group) {
+      const first = info.group.runs[0];
+      return [
+        `${first.taskName || taskName(first.taskId)} × ${info.group.runs.length}: ${info.summary}`,
+        `first start ${formatTime(new Date(info.start).toISOString())}`,
+        `last end    ${formatTime(new Date(info.end).toISOString())}`,
+        `spans       ${formatDuration(info.end - info.start)}`,
+        info.group.open ? "click to collapse" : "click to show each run",
+      ].join("\n");
+    }
+    const { run: r, seg } = info;
+    const what = seg.kind === "attempt"
+      ? `attempt ${(seg.attempt || 0) + 1} · ${seg.status || ""}`
+      : seg.kind === "retry-wait" ? `retry wait before attempt ${(seg.attempt || 0) + 1}` : `queued before attempt ${(seg.attempt || 0) + 1}`;
+    const end = seg.e === null ? Date.now() : seg.e;
+    const lines = [
+      what,
+      `${r.taskName || taskName(r.taskId)} ${r.id}`,
+      `start ${exactTime(seg.s, seg.start)}`,
+      seg.end ? `end   ${exactTime(seg.e, seg.end)}` : "end   (still going)",
+      `took  ${formatDuration(end - seg.s)}${seg.end ? "" : " so far"}`,
+    ];
+    if (seg.error) lines.push(seg.error);
+    return lines.join("\n");
+  }
+
+  function onTimelineMove(event) {
+    const tip = $("timeline-tip");
+    const bar = event.target instanceof Element ? event.target.closest(".tl-bar") : null;
+    const info = bar ? timeline.info.get(bar) : null;
+    if (!info) {
+      hideTip();
+      return;
+    }
+    tip.textContent = tipText(info);
+    show(tip, true);
+    const x = Math.min(event.clientX + 14, window.innerWidth - tip.offsetWidth - 8);
+    const y = event.clientY + 16 + tip.offsetHeight > window.innerHeight ? event.clientY - tip.offsetHeight - 10 : event.clientY + 16;
+    tip.style.left = `${Math.max(4, x)}px`;
+    tip.style.top = `${Math.max(4, y)}px`;
+  }
+
+  function onTimelineClick(event) {
+    const row = event.target instanceof Element ? event.target.closest(".tl-row") : null;
+    if (!row) return;
+    if (row.dataset.group) {
+      const key = row.dataset.group;
+      if (row.dataset.open === "true") {
+        timeline.expanded.delete(key);
+        timeline.collapsed.add(key);
+      } else {
+        timeline.expanded.add(key);
+        timeline.collapsed.delete(key);
+      }
+      hideTip();
+      if (timeline.doc) renderTimeline(timeline.doc, timeline.currentId, true);
+      return;
+    }
+    const id = row.dataset.runId;
+    if (id && id !== run.id) location.hash = runHref(id);
+  }
+
+  // -- metrics header ---------------------------------------------------------------
+
+  const metrics = { timer: null };
+
+  function metric(label, value, key) {
+    return h("span", { class: "metric", "data-metric": key }, label, h("b", { text: String(value) }));
+  }
+
+  function renderMetrics(doc) {
+    const statuses = Object.entries(doc.runsByStatus || {}).map(([status, count]) =>
+      metric(badge(status), count, `status-${status}`));
+    $("metrics-status").replaceChildren(metric("runs", doc.total || 0, "total"), ...statuses);
+    const q = doc.queue || {};
+    $("metrics-queue").replaceChildren(
+      metric("queued", q.queued || 0, "queued"),
+      metric("waiting for a retry", q.waitingRetry || 0, "waiting-retry"),
+      metric("running", `${q.running || 0} / ${q.concurrency || "?"}`, "running"),
+      metric("waiting on subtasks", q.waitingOnSubtasks || 0, "waiting-subtasks"));
+    const rows = (doc.attemptDurations || []).map((d) =>
+      h("tr", { "data-task-id": d.taskId },
+        h("td", { text: d.taskName }),
+        h("td", { class: "mono", text: String(d.attempts) }),
+        h("td", { class: "mono", text: formatDuration(d.p50Ms) }),
+        h("td", { class: "mono", text: formatDuration(d.p95Ms) })));
+    $("metrics-durations").replaceChildren(...(rows.length ? rows : [h("tr", null, h("td", { colspan: 4, class: "muted", text: "No finished attempts yet." }))]));
+    show($("metrics"), true);
+  }
+
+  function startMetrics() {
+    const loop = async () => {
+      if (!document.hidden) {
+        try {
+          renderMetrics(await api("GET", "/dev/metrics"));
+        } catch (_) { /* shown by the views; the header just keeps its last numbers */ }
+      }
+      metrics.timer = setTimeout(loop, METRICS_POLL_MS);
+    };
+    if (metrics.timer === null) metrics.timer = setTimeout(loop, 0);
   }
 
   // -- event stream (fetch, so that it can send a token) --------------------------
@@ -697,9 +1135,33 @@
     $("start-form").addEventListener("submit", onStart);
     $("start-task").addEventListener("change", updateSignature);
     $("run-cancel").addEventListener("click", onCancel);
-    for (const id of ["filter-status", "filter-task"]) {
+    $("run-again").addEventListener("click", onRerun);
+    $("run-trace").addEventListener("click", onTrace);
+    const timelineBox = $("timeline");
+    timelineBox.addEventListener("mousemove", onTimelineMove);
+    timelineBox.addEventListener("mouseleave", hideTip);
+    timelineBox.addEventListener("click", onTimelineClick);
+    for (const id of ["filter-status", "filter-task", "filter-time", "filter-after", "filter-before"]) {
       $(id).addEventListener("change", () => { list.want = RUNS_STEP; refreshRuns(); });
     }
+    for (const id of ["filter-after", "filter-before"]) {
+      $(id).addEventListener("input", () => { list.want = RUNS_STEP; refreshRuns(); });
+    }
+    let searchTimer = null;
+    $("search").addEventListener("input", () => {
+      clearTimeout(searchTimer);
+      searchTimer = setTimeout(() => { list.want = RUNS_STEP; refreshRuns(); }, 200);
+    });
+    $("search").addEventListener("keydown", async (event) => {
+      if (event.key !== "Enter") return;
+      event.preventDefault();
+      clearTimeout(searchTimer);
+      await refreshRuns();
+      const shown = list.shown || [];
+      const wanted = $("search").value.trim();
+      const exact = shown.find((r) => r.id === wanted || r.id === `trn-${wanted}`);
+      if (exact || shown.length === 1) location.hash = runHref((exact || shown[0]).id);
+    });
     $("runs-more").addEventListener("click", () => { list.want += RUNS_STEP; refreshRuns(); });
     $("token-bar").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -711,6 +1173,7 @@
     document.addEventListener("visibilitychange", () => { if (!document.hidden) refreshView(); });
     window.addEventListener("hashchange", route);
     route();
+    startMetrics();
   }
 
   init();

@@ -52,3 +52,27 @@ def test_smoke_run_writes_a_well_formed_table(tmp_path: pathlib.Path) -> None:
         if row[2] != "—":
             float(row[2].replace(",", ""))
     assert str(ROOT) not in report  # no machine-specific paths in the report
+
+
+def test_dev_queries_script_runs(tmp_path: pathlib.Path) -> None:
+    """bench/dev_queries.py (the dashboard's queries on a big database) still runs; tiny sizes."""
+    output = tmp_path / "queries.md"
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "dev_queries.py"),
+            *("--runs", "120", "--reps", "1", "--output", str(output)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = output.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("Dashboard queries with 120 runs in the database")
+    rows = [line.strip("|").split("|") for line in lines[4:]]
+    assert {row[0].strip() for row in rows} == {"store", "http"}
+    assert len(rows) == 22
+    for row in rows:
+        float(row[2])

@@ -3,6 +3,7 @@ real SQLite), in process with captured output and as a real subprocess."""
 
 from __future__ import annotations
 
+import datetime as _dt
 import io
 import json
 import os
@@ -14,14 +15,20 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import requests
 
+from render_core import lifecycle
+from render_core.errors import TaskRunError
+from render_core.models import ListTaskRunsParams
 from render_devserver.server import DevServer
+from render_devserver.store import Store, run_to_document
 from render_sdk import Render, RenderAsync, _cli
+from tests.support.trace_check import check_trace
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 WORKFLOW = """
-import sys, time
+import asyncio, sys, time
 from render_sdk import Retry, Workflows
 
 app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
@@ -47,6 +54,10 @@ def chatty(n: int, pause: float = 0.0) -> int:
 def sleeper(seconds: float) -> str:
     time.sleep(seconds)
     return "woke up"
+
+@app.task
+async def fan_out(n: int) -> list[int]:
+    return list(await asyncio.gather(*(square(i) for i in range(n))))
 
 if __name__ == "__main__":
     app.start()
@@ -134,7 +145,13 @@ def test_tasks_list(cli: CLI) -> None:
     assert code == 0, err
     rows = _rows(out)
     assert rows[0] == ["ID", "NAME", "CREATED"]
-    assert sorted(row[1] for row in rows[1:]) == ["wf/boom", "wf/chatty", "wf/sleeper", "wf/square"]
+    assert sorted(row[1] for row in rows[1:]) == [
+        "wf/boom",
+        "wf/chatty",
+        "wf/fan_out",
+        "wf/sleeper",
+        "wf/square",
+    ]
     assert all(row[0].startswith("tsk-") for row in rows[1:])
     # Columns line up: every name starts where the header's NAME does.
     lines = out.splitlines()
@@ -311,3 +328,158 @@ def test_options_before_and_after_the_command(cli: CLI, server: DevServer) -> No
                      stderr=err_before)  # fmt: skip
     assert code == 0, err_before.getvalue()
     assert json.loads(out_before.getvalue()) == cli.json("tasks", "list")
+
+
+# -- rerun and trace ----------------------------------------------------------------------
+
+
+def test_rerun_starts_the_same_task_with_the_same_input(cli: CLI, render: Render) -> None:
+    big = 2**63 + 5  # exact through JSON, whatever a float could hold
+    original = render.workflows.start_task("wf/square", {"a": big})
+    code, out, err = cli("runs", "rerun", original.id)
+    assert code == 0, err
+    assert out.startswith("Started task run trn-")
+    assert out.rstrip().endswith(f", a rerun of {original.id}")
+    rerun_id = out.split()[3]
+    assert rerun_id != original.id
+    details = render.workflows.wait_for_run(rerun_id, timeout=60)
+    assert details.input_ == {"a": big}
+    assert details.results == [big * big]
+    assert details.task_id == original.task_id
+    # The dev server recorded where it came from (dev-only; the public shapes are unchanged).
+    tree = requests.get(f"{cli.url}/dev/runs/{rerun_id}/tree", timeout=30).json()
+    assert tree["runs"][0]["rerunOf"] == original.id
+    assert "rerunOf" not in json.dumps(cli.json("runs", "get", rerun_id))
+
+
+def test_rerun_wait_and_a_failing_task(cli: CLI, render: Render) -> None:
+    failed = render.workflows.start_task("wf/boom", {"message": "again"})
+    code, out, err = cli("runs", "rerun", failed.id, "--wait")
+    assert code == 1
+    assert "Error      ValueError: again" in out
+    assert f"a rerun of {failed.id}; waiting for it to finish" in err
+    done = cli.subprocess(
+        "--local", "runs", "rerun", render.workflows.start_task("wf/square", [3]).id, "--wait"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Result     9" in done.stdout
+    code, out, err = cli("runs", "rerun", failed.id, "--wait", "--json")
+    assert code == 1
+    details = json.loads(out)
+    assert details["status"] == "failed"
+    assert details["input"] == {"message": "again"}
+
+
+def test_rerun_bad_input(cli: CLI, server: DevServer, tmp_path: pathlib.Path) -> None:
+    code, out, err = cli("runs", "rerun", "trn-doesnotexist")
+    assert code == 1
+    assert out == ""
+    assert err.startswith(
+        "render-workflows: get task run failed: task run not found: trn-doesnotexist (HTTP 404"
+    )
+    code, _, err = cli("runs", "rerun")
+    assert code == 2
+    assert "the following arguments are required: ID" in err
+    code, _, err = cli("runs", "rerun", "trn-x", "--timeout", "3")
+    assert code == 2
+    assert "--timeout only applies with --wait" in err
+
+    # A run whose input is null (a database written by something else).
+    db = str(tmp_path / "odd.sqlite3")
+    store = Store(db)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    run = lifecycle.complete(
+        lifecycle.start_attempt(
+            lifecycle.new_run(
+                run_id="trn-noinput", task_id="tsk-x", task_name="square", input_data=[], now=now
+            ),
+            now,
+        ),
+        [0],
+        now,
+    )
+    document = run_to_document(run)
+    document["input"] = None
+    store.put_run(run)
+    store._db.execute("UPDATE runs SET doc = ? WHERE id = 'trn-noinput'", (json.dumps(document),))
+    store.close()
+    odd = DevServer(
+        list(server.command), port=0, db=db, cwd=server.cwd, env=server.env, workflow_slug="wf"
+    )
+    with odd.run_in_thread() as running:
+        before = requests.get(f"{running.url}/v1/task-runs", timeout=30).json()
+        code, out, err = CLI(running.url)("runs", "rerun", "trn-noinput")
+        assert code == 1
+        assert err == "render-workflows: task run trn-noinput has no input to run again with\n"
+        assert requests.get(f"{running.url}/v1/task-runs", timeout=30).json() == before
+
+
+def test_trace_writes_the_tree_as_trace_events(
+    cli: CLI, render: Render, tmp_path: pathlib.Path
+) -> None:
+    root = render.workflows.run_task("wf/fan_out", [3], timeout=60)
+    child = next(
+        run
+        for run in render.workflows.list_task_runs(ListTaskRunsParams(root_task_run_id=[root.id]))
+        if run.id != root.id
+    )
+    # From the command line, redirected to a file (as the docs show), asked about a child.
+    target = tmp_path / "trace.json"
+    with target.open("w", encoding="utf-8") as handle:
+        done = subprocess.run(
+            [sys.executable, "-m", "render_sdk.cli", "--local", "runs", "trace", child.id],
+            env={**_env(), "RENDER_LOCAL_DEV_URL": cli.url},
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == f"render-workflows: wrote the tree of {root.id}: 4 run(s), 4 attempt(s)\n"
+    document = json.loads(target.read_text(encoding="utf-8"))
+    check_trace(document)
+    assert document["otherData"]["rootTaskRunId"] == root.id
+    stored = render.workflows.list_task_runs(ListTaskRunsParams(root_task_run_id=[root.id]))
+    base = _dt.datetime.fromisoformat(document["otherData"]["startTime"].replace("Z", "+00:00"))
+    micro = _dt.timedelta(microseconds=1)
+    events = [e for e in document["traceEvents"] if e.get("cat") == "attempt"]
+    assert sorted(e["args"]["taskRunId"] for e in events) == sorted(run.id for run in stored)
+    for run in stored:
+        (attempt,) = run.attempts
+        (event,) = [e for e in events if e["args"]["taskRunId"] == run.id]
+        assert attempt.started_at is not None
+        assert attempt.completed_at is not None
+        assert event["ts"] == (attempt.started_at - base) // micro
+        assert event["dur"] == (attempt.completed_at - attempt.started_at) // micro
+        assert event["args"]["status"] == "completed"
+    names = {e["args"]["name"] for e in document["traceEvents"] if e["name"] == "thread_name"}
+    assert f"wf/fan_out {root.id}" in names
+    # The same file through --output, for a run that failed once and was retried.
+    failed = render.workflows.start_task("wf/boom", {"message": "traced"})
+    with pytest.raises(TaskRunError):
+        render.workflows.wait_for_run(failed.id, timeout=60)
+    out_file = tmp_path / "boom.json"
+    code, out, err = cli("runs", "trace", failed.id, "-o", str(out_file))
+    assert code == 0, err
+    assert out == ""
+    boom = json.loads(out_file.read_text(encoding="utf-8"))
+    check_trace(boom)
+    kinds = [e["cat"] for e in boom["traceEvents"] if e.get("ph") == "X" and e["cat"] != "run"]
+    assert [k for k in kinds if k != "queued"] == ["attempt", "retry-wait", "attempt"]
+    errors = [e["args"]["error"] for e in boom["traceEvents"] if e.get("cat") == "attempt"]
+    assert errors == ["ValueError: traced", "ValueError: traced"]
+
+
+def test_trace_bad_input(cli: CLI, tmp_path: pathlib.Path) -> None:
+    code, out, err = cli("runs", "trace", "trn-doesnotexist")
+    assert code == 1
+    assert out == ""
+    assert err.startswith(
+        "render-workflows: get task run failed: task run not found: trn-doesnotexist (HTTP 404"
+    )
+    done = cli("runs", "start", "wf/square", "--input", "[2]", "--wait")
+    run_id = done[2].split()[3].rstrip(";")
+    code, _, err = cli("runs", "trace", run_id, "-o", str(tmp_path / "missing" / "t.json"))
+    assert code == 2
+    assert "cannot write --output" in err

@@ -78,7 +78,7 @@ def test_no_arguments_prints_the_usage_and_fails(capsys: pytest.CaptureFixture[s
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["runs"], "required: {start,list,get,cancel,logs,watch}"),
+        (["runs"], "required: {start,list,get,cancel,rerun,trace,logs,watch}"),
         (["tasks"], "required: {list}"),
         (["jobs"], "invalid choice: 'jobs'"),
         (["runs", "start"], "required: TASK"),

@@ -9,163 +9,16 @@ names the browser binary when it is not ``chromium`` on the PATH.
 from __future__ import annotations
 
 import json
-import os
-import pathlib
 import re
-import shutil
-import sys
-import textwrap
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pytest
 import requests
 
 from render_devserver.server import DevServer
+from tests.dashboard.support import ASSETS, MARKUP, run_row, start_run
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Page
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-ASSETS = ROOT / "render_devserver" / "dashboard"
-
-# Generous bounds against hangs, never assertions about speed.
-WAIT_MS = 30_000
-
-WORKFLOW = """
-import asyncio, sys, time
-from render_sdk import Retry, Workflows
-
-app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
-
-@app.task
-def square(a: int) -> int:
-    print(f"squaring {a}", flush=True)
-    print("a note on stderr", file=sys.stderr, flush=True)
-    return a * a
-
-@app.task
-async def fan_out(n: int) -> list[int]:
-    return list(await asyncio.gather(*(square(i) for i in range(n))))
-
-@app.task
-def sleeper(seconds: float) -> str:
-    print("going to sleep", flush=True)
-    time.sleep(seconds)
-    return "woke up"
-
-@app.task(retry=Retry(max_retries=1, wait_duration_ms=10))
-def always_fails() -> None:
-    raise ValueError("nope, not today")
-
-@app.task
-def echo(text: str) -> str:
-    print(text, flush=True)
-    return text
-
-if __name__ == "__main__":
-    app.start()
-"""
-
-MARKUP = '<img src="x" id="injected" onerror="window.__injected = 1"><b>bold</b>'
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
-    project = tmp_path_factory.mktemp("dashboard")
-    (project / "main.py").write_text(textwrap.dedent(WORKFLOW), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
-    env["PYTHONPATH"] = str(ROOT)
-    dev = DevServer(
-        [sys.executable, "main.py"],
-        port=0,
-        db=":memory:",
-        cwd=str(project),
-        env=env,
-        workflow_slug="wf",
-        concurrency=4,
-        ping_interval=0.5,
-    )
-    with dev.run_in_thread() as running:
-        yield running
-
-
-def _chromium() -> str | None:
-    configured = os.environ.get("RENDER_SDK_CHROMIUM")
-    if configured:
-        return configured if os.path.exists(configured) else None
-    for name in ("chromium", "chromium-browser"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("RENDER_SDK_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"browser tests are required here, but {reason}")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright)")
-    executable = _chromium()
-    if executable is None:
-        _unavailable("no Chromium binary found (apt-get install chromium, or RENDER_SDK_CHROMIUM)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Errors the page reported (script errors, failed loads): none are expected."""
-    return []
-
-
-@pytest.fixture
-def page(browser: Browser, server: DevServer, problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(WAIT_MS)
-    opened = context.new_page()
-    opened.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    opened.on(
-        "console",
-        lambda message: (
-            problems.append(f"console {message.type}: {message.text}")
-            if message.type == "error"
-            else None
-        ),
-    )
-    try:
-        yield opened
-    finally:
-        context.close()
-    assert problems == []
-
-
-def _start(server: DevServer, task: str, input_data: Any) -> str:
-    response = requests.post(
-        f"{server.url}/v1/task-runs", json={"task": f"wf/{task}", "input": input_data}, timeout=30
-    )
-    assert response.status_code == 202, response.text
-    run_id: str = response.json()["id"]
-    return run_id
-
-
-def _row(page: Page, run_id: str, status: str | None = None) -> Any:
-    selector = f'tr[data-run-id="{run_id}"]'
-    if status is not None:
-        selector += f'[data-status="{status}"]'
-    return page.locator(selector)
-
+    from playwright.sync_api import Page
 
 # -- without a browser --------------------------------------------------------------------
 
@@ -220,10 +73,10 @@ def test_start_a_run_from_the_form_and_open_it(page: Page, server: DevServer) ->
     run_id = started.inner_text()
     assert run_id.startswith("trn-")
 
-    _row(page, run_id, "completed").wait_for()
-    assert "square" in _row(page, run_id).inner_text()
+    run_row(page, run_id, "completed").wait_for()
+    assert "square" in run_row(page, run_id).inner_text()
 
-    _row(page, run_id).get_by_role("link").click()
+    run_row(page, run_id).get_by_role("link").click()
     page.wait_for_url(f"**/#/runs/{run_id}")
     page.locator('[data-testid="run-status"][data-status="completed"]').wait_for()
     assert page.get_by_test_id("run-id").inner_text() == run_id
@@ -238,7 +91,7 @@ def test_start_a_run_from_the_form_and_open_it(page: Page, server: DevServer) ->
     assert page.get_by_test_id("cancel").is_hidden()
 
     page.get_by_test_id("back").click()
-    _row(page, run_id).wait_for()
+    run_row(page, run_id).wait_for()
 
 
 def test_the_form_validates_its_input(page: Page, server: DevServer, problems: list[str]) -> None:
@@ -281,7 +134,7 @@ def test_the_form_validates_its_input(page: Page, server: DevServer, problems: l
 
 
 def test_cancel_a_long_run(page: Page, server: DevServer) -> None:
-    run_id = _start(server, "sleeper", [600])
+    run_id = start_run(server, "sleeper", [600])
     page.goto(f"{server.url}/#/runs/{run_id}")
     page.locator('[data-testid="run-status"][data-status="running"]').wait_for()
     page.get_by_test_id("logs").get_by_text("going to sleep").wait_for()
@@ -295,7 +148,7 @@ def test_cancel_a_long_run(page: Page, server: DevServer) -> None:
 
 
 def test_run_tree_and_attempts_with_errors(page: Page, server: DevServer) -> None:
-    root = _start(server, "fan_out", [3])
+    root = start_run(server, "fan_out", [3])
     page.goto(f"{server.url}/#/runs/{root}")
     page.locator('[data-testid="run-status"][data-status="completed"]').wait_for()
     tree = page.get_by_test_id("tree")
@@ -311,7 +164,7 @@ def test_run_tree_and_attempts_with_errors(page: Page, server: DevServer) -> Non
     page.locator(".tree .node.current").wait_for()
     assert page.locator("#run-task").inner_text() == "square"
 
-    failing = _start(server, "always_fails", [])
+    failing = start_run(server, "always_fails", [])
     page.goto(f"{server.url}/#/runs/{failing}")
     page.locator('[data-testid="run-status"][data-status="failed"]').wait_for()
     attempts = page.get_by_test_id("attempts").locator("tr")
@@ -323,14 +176,14 @@ def test_run_tree_and_attempts_with_errors(page: Page, server: DevServer) -> Non
 
 
 def test_runs_filter_by_status_and_task(page: Page, server: DevServer) -> None:
-    failed = _start(server, "always_fails", [])
-    done = _start(server, "square", [3])
+    failed = start_run(server, "always_fails", [])
+    done = start_run(server, "square", [3])
     page.goto(f"{server.url}/")
-    _row(page, failed, "failed").wait_for()
-    _row(page, done, "completed").wait_for()
+    run_row(page, failed, "failed").wait_for()
+    run_row(page, done, "completed").wait_for()
 
     page.get_by_test_id("filter-status").select_option("failed")
-    _row(page, done).wait_for(state="detached")
+    run_row(page, done).wait_for(state="detached")
     statuses = (
         page.get_by_test_id("runs")
         .locator("tr")
@@ -341,14 +194,14 @@ def test_runs_filter_by_status_and_task(page: Page, server: DevServer) -> None:
 
     page.get_by_test_id("filter-status").select_option("")
     page.get_by_test_id("filter-task").select_option("wf/square")
-    _row(page, failed).wait_for(state="detached")
-    _row(page, done).wait_for()
+    run_row(page, failed).wait_for(state="detached")
+    run_row(page, done).wait_for()
     names = page.get_by_test_id("runs").locator("tr td:nth-child(2)").all_inner_texts()
     assert set(names) == {"square"}
 
 
 def test_server_strings_are_shown_as_text(page: Page, server: DevServer) -> None:
-    run_id = _start(server, "echo", [MARKUP])
+    run_id = start_run(server, "echo", [MARKUP])
     page.goto(f"{server.url}/#/runs/{run_id}")
     page.locator('[data-testid="run-status"][data-status="completed"]').wait_for()
     page.get_by_test_id("logs").get_by_text(MARKUP).wait_for()

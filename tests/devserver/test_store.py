@@ -593,3 +593,123 @@ def test_everything_survives_close_and_reopen(tmp_path: Path) -> None:
         assert store.append_event("trn-child", "again") > max(event_ids)
         # Known names keep their ids across restarts too.
         assert store.replace_tasks([registration("a")], at(9), new_id) == [tasks[0]]
+
+
+# --- the dashboard's queries ------------------------------------------------------
+
+
+def _created(run_id: str, seconds: float, task_id: str = "tsk-a", parent: Run | None = None) -> Run:
+    return new_run(
+        run_id=run_id,
+        task_id=task_id,
+        task_name=task_id.removeprefix("tsk-"),
+        input_data=[],
+        now=at(seconds),
+        parent=parent,
+    )
+
+
+def test_search_by_id_prefix_and_creation_time(store: Store) -> None:
+    root = _created("trn-abc1", 0)
+    runs = [root, _created("trn-abd2", 10), _created("trn-xyz3", 20, parent=root)]
+    for run in runs:
+        store.put_run(run)
+
+    def ids(**filters: Any) -> list[str]:
+        page = store.list_runs(limit=10, **filters)
+        assert page is not None
+        return [run.id for run in page]
+
+    assert ids(id_prefix="trn-ab") == ["trn-abd2", "trn-abc1"]
+    assert ids(id_prefix="abc") == ["trn-abc1"]  # "trn-" may be left out
+    assert ids(id_prefix="ABC") == []  # ids are lower case, and so is the match
+    assert ids(id_prefix="zz") == []
+    assert ids(created_after=at(10)) == ["trn-xyz3", "trn-abd2"]  # inclusive
+    assert ids(created_before=at(10)) == ["trn-abc1"]  # exclusive
+    # Bounds in another time zone mean the same instant.
+    east = _dt.timezone(_dt.timedelta(hours=3))
+    assert ids(created_after=at(10).astimezone(east), created_before=at(20)) == ["trn-abd2"]
+    assert ids(roots_only=True) == ["trn-abd2", "trn-abc1"]
+    assert ids(id_prefix="trn-", roots_only=True, created_after=at(5)) == ["trn-abd2"]
+    for bad in ("a*", "a?", "[a]", "a b", "é", "x" * 65):
+        with pytest.raises(ValueError, match="not an id prefix"):
+            store.list_runs(limit=10, id_prefix=bad)
+
+
+def test_run_tree_reruns_and_status_counts(store: Store) -> None:
+    root = start_attempt(_created("trn-root", 0), at(1))
+    children = [_created(f"trn-c{i}", 2 + i, parent=root) for i in range(4)]
+    other = _created("trn-other", 9)
+    for run in [root, *children, other]:
+        store.put_run(run)
+    root_id, tree, truncated = store.run_tree("trn-c2", limit=10)
+    assert root_id == "trn-root"
+    assert [run.id for run, _ in tree] == ["trn-root", "trn-c0", "trn-c1", "trn-c2", "trn-c3"]
+    assert not truncated
+    _, first_three, truncated = store.run_tree("trn-root", limit=3)
+    assert [run.id for run, _ in first_three] == ["trn-root", "trn-c0", "trn-c1"]
+    assert truncated
+    with pytest.raises(KeyError):
+        store.run_tree("trn-nope", limit=10)
+
+    store.set_rerun_of("trn-other", "trn-root")
+    assert store.rerun_of("trn-other") == "trn-root"
+    assert store.rerun_of("trn-root") is None
+    assert store.rerun_of("trn-nope") is None
+    assert store.reruns("trn-root") == ["trn-other"]
+    ((_, origin),) = [(run, origin) for run, origin in store.run_tree("trn-other", 5)[1]]
+    assert origin == "trn-root"
+    # put_run (every transition) keeps the link.
+    store.put_run(start_attempt(other, at(10)))
+    assert store.rerun_of("trn-other") == "trn-root"
+    assert store.count_by_status() == {"running": 2, "pending": 4}
+
+
+def test_attempt_durations_are_nearest_rank_percentiles(store: Store) -> None:
+    # Task a: 20 attempts of 1..20 ms; task b: one failed attempt and one retry.
+    for index in range(20):
+        run = start_attempt(_created(f"trn-a{index}", 0), at(0))
+        store.put_run(complete(run, [], at((index + 1) / 1000)))
+    flaky = make_run("trn-b", task_id="tsk-b", policy=RetryPolicy(1, 0, 1.0))
+    flaky = fail_attempt(start_attempt(flaky, at(0)), "boom", at(0.5))
+    store.put_run(flaky)
+    flaky = start_attempt(flaky, at(1))
+    store.put_run(flaky)  # running: not counted yet
+    assert store.attempt_durations() == [("tsk-a", 20, 10.0, 19.0), ("tsk-b", 1, 500.0, 500.0)]
+    store.put_run(complete(flaky, [], at(1.25)))
+    assert store.attempt_durations()[1] == ("tsk-b", 2, 250.0, 500.0)
+    # A canceled attempt says nothing about how long the task takes.
+    store.put_run(cancel(start_attempt(_created("trn-c", 0, task_id="tsk-c"), at(0)), at(9)))
+    assert [row[0] for row in store.attempt_durations()] == ["tsk-a", "tsk-b"]
+
+
+def test_an_older_database_is_brought_up_to_date(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    finished = complete(start_attempt(make_run("trn-old"), at(1)), [1], at(3))
+    with closing(sqlite3.connect(path)) as db:
+        # The schema before the dashboard's search: no created_at, rerun_of or attempts.
+        db.executescript(
+            """
+            CREATE TABLE runs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+                task_id TEXT NOT NULL, root_id TEXT NOT NULL, parent_id TEXT NOT NULL,
+                status TEXT NOT NULL, idempotency_key TEXT UNIQUE, doc TEXT NOT NULL
+            );
+            """
+        )
+        db.execute(
+            "INSERT INTO runs (id, task_id, root_id, parent_id, status, doc)"
+            " VALUES ('trn-old', 'tsk-a', 'trn-old', '', 'completed', ?)",
+            (json.dumps(run_to_document(finished)),),
+        )
+        db.commit()
+    with closing(Store(path)) as store:
+        assert store.get_run("trn-old") == finished
+        page = store.list_runs(limit=5, created_after=at(-1), id_prefix="old")
+        assert page is not None
+        assert [run.id for run in page] == ["trn-old"]
+        assert store.attempt_durations() == [("tsk-a", 1, 2000.0, 2000.0)]
+        store.set_rerun_of("trn-old", "trn-old")
+    with closing(Store(path)) as store:  # opened again: nothing is migrated twice
+        assert store.attempt_durations() == [("tsk-a", 1, 2000.0, 2000.0)]
+        assert store.rerun_of("trn-old") == "trn-old"
