@@ -227,8 +227,9 @@ def _type_text(annotation: Any) -> str | None:
     return _TYPING_PREFIX.sub("", inspect.formatannotation(annotation))
 
 
-# ``typing.`` as a module prefix only: ``numpy.typing.NDArray`` keeps its module.
-_TYPING_PREFIX = re.compile(r"(?<![\w.])typing\.")
+# ``typing.`` and ``__main__.`` as module prefixes only: ``numpy.typing.NDArray`` keeps
+# its module; a class of the program being run is named as written (``list[Stop]``).
+_TYPING_PREFIX = re.compile(r"(?<![\w.])(?:typing|__main__)\.")
 
 
 def _default_text(default: Any) -> str | None:

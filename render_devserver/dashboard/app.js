@@ -309,6 +309,36 @@
   function updateSignature() {
     const task = tasks.list.find((t) => t.slug === $("start-task").value);
     $("start-signature").textContent = task ? signature(task) : "";
+    // Typed parameters come with a skeleton of their shape (this SDK's workers send it
+    // to the dev server only); offer it as a starting point for the input.
+    show($("start-skeleton"), Boolean(task && (task.parameters || []).some((p) => EXAMPLE in p)));
+  }
+
+  const EXAMPLE = "x_render_sdk_example";
+  const PLACEHOLDERS = { int: 0, float: 0, str: "", bool: false };
+
+  function placeholder(parameter) {
+    if (EXAMPLE in parameter) return parameter[EXAMPLE];
+    if (parameter.has_default && parameter.default_value !== undefined) {
+      try {
+        return JSON.parse(parameter.default_value);
+      } catch (error) {
+        return null;
+      }
+    }
+    const type = String(parameter.type || "");
+    if (type in PLACEHOLDERS) return PLACEHOLDERS[type];
+    if (type.startsWith("list")) return [];
+    if (type.startsWith("dict")) return {};
+    return null;
+  }
+
+  function fillSkeleton() {
+    const task = tasks.list.find((t) => t.slug === $("start-task").value);
+    if (!task) return;
+    const value = (task.parameters || []).map(placeholder);
+    $("start-input").value = JSON.stringify(value, null, 2);
+    $("start-input").focus();
   }
 
   // -- start form -----------------------------------------------------------------
@@ -1134,6 +1164,7 @@
   function init() {
     $("start-form").addEventListener("submit", onStart);
     $("start-task").addEventListener("change", updateSignature);
+    $("start-skeleton").addEventListener("click", fillSkeleton);
     $("run-cancel").addEventListener("click", onCancel);
     $("run-again").addEventListener("click", onRerun);
     $("run-trace").addEventListener("click", onTrace);

@@ -68,6 +68,7 @@ class Color(enum.Enum):
 
 # A class whose module ends in ``typing`` (like ``numpy.typing``): not a typing prefix.
 NumpyLike: Any = type("NDArray", (), {"__module__": "numpy.typing"})
+MainLike: Any = type("Stop", (), {"__module__": "__main__"})
 
 
 def define(source: str, name: str) -> Any:
@@ -350,6 +351,7 @@ def test_options_payload_has_only_what_is_set() -> None:
         (Color, "Color"),
         (list[Point], f"list[{__name__}.Point]"),
         (list[NumpyLike], "list[numpy.typing.NDArray]"),
+        (list[MainLike], "list[Stop]"),  # a class of the program being run
         (None, "None"),
         ("list[int]", "list[int]"),
         ("Point", "Point"),

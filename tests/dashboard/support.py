@@ -22,8 +22,13 @@ ASSETS = ROOT / "render_devserver" / "dashboard"
 WAIT_MS = 30_000
 
 WORKFLOW = """
-import asyncio, sys, time
+import asyncio, dataclasses, datetime, sys, time
 from render_sdk import Retry, Workflows
+
+@dataclasses.dataclass
+class Stop:
+    city: str
+    day: datetime.date
 
 app = Workflows(default_retry=Retry(max_retries=0, wait_duration_ms=0))
 
@@ -55,6 +60,10 @@ def echo(text: str) -> str:
 @app.task
 def identity(value):
     return value
+
+@app.task
+def plan_trip(stops: list[Stop], budget: int = 100) -> str:
+    return ", ".join(f"{stop.city} on {stop.day:%d %b}" for stop in stops) + f" ({budget})"
 
 if __name__ == "__main__":
     app.start()

@@ -261,3 +261,30 @@ def test_a_server_with_a_token(page: Page, server: DevServer, problems: list[str
     assert problems
     assert all("401" in problem for problem in problems)
     problems.clear()
+
+
+def test_typed_parameters_show_their_annotation_and_a_skeleton(
+    page: Page, server: DevServer
+) -> None:
+    page.goto(f"{server.url}/")
+    page.get_by_test_id("tasks").locator('li[data-task="plan_trip"]').wait_for()
+    skeleton = page.get_by_test_id("start-skeleton")
+    page.get_by_test_id("start-task").select_option("wf/square")
+    assert skeleton.is_hidden()  # nothing structured to write
+    page.get_by_test_id("start-task").select_option("wf/plan_trip")
+    assert "plan_trip(stops: list[Stop], budget: int = 100)" in (
+        page.locator("#start-signature").inner_text()
+    )
+    skeleton.click()
+    filled = json.loads(page.get_by_test_id("start-input").input_value())
+    assert filled == [[{"city": "", "day": "2026-01-01"}], 100]
+    # The skeleton is a valid input: edit a value and run it.
+    filled[0][0]["city"] = "Lyon"
+    page.get_by_test_id("start-input").fill(json.dumps(filled))
+    page.get_by_test_id("start-submit").click()
+    started = page.get_by_test_id("started-run")
+    started.wait_for()
+    run_row(page, started.inner_text(), "completed").wait_for()
+    run_row(page, started.inner_text()).get_by_role("link").click()
+    page.locator('[data-testid="run-status"][data-status="completed"]').wait_for()
+    assert json.loads(page.get_by_test_id("run-outcome").inner_text()) == ["Lyon on 01 Jan (100)"]
