@@ -292,7 +292,8 @@ def test_sse_framing_and_replay(render: Render, server: DevServer) -> None:
 def test_client_mistakes_get_json_4xx(
     server: DevServer, method: str, path: str, body: bytes, status: int
 ) -> None:
-    response = requests.request(method, server.url + path, data=body, timeout=10)
+    headers = {"Content-Type": "application/json"} if body else {}
+    response = requests.request(method, server.url + path, data=body, headers=headers, timeout=10)
     assert response.status_code == status
     document = response.json()
     assert document["message"]
@@ -301,7 +302,8 @@ def test_client_mistakes_get_json_4xx(
 
 def test_oversize_body_is_413(server: DevServer) -> None:
     big = b'{"task": "wf/square", "input": ["' + b"x" * (17 * 1024 * 1024) + b'"]}'
-    response = requests.post(server.url + "/v1/task-runs", data=big, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(server.url + "/v1/task-runs", data=big, headers=headers, timeout=30)
     assert response.status_code == 413
     assert "too large" in response.json()["message"]
 

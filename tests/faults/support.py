@@ -95,6 +95,16 @@ def _with_connection_close(head: bytes) -> bytes:
     return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n"
 
 
+def _with_host(head: bytes, upstream: tuple[str, int]) -> bytes:
+    """A request ``head`` naming ``upstream`` in its ``Host``, as a reverse proxy sends it.
+
+    (The dev server answers only to the names it is reachable by, with its own port.)
+    """
+    host, port = upstream
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"host:")]
+    return b"\r\n".join([lines[0], f"Host: {host}:{port}".encode(), *lines[1:]])
+
+
 @dataclass
 class Rule:
     kind: str  # "cut" | "reset" | "blackhole"
@@ -243,7 +253,7 @@ class FaultProxy(_LoopServer):
             return
         up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         try:
-            up_writer.write(_with_connection_close(head) + body)
+            up_writer.write(_with_connection_close(_with_host(head, self.upstream)) + body)
             await up_writer.drain()
             sent = 0
             pending = b""
