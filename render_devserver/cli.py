@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from render_core.config import is_loopback_host
-from render_devserver.scheduler import RegistrationError
+from render_devserver.scheduler import DatabaseInUse, RegistrationError
 from render_devserver.security import parse_allowed_host
 from render_devserver.server import DEFAULT_DB, DEFAULT_PORT, DevServer, PortInUse
 
@@ -162,7 +162,7 @@ async def _serve(server: DevServer) -> int:
     except PortInUse as exc:
         sys.stderr.write(f"render-workflows dev: {exc.strerror}\n")
         return 1
-    except RegistrationError as exc:
+    except (RegistrationError, DatabaseInUse) as exc:
         sys.stderr.write(f"render-workflows dev: {exc}\n")
         return 1
     assert server.scheduler is not None

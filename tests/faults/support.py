@@ -397,6 +397,33 @@ def children_of(pid: int) -> list[int]:
     return found
 
 
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (Linux ``/proc``).
+
+    A killed orphan may stay a zombie when nothing reaps it (an init that does not
+    wait, in a container): it runs no code and holds nothing, so it counts as gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def watchdog_of(pid: int) -> int | None:
+    """The dev server ``pid``'s watchdog helper, if it has one (Linux ``/proc``)."""
+    for child in children_of(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.endswith(b"render_devserver/processes.py") for arg in argv):
+            return child
+    return None
+
+
 class DevServerProcess:
     """``python -m render_devserver --port 0 ...`` started in ``cwd``; ``url`` once it listens."""
 
