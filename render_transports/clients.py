@@ -31,7 +31,7 @@ from render_core.models import (
     TaskRunDetails,
     TaskRunStatus,
 )
-from render_core.waiter import RunResult, RunWaiter
+from render_core.waiter import KnownRuns, RunResult, RunWaiter
 from render_transports.base import AsyncTransport, SyncTransport
 from render_transports.waiting import AsyncWaitHub, wait_sync
 
@@ -131,6 +131,7 @@ class WorkflowsService:
             idle_timeout=client._timeouts.stream_idle,
             deadline=deadline,
             rng=client._rng,
+            known_runs=client._known_runs,
         )
 
     def start_task(
@@ -145,7 +146,7 @@ class WorkflowsService:
         Returns the run's initial :class:`TaskRun`. Raises :class:`ClientError`
         (bad input, unknown task), :class:`ServerError`, :class:`TimeoutError`.
         """
-        return self._run(  # type: ignore[no-any-return]
+        run: TaskRun = self._run(
             flows.start_task(
                 self._client._config,
                 task_identifier,
@@ -155,6 +156,8 @@ class WorkflowsService:
                 rng=self._client._rng,
             )
         )
+        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
+        return run
 
     def run_task(
         self,
@@ -170,7 +173,10 @@ class WorkflowsService:
         return self._wait_one(run.id, run.status, timeout)
 
     def wait_for_run(self, task_run_id: str, *, timeout: float | None = None) -> TaskRunDetails:
-        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed.
+
+        An id that names no run raises :class:`NotFoundError` within about a second.
+        """
         _check_timeout(timeout)
         return self._wait_one(task_run_id, None, timeout)
 
@@ -353,6 +359,7 @@ class Render:
         assert transport is not None
         self._transport: SyncTransport = transport
         self._rng = random.Random()
+        self._known_runs = KnownRuns()
         self.workflows = WorkflowsService(self)
 
     @property
@@ -455,6 +462,7 @@ class AsyncWorkflowsService:
                 rng=self._client._rng,
             )
         )
+        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
         return AwaitableTaskRun(run, self)
 
     async def run_task(
@@ -475,7 +483,10 @@ class AsyncWorkflowsService:
     async def wait_for_run(
         self, task_run_id: str, *, timeout: float | None = None
     ) -> TaskRunDetails:
-        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed.
+
+        An id that names no run raises :class:`NotFoundError` within about a second.
+        """
         _check_timeout(timeout)
         result = await self._wait_result(TaskRun(id=task_run_id, status="pending"), timeout)
         return result.unwrap()
@@ -652,6 +663,7 @@ class RenderAsync:
         assert transport is not None
         self._transport: AsyncTransport = transport
         self._rng = random.Random()
+        self._known_runs = KnownRuns()
         self._wait_hub: AsyncWaitHub | None = None
         self.workflows = AsyncWorkflowsService(self)
 
@@ -666,7 +678,12 @@ class RenderAsync:
 
     def _hub(self) -> AsyncWaitHub:
         if self._wait_hub is None:
-            waiter = RunWaiter(self._config, idle_timeout=self._timeouts.stream_idle, rng=self._rng)
+            waiter = RunWaiter(
+                self._config,
+                idle_timeout=self._timeouts.stream_idle,
+                rng=self._rng,
+                known_runs=self._known_runs,
+            )
             self._wait_hub = AsyncWaitHub(waiter, self._transport)
         return self._wait_hub
 

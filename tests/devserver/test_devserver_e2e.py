@@ -313,6 +313,35 @@ def test_unknown_run_via_client(render: Render) -> None:
         render.workflows.get_task_run("trn-00000000000000000000")
 
 
+def test_a_mistyped_run_id_fails_fast_through_both_faces(server: DevServer) -> None:
+    # The stream accepts any id: only the early confirming GET tells a typo apart.
+    # 5 s is far under the 30 s the safety net would take.
+    typo = "trn-d2k4l6o2j5r3ldc4k0ug"
+    with Render(base_url=server.url, env={}) as render:
+        real = render.workflows.start_task("wf/square", [2]).id
+        for wait in (
+            lambda: render.workflows.wait_for_run(typo, timeout=5),
+            lambda: render.workflows.wait_for_runs([real, typo], timeout=5),
+            lambda: list(render.workflows.as_completed([typo, real], timeout=5)),
+        ):
+            with pytest.raises(NotFoundError, match=typo):
+                wait()
+
+    async def use_async() -> None:
+        async with RenderAsync(base_url=server.url, env={}) as client:
+            started = await client.workflows.start_task("wf/square", [3])
+            with pytest.raises(NotFoundError, match=typo):
+                await client.workflows.wait_for_run(typo, timeout=5)
+            with pytest.raises(NotFoundError, match=typo):
+                await client.workflows.wait_for_runs([started.id, typo], timeout=5)
+            with pytest.raises(NotFoundError, match=typo):
+                async for _ in client.workflows.as_completed([typo], timeout=5):
+                    pass
+            assert (await started).results == [9]
+
+    asyncio.run(use_async())
+
+
 def test_concurrency_limit_and_fifo(project: pathlib.Path) -> None:
     with (
         _server(project, concurrency=2).run_in_thread() as running,
