@@ -31,8 +31,16 @@ What it guarantees:
   resolve with the last error instead of waiting forever.
 - **Never silent.** A malformed event for a run triggers a ``GET`` instead of a
   hang; a stream endpoint that refuses the request (4xx) falls back to polling;
-  401/403 resolve the runs with that error; a deadline resolves the runs still
+  401/403 resolve the runs with that error, and so does a ``GET`` answered with
+  any client error but a rate limit (404, 421...); a deadline resolves the runs still
   waiting with :class:`~render_core.errors.TimeoutError`.
+- **A mistyped id fails fast.** An event stream accepts any id and never speaks
+  of one that does not exist, so an id not known to exist is confirmed with one
+  ``GET`` ``confirm_delay`` after its stream opens (``confirm_wait`` after it was
+  added at the latest); ids added together are spread over ``confirm_spread``.
+  A 404 resolves the run with :class:`~render_core.errors.NotFoundError` within
+  about a second. Ids in ``known_runs`` (the runs the client started itself, and
+  those confirmed before) cost no such request.
 - **A safety net.** A run with no news for ``check_interval`` seconds is checked
   once with ``GET`` (the interval doubles up to ``max_check_interval``), in case a
   server never delivers an event it should have.
@@ -69,6 +77,7 @@ __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_URL_LENGTH",
     "Fetch",
+    "KnownRuns",
     "OpenStream",
     "RunResult",
     "RunWaiter",
@@ -94,6 +103,44 @@ DEFAULT_MAX_CHECK_INTERVAL = 300.0
 DEFAULT_POLL_BACKOFF = Backoff(base=0.5, factor=1.5, cap=5.0, max_attempts=1_000_000)
 # Coalesce ids added within this window into one re-subscription.
 DEFAULT_REGROUP_DELAY = 0.02
+# Confirming an id not known to exist: long enough after the stream opens for its
+# replay of finished runs to arrive first (a finished run then costs no GET), short
+# enough that a mistyped id fails in about a second.
+DEFAULT_CONFIRM_DELAY = 0.25
+# ...at the latest this long after the id was added, should its stream be slow to open.
+DEFAULT_CONFIRM_WAIT = 1.0
+# Ids added together are confirmed over this span, not in one burst.
+DEFAULT_CONFIRM_SPREAD = 1.0
+# Ids remembered as existing; about 100 bytes each, so 10 MB at most.
+DEFAULT_KNOWN_RUNS = 100_000
+
+
+class KnownRuns:
+    """Run ids known to exist: started by this client or confirmed by the server.
+
+    Bounded: past ``capacity`` the oldest are forgotten (waiting for one of those
+    again costs one confirming ``GET``, nothing else).
+    """
+
+    def __init__(self, run_ids: Iterable[str] = (), *, capacity: int = DEFAULT_KNOWN_RUNS) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._capacity = capacity
+        self._ids: dict[str, None] = {}
+        for run_id in run_ids:
+            self.add(run_id)
+
+    def add(self, run_id: str) -> None:
+        self._ids.pop(run_id, None)
+        self._ids[run_id] = None
+        if len(self._ids) > self._capacity:
+            del self._ids[next(iter(self._ids))]
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 @attrs.frozen
@@ -184,6 +231,8 @@ class _Run:
     next_check_at: float
     check_interval: float
     polls: int = 0
+    confirmed: bool = True  # known to exist (else confirmed by GET soon)
+    confirm_offset: float = 0.0  # its share of the confirmation spread
 
 
 class RunWaiter:
@@ -210,6 +259,10 @@ class RunWaiter:
         regroup_delay: float = DEFAULT_REGROUP_DELAY,
         deadline: float | None = None,
         rng: RandomSource | None = None,
+        known_runs: KnownRuns | None = None,
+        confirm_delay: float = DEFAULT_CONFIRM_DELAY,
+        confirm_wait: float = DEFAULT_CONFIRM_WAIT,
+        confirm_spread: float = DEFAULT_CONFIRM_SPREAD,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -230,6 +283,10 @@ class RunWaiter:
         self._regroup_delay = regroup_delay
         self._deadline = deadline
         self._rng = rng
+        self._known = known_runs if known_runs is not None else KnownRuns()
+        self._confirm_delay = confirm_delay
+        self._confirm_wait = confirm_wait
+        self._confirm_spread = confirm_spread
         self._base_url_length = len(config.api_url + "/task-runs/events?")
         self._runs: dict[str, _Run] = {}
         self._batches: list[_Batch] = []
@@ -294,21 +351,39 @@ class RunWaiter:
         """
         if isinstance(run_ids, str):
             raise TypeError("run_ids must be an iterable of run ids, not a single string")
+        new: list[str] = []
         for run_id in run_ids:
             if not isinstance(run_id, str) or not run_id:
                 raise TypeError(f"a task run id must be a non-empty str, got {run_id!r}")
-            if run_id in self._runs:
-                continue
+            if run_id not in self._runs and run_id not in new:
+                new.append(run_id)
+        unconfirmed = [run_id for run_id in new if run_id not in self._known]
+        offsets = {
+            run_id: self._confirm_spread * index / len(unconfirmed)
+            for index, run_id in enumerate(unconfirmed)
+        }
+        for run_id in new:
             batch = self._batch_for(run_id, now)
-            # Spread the first checks of many runs added at once over half an
-            # interval, so a thousand waits never fire a thousand GETs together.
-            spread = 1.0 + 0.5 * self._rng.random() if self._rng is not None else 1.0
-            self._runs[run_id] = _Run(
-                batch=batch,
-                deadline=deadline,
-                next_check_at=now + self._check_interval * spread,
-                check_interval=self._check_interval,
-            )
+            offset = offsets.get(run_id)
+            if offset is None:
+                # Spread the first checks of many runs added at once over half an
+                # interval, so a thousand waits never fire a thousand GETs together.
+                spread = 1.0 + 0.5 * self._rng.random() if self._rng is not None else 1.0
+                self._runs[run_id] = _Run(
+                    batch=batch,
+                    deadline=deadline,
+                    next_check_at=now + self._check_interval * spread,
+                    check_interval=self._check_interval,
+                )
+            else:
+                self._runs[run_id] = _Run(
+                    batch=batch,
+                    deadline=deadline,
+                    next_check_at=now + self._confirm_wait + offset,
+                    check_interval=self._check_interval,
+                    confirmed=False,
+                    confirm_offset=offset,
+                )
 
     def offer(self, details: models.TaskRunDetails) -> None:
         """Resolve a waiting run from details obtained elsewhere, if they are terminal."""
@@ -370,6 +445,11 @@ class RunWaiter:
             batch.state = _State.OPEN
             batch.decoder = SSEDecoder(last_event_id=batch.last_event_id)
             batch.comments_seen = 0
+            for run_id in batch.ids:
+                run = self._runs[run_id]
+                if not run.confirmed:
+                    soon = now + self._confirm_delay + run.confirm_offset
+                    run.next_check_at = min(run.next_check_at, soon)
             return
         error = api.error_for_response(api.TASK_RUN_EVENTS, response)
         self._to_close.append(self._forget_stream(batch))
@@ -422,12 +502,13 @@ class RunWaiter:
         try:
             details = api.parse_get_task_run(response)
         except RenderError as exc:
-            if response.status in (401, 403, 404):
+            if _is_final(response.status):
                 self._resolve(run_id, error=exc)
             else:
                 self._reschedule(run_id, run, now)
             return
         self._alive(run.batch)
+        self._confirm(run_id, run, now)
         if details.status.is_terminal:
             self._resolve(run_id, details=details)
         else:
@@ -508,6 +589,7 @@ class RunWaiter:
                 continue
             if details is None or details.id not in batch.ids:
                 continue
+            self._confirm(details.id, self._runs[details.id], now)
             if details.status.is_terminal:
                 self._resolve(details.id, details=details)
         batch.resume = True
@@ -545,8 +627,16 @@ class RunWaiter:
         run.next_check_at = now + self._poll_backoff.delay(run.polls, self._rng)
         run.polls += 1
 
+    def _confirm(self, run_id: str, run: _Run, now: float) -> None:
+        """The server has spoken of ``run_id``: it exists; no early check is needed."""
+        self._known.add(run_id)
+        if not run.confirmed:
+            run.confirmed = True
+            run.next_check_at = now + run.check_interval
+
     def _reschedule(self, run_id: str, run: _Run, now: float) -> None:
-        if run.batch.state is _State.POLLING:
+        if run.batch.state is _State.POLLING or not run.confirmed:
+            # Polling, or still to be confirmed (the GET failed): ask again soon.
             self._schedule_poll(run_id, now)
             return
         run.next_check_at = now + run.check_interval
@@ -586,6 +676,16 @@ class RunWaiter:
         if batch.stream_id is not None:
             self._to_close.append(self._forget_stream(batch))
         self._batches.remove(batch)
+
+
+def _is_final(status: int) -> bool:
+    """A ``GET`` answer that asking again will not change: a client error.
+
+    401/403 (the token), 404 (no such run), 421 (a server that does not answer to
+    this name), 400... all end the wait with that error. Rate limits and timeouts
+    (408, 425, 429) and server errors are asked again.
+    """
+    return 400 <= status < 500 and status not in (408, 425, 429)
 
 
 def _final_error(error: RenderError, failures: int) -> RenderError:

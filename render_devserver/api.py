@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import web, web_protocol
 
 from render_core import codec, lifecycle, trace
 from render_core.api import DEV_RERUN_HEADER
@@ -35,9 +35,10 @@ from render_core.models import TaskRunStatus
 from render_devserver import dashboard
 from render_devserver.ids import new_id
 from render_devserver.scheduler import Scheduler, TaskNotFound, utcnow
+from render_devserver.security import RequestPolicy
 from render_devserver.store import TaskRecord
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "EventHub", "build_app"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "AppRunner", "EventHub", "build_app"]
 
 logger = logging.getLogger("render_devserver")
 
@@ -62,10 +63,19 @@ STATUS_NAMES = ("pending", "running", "completed", "failed", "canceled")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# JSON is never to be read as a script or a page by a browser that was tricked
+# into loading it (a <script src> pointing here gets nothing it can run).
+_NO_SNIFF = {"X-Content-Type-Options": "nosniff"}
+
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
     body = json.dumps({"id": new_id("err-"), "message": message})
-    return web.Response(status=status, text=body, content_type="application/json", headers=headers)
+    return web.Response(
+        status=status,
+        text=body,
+        content_type="application/json",
+        headers={**_NO_SNIFF, **(headers or {})},
+    )
 
 
 def _json(status: int, document: Any) -> web.Response:
@@ -148,8 +158,15 @@ def _ids(request: web.Request, key: str) -> list[str]:
 
 class _Api:
     def __init__(
-        self, scheduler: Scheduler, hub: EventHub, *, workflow_slug: str, ping_interval: float
+        self,
+        scheduler: Scheduler,
+        hub: EventHub,
+        *,
+        workflow_slug: str,
+        ping_interval: float,
+        policy: RequestPolicy,
     ) -> None:
+        self.policy = policy
         self.scheduler = scheduler
         self.store = scheduler.store
         self.hub = hub
@@ -158,6 +175,21 @@ class _Api:
         self.auth_token: str | None = None
 
     # -- middleware ------------------------------------------------------------------
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Host, Origin and body type (``security.py``), before anything else runs."""
+        refusal = self.policy.check(
+            method=request.method,
+            target=request.raw_path,
+            headers=request.headers,
+            host_values=request.headers.getall("Host", []),
+            has_body=request.body_exists,
+            routed=request.match_info.http_exception is None,
+        )
+        if refusal is not None:
+            return _error(refusal.status, refusal.message)
+        return await handler(request)
 
     @web.middleware
     async def auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -600,11 +632,27 @@ def build_app(
     ping_interval: float = DEFAULT_PING_INTERVAL,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     auth_token: str | None = None,
+    policy: RequestPolicy | None = None,
 ) -> web.Application:
-    """The aiohttp application; ``auth_token`` makes every data route require it."""
-    api = _Api(scheduler, hub, workflow_slug=workflow_slug, ping_interval=ping_interval)
+    """The aiohttp application; ``auth_token`` makes every data route require it.
+
+    ``policy`` decides which Host, Origin and body types are accepted (loopback
+    names by default); its ``port`` must be set once the server is bound. Serve
+    the application with :class:`AppRunner` so that even requests aiohttp cannot
+    parse get a JSON answer.
+    """
+    api = _Api(
+        scheduler,
+        hub,
+        workflow_slug=workflow_slug,
+        ping_interval=ping_interval,
+        policy=policy if policy is not None else RequestPolicy(),
+    )
     api.auth_token = auth_token or None
-    app = web.Application(middlewares=[api.auth, api.errors], client_max_size=max_body_bytes)
+    app = web.Application(
+        middlewares=[api.guard, api.auth, api.errors], client_max_size=max_body_bytes
+    )
+    app.on_response_prepare.append(_no_sniff)
     router = app.router
     router.add_post("/v1/task-runs", api.create_run)
     router.add_get("/v1/task-runs", api.list_runs, allow_head=False)
@@ -621,3 +669,83 @@ def build_app(
     router.add_get("/dev/metrics", api.dev_metrics, allow_head=False)
     dashboard.add_routes(router, tasks=api.store.tasks, workflow_slug=workflow_slug)
     return app
+
+
+async def _no_sniff(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+# -- errors raised below the application -----------------------------------------------
+#
+# aiohttp answers a request it cannot parse (garbage bytes, a broken header) and an
+# HTTP error raised before the middlewares run (an unknown ``Expect``) by itself, in
+# plain text, and offers no hook for either (aio-libs/aiohttp#3287). The runner below
+# installs the two smallest overrides that make those answers JSON too: the
+# connection handler's ``handle_error`` (which produces the parser's 400s and the
+# last-resort 500) and a wrapper around the application's entry point.
+
+
+def _protocol_error_message(status: int, exc: BaseException | None) -> str:
+    if status == 500:
+        return "internal error in the dev server (see its log)"
+    if status == 504:
+        return "the request took too long"
+    detail = getattr(exc, "message", None) or (str(exc) if exc is not None else "")
+    first = str(detail).strip().splitlines()[0].rstrip(": ") if str(detail).strip() else ""
+    if len(first) > 200:
+        first = first[:200] + "..."
+    return "malformed HTTP request" + (f": {first}" if first else "")
+
+
+class _JsonErrorProtocol(web_protocol.RequestHandler):
+    """aiohttp's connection handler, with its own error answers in JSON."""
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: Any,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        # The parent logs, and raises if part of a response was already sent.
+        super().handle_error(request, status, exc, message)
+        response = _error(status, _protocol_error_message(status, exc))
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> web_protocol.RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = _JsonErrorProtocol  # same layout: it only adds a method
+        return handler
+
+
+_LowLevelHandler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+
+
+def _json_http_errors(handler: _LowLevelHandler) -> _LowLevelHandler:
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            detail = exc.text or ""
+            # aiohttp's default text is "417: Expectation Failed"; a specific one says more.
+            message = detail if detail and detail != f"{exc.status}: {exc.reason}" else exc.reason
+            return _error(exc.status, message)
+
+    return handle
+
+
+class AppRunner(web.AppRunner):
+    """``aiohttp.web.AppRunner`` whose every error answer is JSON (see above)."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer
+        server.request_handler = _json_http_errors(server.request_handler)
+        return server

@@ -12,13 +12,16 @@ import sys
 from collections.abc import Sequence
 
 from render_core.config import is_loopback_host
-from render_devserver.scheduler import RegistrationError
+from render_devserver.scheduler import DatabaseInUse, RegistrationError
+from render_devserver.security import parse_allowed_host
 from render_devserver.server import DEFAULT_DB, DEFAULT_PORT, DevServer, PortInUse
 
-__all__ = ["ENV_AUTH_TOKEN", "main", "parse_env_file"]
+__all__ = ["ENV_ALLOWED_HOSTS", "ENV_AUTH_TOKEN", "main", "parse_env_file"]
 
 # The dev server's optional bearer token, read from the environment by default.
 ENV_AUTH_TOKEN = "RENDER_DEV_AUTH_TOKEN"
+# More Host names to answer to (comma- or space-separated), besides --allowed-host.
+ENV_ALLOWED_HOSTS = "RENDER_DEV_ALLOWED_HOSTS"
 
 
 def parse_env_file(path: str) -> dict[str, str]:
@@ -71,6 +74,14 @@ def _parser() -> argparse.ArgumentParser:
         help=f"require 'Authorization: Bearer TOKEN' on the API (default ${ENV_AUTH_TOKEN}; "
         "the environment keeps it out of the process list)",
     )
+    parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests for this Host name (repeatable; loopback names always; "
+        f"more from ${ENV_ALLOWED_HOSTS}, comma-separated)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- then the start command")
     return parser
 
@@ -90,6 +101,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.concurrency is not None and args.concurrency < 1:
         sys.stderr.write("render-workflows dev: --concurrency must be at least 1\n")
+        return 2
+    allowed_hosts = [
+        *os.environ.get(ENV_ALLOWED_HOSTS, "").replace(",", " ").split(),
+        *args.allowed_host,
+    ]
+    try:
+        for name in allowed_hosts:
+            parse_allowed_host(name)
+    except ValueError as exc:
+        sys.stderr.write(f"render-workflows dev: {exc}\n")
         return 2
     env = dict(os.environ)
     env_files = (
@@ -111,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workflow_slug=args.workflow_slug,
         reload=args.reload,
         auth_token=args.auth_token,
+        allowed_hosts=allowed_hosts,
         log_sink=lambda run_id, line: print(f"[{run_id or 'register'}] {line}", flush=True),
     )
     if not is_loopback_host(args.host):
@@ -122,6 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 else f"; set {ENV_AUTH_TOKEN} (or --auth-token) to require a bearer token\n"
             )
         )
+        if not allowed_hosts:
+            bound = "" if args.host in ("", "0.0.0.0", "::") else f" or {args.host}"
+            sys.stderr.write(
+                f"note: requests must name this server by a loopback name{bound}; "
+                "add the names other machines use with --allowed-host\n"
+            )
     try:
         return asyncio.run(_serve(server))
     except KeyboardInterrupt:
@@ -134,7 +162,7 @@ async def _serve(server: DevServer) -> int:
     except PortInUse as exc:
         sys.stderr.write(f"render-workflows dev: {exc.strerror}\n")
         return 1
-    except RegistrationError as exc:
+    except (RegistrationError, DatabaseInUse) as exc:
         sys.stderr.write(f"render-workflows dev: {exc}\n")
         return 1
     assert server.scheduler is not None

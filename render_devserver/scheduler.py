@@ -7,6 +7,10 @@ socket, captures its output line by line, enforces timeouts (SIGTERM, a grace
 period, SIGKILL), retries failed attempts with the registered policy, cancels
 whole run trees, and recovers runs that were in flight when the server stopped.
 
+Task processes die with the server, and a server starting on a database ends the
+processes its previous life left running before it retries their attempts
+(``processes.py``); the database is refused while another server uses it.
+
 It knows nothing of HTTP: the REST layer calls its methods and receives terminal
 events through the ``publish`` callable it hands in.
 """
@@ -22,7 +26,9 @@ import logging
 import os
 import shutil
 import signal
+import sqlite3
 import tempfile
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -30,11 +36,12 @@ from render_core import callback as protocol
 from render_core import codec, lifecycle
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
+from render_devserver import processes
 from render_devserver.ids import new_id
 from render_devserver.socket_server import HandlerError, TaskSocketServer
-from render_devserver.store import Store, TaskRecord
+from render_devserver.store import Owner, ProcessRecord, Store, TaskRecord
 
-__all__ = ["RegistrationError", "Scheduler", "TaskNotFound"]
+__all__ = ["DatabaseInUse", "RegistrationError", "Scheduler", "TaskNotFound"]
 
 logger = logging.getLogger("render_devserver")
 
@@ -48,6 +55,12 @@ KILL_GRACE_SECONDS = 3.0
 REGISTER_TIMEOUT_SECONDS = 120.0
 # How many output lines are quoted when a process dies without reporting.
 LAST_LINES = 10
+# How long a starting server waits for the processes of its previous life to be gone.
+LEFTOVER_GRACE_SECONDS = 5.0
+
+# Schedulers of this process that are running, by instance id (the database owner
+# check tells a live one from a stopped one when both were in this process).
+_LIVE_INSTANCES: set[str] = set()
 
 
 def utcnow() -> _dt.datetime:
@@ -71,6 +84,10 @@ class RegistrationError(RuntimeError):
 
 class TaskNotFound(LookupError):
     """No registered task matches a slug or id."""
+
+
+class DatabaseInUse(RuntimeError):
+    """Another dev server is running on the same database."""
 
 
 class _Attempt:
@@ -189,20 +206,81 @@ class Scheduler:
         self._dispatcher: asyncio.Task[None] | None = None
         self._socket_count = 0
         self._stopping = False
+        self._instance = uuid.uuid4().hex
+        self._parent_death = processes.parent_death_hook()
+        self._watchdog: processes.Watchdog | None = None
+        self._reapers: set[asyncio.Task[None]] = set()
         self.tasks: list[TaskRecord] = []
 
     # -- lifecycle of the scheduler itself ----------------------------------------
 
     async def start(self) -> None:
-        """Register tasks, recover interrupted runs, start dispatching."""
-        self._socket_dir = tempfile.mkdtemp(
-            prefix="rwd-", dir="/tmp" if os.path.isdir("/tmp") else None
-        )
-        os.chmod(self._socket_dir, 0o700)
-        self._wake = asyncio.Event()
-        await self.register()
+        """Claim the database, end leftovers, register tasks, recover runs, dispatch.
+
+        Raises :class:`DatabaseInUse` if another server runs on the database and
+        :class:`RegistrationError` if the start command registers nothing.
+        """
+        self._claim_database()
+        try:
+            await self._end_leftovers()
+            self._socket_dir = tempfile.mkdtemp(
+                prefix="rwd-", dir="/tmp" if os.path.isdir("/tmp") else None
+            )
+            os.chmod(self._socket_dir, 0o700)
+            self._watchdog = await processes.Watchdog(self._socket_dir).start()
+            self._wake = asyncio.Event()
+            await self.register()
+        except BaseException:
+            await self.stop()
+            raise
         self._recover()
         self._dispatcher = asyncio.get_running_loop().create_task(self._dispatch())
+
+    def _claim_database(self) -> None:
+        pid = os.getpid()
+        me = Owner(pid=pid, token=processes.start_token(pid), instance=self._instance)
+
+        def in_use(owner: Owner) -> bool:
+            if owner.pid == me.pid:
+                return owner.instance in _LIVE_INSTANCES
+            # Alive and the same process (not a recycled pid): it still runs.
+            return owner.token is not None and processes.start_token(owner.pid) == owner.token
+
+        current = self.store.claim(me, in_use)
+        if current is not None:
+            raise DatabaseInUse(
+                f"the database {self.store.path} is in use by another dev server "
+                f"(pid {current.pid}); stop it, or give this one another --db"
+            )
+        _LIVE_INSTANCES.add(self._instance)
+
+    async def _end_leftovers(self) -> None:
+        """End the task processes a previous server on this database left running."""
+        records = self.store.processes()
+        if not records:
+            return
+        ended = [r for r in records if processes.end_group(r.pid, r.token, signal.SIGKILL)]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LEFTOVER_GRACE_SECONDS
+        waiting = list(ended)
+        while waiting and loop.time() < deadline:
+            waiting = [r for r in waiting if processes.group_exists(r.pid)]
+            if waiting:
+                await asyncio.sleep(0.02)
+        for record in records:
+            directory = record.socket_dir
+            if os.path.basename(directory).startswith("rwd-") and directory != self._socket_dir:
+                shutil.rmtree(directory, ignore_errors=True)
+            self.store.remove_process(record.pid)
+        if ended:
+            self._say(
+                f"ended {len(ended)} task process(es) left running by the previous server"
+                + (f"; {len(waiting)} still exiting" if waiting else "")
+            )
+
+    def _say(self, message: str) -> None:
+        if self._log_sink is not None:
+            self._log_sink("", message)
 
     async def stop(self) -> None:
         """Stop every process (attempts in flight stay ``running`` for recovery) and clean up."""
@@ -219,8 +297,17 @@ class Scheduler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self._reapers:
+            # Every process is stopping or gone; let their records be cleared.
+            await asyncio.wait(set(self._reapers), timeout=KILL_GRACE_SECONDS + 5.0)
+        if self._watchdog is not None:
+            await self._watchdog.close()
+            self._watchdog = None
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self._instance in _LIVE_INSTANCES:
+            _LIVE_INSTANCES.discard(self._instance)
+            self.store.release(self._instance)
 
     # -- registration ----------------------------------------------------------------
 
@@ -576,12 +663,42 @@ class Scheduler:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=self._parent_death,
         )
+        self._track(process, run_id)
         assert process.stdout is not None
         assert process.stderr is not None
         for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
             asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output))
         return process
+
+    def _track(self, process: asyncio.subprocess.Process, run_id: str) -> None:
+        """Record a new task process (database and watchdog) until it and its group end."""
+        token = processes.start_token(process.pid)
+        assert self._socket_dir is not None
+        self.store.add_process(
+            ProcessRecord(
+                pid=process.pid,
+                token=token,
+                run_id=run_id,
+                socket_dir=self._socket_dir,
+                started_at=utcnow(),
+            )
+        )
+        if self._watchdog is not None:
+            self._watchdog.watch(process.pid, token)
+        reaper = asyncio.get_running_loop().create_task(self._reap(process, token))
+        self._reapers.add(reaper)
+        reaper.add_done_callback(self._reapers.discard)
+
+    async def _reap(self, process: asyncio.subprocess.Process, token: str | None) -> None:
+        await process.wait()
+        # One process per attempt: whatever it started in its group goes with it.
+        processes.end_group(process.pid, token, signal.SIGKILL)
+        with contextlib.suppress(sqlite3.Error):  # the store may be closed by now
+            self.store.remove_process(process.pid)
+        if self._watchdog is not None:
+            self._watchdog.forget(process.pid)
 
     async def _capture(
         self, stream: asyncio.StreamReader, name: str, run_id: str, output: list[str]

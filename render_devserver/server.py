@@ -24,8 +24,9 @@ from types import TracebackType
 from aiohttp import web
 
 from render_core.config import ENV_ALLOW_INSECURE_HTTP, ENV_API_KEY, is_loopback_host
-from render_devserver.api import DEFAULT_PING_INTERVAL, EventHub, build_app
+from render_devserver.api import DEFAULT_PING_INTERVAL, AppRunner, EventHub, build_app
 from render_devserver.scheduler import Scheduler
+from render_devserver.security import RequestPolicy
 from render_devserver.store import Store
 
 __all__ = ["DEFAULT_DB", "DEFAULT_PORT", "DevServer", "PortInUse", "default_workflow_slug"]
@@ -81,8 +82,12 @@ class DevServer:
         reload: bool = False,
         reload_interval: float = 1.0,
         auth_token: str | None = None,
+        allowed_hosts: Sequence[str] = (),
     ) -> None:
         self.command = list(command)
+        # Host names accepted besides loopback ones (``--allowed-host``); checked now,
+        # so that a typo fails before anything starts.
+        self.policy = RequestPolicy(allowed_hosts, bind_host=host, port=port)
         # When set, every data route needs ``Authorization: Bearer <auth_token>``.
         self.auth_token = auth_token or None
         self.timeout_scale = timeout_scale
@@ -104,6 +109,11 @@ class DevServer:
         self._runner: web.AppRunner | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def app(self) -> web.Application | None:
+        """The aiohttp application while the server runs (its routes, for instance)."""
+        return None if self._runner is None else self._runner.app
 
     @property
     def url(self) -> str:
@@ -143,8 +153,9 @@ class DevServer:
             workflow_slug=self.workflow_slug,
             ping_interval=self.ping_interval,
             auth_token=self.auth_token,
+            policy=self.policy,
         )
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        self._runner = AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
@@ -162,6 +173,7 @@ class DevServer:
         sockets = getattr(site._server, "sockets", None) or []
         if sockets:
             self.port = sockets[0].getsockname()[1]
+        self.policy.port = self.port
         host = self._task_host()
         host = f"[{host}]" if ":" in host else host
         self.scheduler.server_url = f"http://{host}:{self.port}"

@@ -18,7 +18,7 @@ import math
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -27,7 +27,7 @@ from render_core.codec import format_timestamp, parse_timestamp
 from render_core.lifecycle import Attempt, RetryPolicy, Run
 from render_core.models import TaskRunStatus
 
-__all__ = ["LogRecord", "Store", "TaskRecord"]
+__all__ = ["LogRecord", "Owner", "ProcessRecord", "Store", "TaskRecord"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -79,6 +79,19 @@ CREATE TABLE IF NOT EXISTS logs (
     message TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS logs_by_run ON logs (run_id, id);
+CREATE TABLE IF NOT EXISTS processes (
+    pid INTEGER PRIMARY KEY,
+    token TEXT,
+    run_id TEXT NOT NULL,
+    socket_dir TEXT NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS owner (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    pid INTEGER NOT NULL,
+    token TEXT,
+    instance TEXT NOT NULL
+);
 """
 
 # Version 1 added runs.created_at (time filters), runs.rerun_of (the dashboard's
@@ -107,6 +120,28 @@ class LogRecord:
     timestamp: _dt.datetime
     stream: str
     message: str
+
+
+@attrs.frozen(kw_only=True)
+class ProcessRecord:
+    """A task process (the leader of its own process group) while it runs."""
+
+    pid: int
+    token: str | None
+    """Its start time as ``processes.start_token`` gives it: a recycled pid differs."""
+    run_id: str
+    """The run it works for; empty for the register-mode process."""
+    socket_dir: str
+    started_at: _dt.datetime
+
+
+@attrs.frozen(kw_only=True)
+class Owner:
+    """The server using the database: its process and its scheduler instance."""
+
+    pid: int
+    token: str | None
+    instance: str
 
 
 def _ts(value: _dt.datetime | None) -> str | None:
@@ -513,6 +548,59 @@ class Store:
             ).fetchone()
             out.append((int(row["id"]), str(row["run_id"]), str(row["data"])))
         return out
+
+    # -- task processes and the owner ---------------------------------------------
+
+    def add_process(self, record: ProcessRecord) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO processes (pid, token, run_id, socket_dir, started_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (
+                record.pid,
+                record.token,
+                record.run_id,
+                record.socket_dir,
+                format_timestamp(record.started_at),
+            ),
+        )
+
+    def remove_process(self, pid: int) -> None:
+        self._db.execute("DELETE FROM processes WHERE pid = ?", (pid,))
+
+    def processes(self) -> list[ProcessRecord]:
+        """Task processes recorded as running (by this server or one before it)."""
+        return [
+            ProcessRecord(
+                pid=row["pid"],
+                token=row["token"],
+                run_id=row["run_id"],
+                socket_dir=row["socket_dir"],
+                started_at=parse_timestamp(row["started_at"]),
+            )
+            for row in self._db.execute("SELECT * FROM processes ORDER BY pid")
+        ]
+
+    def claim(self, owner: Owner, in_use: Callable[[Owner], bool]) -> Owner | None:
+        """Become the database's owner unless ``in_use(current owner)``; returns that owner.
+
+        Returns None when the claim succeeded. One transaction, so two servers
+        starting at once cannot both succeed.
+        """
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            row = self._db.execute("SELECT pid, token, instance FROM owner").fetchone()
+            if row is not None:
+                current = Owner(pid=row["pid"], token=row["token"], instance=row["instance"])
+                if in_use(current):
+                    return current
+            self._db.execute(
+                "INSERT OR REPLACE INTO owner (id, pid, token, instance) VALUES (1, ?, ?, ?)",
+                (owner.pid, owner.token, owner.instance),
+            )
+        return None
+
+    def release(self, instance: str) -> None:
+        self._db.execute("DELETE FROM owner WHERE instance = ?", (instance,))
 
     # -- logs -------------------------------------------------------------------
 

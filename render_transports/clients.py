@@ -34,7 +34,7 @@ from render_core.models import (
     TaskRunStatus,
 )
 from render_core.tasks import TaskSpec, typed_result, typed_start
-from render_core.waiter import RunResult, RunWaiter
+from render_core.waiter import KnownRuns, RunResult, RunWaiter
 from render_transports import _otel
 from render_transports.base import AsyncTransport, SyncTransport
 from render_transports.waiting import AsyncWaitHub, wait_sync
@@ -159,6 +159,7 @@ class SyncWorkflowsService:
             idle_timeout=client._timeouts.stream_idle,
             deadline=deadline,
             rng=client._rng,
+            known_runs=client._known_runs,
         )
 
     def start_task(
@@ -173,11 +174,13 @@ class SyncWorkflowsService:
         Returns the run's initial :class:`TaskRun`. Raises :class:`ClientError`
         (bad input, unknown task), :class:`ServerError`, :class:`TimeoutError`.
         """
-        return self._run(
+        run = self._run(
             self._client._ops.start_task(
                 task_identifier, input_data, idempotency_key=idempotency_key
             )
         )
+        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
+        return run
 
     def run_task(
         self,
@@ -207,7 +210,10 @@ class SyncWorkflowsService:
         return cast("R", typed_result(_spec_of(task), details.results, details.id))
 
     def wait_for_run(self, task_run_id: str, *, timeout: float | None = None) -> TaskRunDetails:
-        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed.
+
+        An id that names no run raises :class:`NotFoundError` within about a second.
+        """
         _check_timeout(timeout)
         return self._wait_one(task_run_id, None, timeout)
 
@@ -363,6 +369,7 @@ class Render:
         self._transport: SyncTransport = transport
         self._rng = random.Random()
         self._ops = flows.Operations(self._config, self._retry, self._rng)
+        self._known_runs = KnownRuns()
         self.workflows = SyncWorkflowsService(self)
 
     @property
@@ -464,6 +471,7 @@ class AsyncWorkflowsService:
                 task_identifier, input_data, idempotency_key=idempotency_key
             )
         )
+        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
         return AwaitableTaskRun(run, self)
 
     async def run_task(
@@ -491,7 +499,10 @@ class AsyncWorkflowsService:
     async def wait_for_run(
         self, task_run_id: str, *, timeout: float | None = None
     ) -> TaskRunDetails:
-        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed."""
+        """Wait for one run to finish; raises :class:`TaskRunError` if it did not succeed.
+
+        An id that names no run raises :class:`NotFoundError` within about a second.
+        """
         _check_timeout(timeout)
         result = await self._wait_result(TaskRun(id=task_run_id, status="pending"), timeout)
         return result.unwrap()
@@ -645,6 +656,7 @@ class RenderAsync:
         self._transport: AsyncTransport = transport
         self._rng = random.Random()
         self._ops = flows.Operations(self._config, self._retry, self._rng)
+        self._known_runs = KnownRuns()
         self._wait_hub: AsyncWaitHub | None = None
         self.workflows = AsyncWorkflowsService(self)
 
@@ -659,7 +671,12 @@ class RenderAsync:
 
     def _hub(self) -> AsyncWaitHub:
         if self._wait_hub is None:
-            waiter = RunWaiter(self._config, idle_timeout=self._timeouts.stream_idle, rng=self._rng)
+            waiter = RunWaiter(
+                self._config,
+                idle_timeout=self._timeouts.stream_idle,
+                rng=self._rng,
+                known_runs=self._known_runs,
+            )
             self._wait_hub = AsyncWaitHub(waiter, self._transport)
         return self._wait_hub
 

@@ -16,9 +16,22 @@ from render_core.config import ClientConfig
 from render_core.errors import ClientError, NetworkError, NotFoundError, ServerError, TaskRunError
 from render_core.errors import TimeoutError as RenderTimeout
 from render_core.http import Response
-from render_core.waiter import CloseStream, Fetch, OpenStream, RunResult, RunWaiter, task_run_error
+from render_core.waiter import (
+    CloseStream,
+    Fetch,
+    KnownRuns,
+    OpenStream,
+    RunResult,
+    RunWaiter,
+    task_run_error,
+)
 
 CONFIG = ClientConfig(base_url="http://127.0.0.1:8120", user_agent="ua/1")
+
+
+def started(*run_ids: str) -> KnownRuns:
+    """Runs the client started itself: known to exist, so never confirmed by GET."""
+    return KnownRuns(run_ids)
 
 
 def details(run_id: str, status: str = "completed", **extra: Any) -> dict[str, Any]:
@@ -110,7 +123,7 @@ def test_url_length_bounds_a_batch() -> None:
 
 
 def test_duplicate_and_foreign_events_resolve_nothing_twice() -> None:
-    waiter = RunWaiter(CONFIG)
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a", "trn-b"], now=0.0)
     action = open_one(waiter)
     waiter.stream_data(action.stream_id, frame("trn-z") + frame("trn-a") + frame("trn-a"), 1.0)
@@ -136,7 +149,7 @@ def test_canceled_run_raises_task_run_error_with_a_message() -> None:
 
 
 def test_reconnects_with_last_event_id_after_the_stream_drops() -> None:
-    waiter = RunWaiter(CONFIG)
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a", "trn-b"], now=0.0)
     action = open_one(waiter)
     waiter.stream_data(action.stream_id, frame("trn-b", event_id=41), 1.0)
@@ -154,7 +167,7 @@ def test_reconnects_with_last_event_id_after_the_stream_drops() -> None:
 
 
 def test_repeated_failures_confirm_by_get_then_give_up() -> None:
-    waiter = RunWaiter(CONFIG, max_failures=3)
+    waiter = RunWaiter(CONFIG, max_failures=3, known_runs=started("trn-a"))
     waiter.add(["trn-a"], now=0.0)
     now = 0.0
     (first,) = opens(waiter.poll(now))
@@ -229,7 +242,7 @@ def test_get_server_error_is_retried_later() -> None:
 
 
 def test_unauthorized_stream_resolves_every_run_with_the_error() -> None:
-    waiter = RunWaiter(CONFIG)
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a", "trn-b"], now=0.0)
     (action,) = opens(waiter.poll(0.0))
     waiter.stream_opened(
@@ -280,7 +293,9 @@ def test_server_error_on_stream_reconnects() -> None:
 
 
 def test_idle_stream_is_closed_and_reopened() -> None:
-    waiter = RunWaiter(CONFIG, idle_timeout=30.0, check_interval=1000.0)
+    waiter = RunWaiter(
+        CONFIG, idle_timeout=30.0, check_interval=1000.0, known_runs=started("trn-a")
+    )
     waiter.add(["trn-a"], now=0.0)
     action = open_one(waiter)
     waiter.stream_data(action.stream_id, b": ping\n\n", 25.0)
@@ -312,7 +327,9 @@ def test_repeated_protocol_errors_end_in_a_server_error() -> None:
 
 
 def test_next_deadline_tracks_every_timer() -> None:
-    waiter = RunWaiter(CONFIG, deadline=50.0, check_interval=40.0, idle_timeout=20.0)
+    waiter = RunWaiter(
+        CONFIG, deadline=50.0, check_interval=40.0, idle_timeout=20.0, known_runs=started("trn-a")
+    )
     assert waiter.next_deadline() is None
     waiter.add(["trn-a"], now=0.0)
     assert waiter.next_deadline() == float("-inf")  # a stream is waiting to be opened
@@ -340,7 +357,7 @@ def test_malformed_event_triggers_confirmation() -> None:
 
 
 def test_deadline_resolves_waiting_runs_with_timeout() -> None:
-    waiter = RunWaiter(CONFIG, deadline=10.0)
+    waiter = RunWaiter(CONFIG, deadline=10.0, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a"], now=0.0)
     waiter.add(["trn-b"], now=0.0, deadline=5.0)
     open_one(waiter)
@@ -380,7 +397,7 @@ def test_ids_added_before_opening_join_the_same_connection() -> None:
 
 
 def test_discard_and_offer() -> None:
-    waiter = RunWaiter(CONFIG)
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a", "trn-b"], now=0.0)
     action = open_one(waiter)
     waiter.discard(["trn-a", "trn-unknown"])
@@ -393,7 +410,9 @@ def test_discard_and_offer() -> None:
 
 
 def test_safety_check_fetches_a_quiet_run() -> None:
-    waiter = RunWaiter(CONFIG, check_interval=30.0, idle_timeout=1000.0)
+    waiter = RunWaiter(
+        CONFIG, check_interval=30.0, idle_timeout=1000.0, known_runs=started("trn-a")
+    )
     waiter.add(["trn-a"], now=0.0)
     action = open_one(waiter)
     assert fetches(waiter.poll(29.0)) == []
@@ -567,11 +586,186 @@ TestWaiterMachine.settings = settings(
 def test_first_checks_of_many_runs_are_spread_out() -> None:
     import random
 
-    waiter = RunWaiter(CONFIG, check_interval=30.0, idle_timeout=1000.0, rng=random.Random(0))
-    waiter.add([f"trn-{i}" for i in range(200)], now=0.0)
+    ids = [f"trn-{i}" for i in range(200)]
+    waiter = RunWaiter(
+        CONFIG,
+        check_interval=30.0,
+        idle_timeout=1000.0,
+        rng=random.Random(0),
+        known_runs=started(*ids),
+    )
+    waiter.add(ids, now=0.0)
     for action in opens(waiter.poll(0.0)):
         waiter.stream_opened(action.stream_id, Response(status=200), 0.0)
     due = [len(fetches(waiter.poll(t))) for t in (29.9, 37.5, 45.1)]
     assert due[0] == 0
     assert 0 < due[1] < 200
     assert sum(due) == 200
+
+
+# -- ids the client did not start: a mistyped one fails fast ------------------------------
+
+
+def not_found(run_id: str) -> Response:
+    body = json.dumps({"message": f"task run not found: {run_id}"}).encode()
+    return Response(status=404, headers=(("Content-Type", "application/json"),), body=body)
+
+
+def running(run_id: str) -> Response:
+    return Response(status=200, body=json.dumps(details(run_id, "running")).encode())
+
+
+def test_a_mistyped_id_is_confirmed_soon_after_its_stream_opens_and_fails() -> None:
+    waiter = RunWaiter(CONFIG)
+    waiter.add(["trn-typo"], now=0.0)
+    (action,) = opens(waiter.poll(0.0))
+    waiter.stream_opened(action.stream_id, Response(status=200), 0.1)
+    assert waiter.next_deadline() == pytest.approx(0.35)
+    assert fetches(waiter.poll(0.34)) == []
+    (fetch,) = fetches(waiter.poll(0.35))
+    assert fetch.run_id == "trn-typo"
+    assert fetch.request.url.endswith("/v1/task-runs/trn-typo")
+    waiter.fetch_response("trn-typo", not_found("trn-typo"), 0.4)
+    (result,) = waiter.take_results()
+    assert isinstance(result.error, NotFoundError)
+    assert "trn-typo" in str(result.error)
+    assert waiter.poll(0.4) == [CloseStream(action.stream_id)]
+    assert waiter.done
+
+
+def test_runs_the_client_started_cost_no_confirming_request() -> None:
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a"))
+    waiter.add(["trn-a"], now=0.0)
+    open_one(waiter)
+    for now in (0.25, 0.5, 1.0, 2.0, 10.0, 29.0):
+        assert fetches(waiter.poll(now)) == [], now
+    assert [f.run_id for f in fetches(waiter.poll(30.0))] == ["trn-a"]  # the safety net only
+
+
+def test_a_slow_stream_does_not_delay_the_confirmation() -> None:
+    waiter = RunWaiter(CONFIG)
+    waiter.add(["trn-typo"], now=0.0)
+    opens(waiter.poll(0.0))  # connecting, never answered
+    assert fetches(waiter.poll(0.9)) == []
+    (fetch,) = fetches(waiter.poll(1.0))
+    assert fetch.run_id == "trn-typo"
+
+
+def test_a_finished_run_replayed_on_the_stream_needs_no_request() -> None:
+    known = KnownRuns()
+    waiter = RunWaiter(CONFIG, known_runs=known)
+    waiter.add(["trn-b"], now=0.0)
+    action = open_one(waiter)
+    waiter.stream_data(action.stream_id, frame("trn-b"), 0.05)
+    (result,) = waiter.take_results()
+    assert result.unwrap().id == "trn-b"
+    assert fetches(waiter.poll(5.0)) == []
+    assert "trn-b" in known
+
+
+def test_an_existing_run_is_confirmed_once_then_remembered() -> None:
+    known = KnownRuns()
+    waiter = RunWaiter(CONFIG, check_interval=30.0, known_runs=known)
+    waiter.add(["trn-b"], now=0.0)
+    open_one(waiter)
+    (fetch,) = fetches(waiter.poll(0.25))
+    waiter.fetch_response(fetch.run_id, running("trn-b"), 0.3)
+    assert waiter.take_results() == []
+    assert "trn-b" in known
+    for now in (0.5, 1.0, 5.0, 30.0):
+        assert fetches(waiter.poll(now)) == [], now
+    assert len(fetches(waiter.poll(30.3))) == 1  # the safety net, as for any run
+    # A later wait for the same id (another waiter, same memory) asks nothing more.
+    again = RunWaiter(CONFIG, known_runs=known)
+    again.add(["trn-b"], now=100.0)
+    open_one(again, 100.0)
+    assert fetches(again.poll(102.0)) == []
+
+
+def test_an_event_about_a_run_confirms_it() -> None:
+    known = KnownRuns()
+    waiter = RunWaiter(CONFIG, known_runs=known)
+    waiter.add(["trn-b"], now=0.0)
+    action = open_one(waiter)
+    waiter.stream_data(action.stream_id, frame("trn-b", "running"), 0.1)
+    assert "trn-b" in known
+    assert fetches(waiter.poll(2.0)) == []
+
+
+def test_a_failed_confirmation_is_tried_again_soon() -> None:
+    waiter = RunWaiter(CONFIG)
+    waiter.add(["trn-typo"], now=0.0)
+    open_one(waiter)
+    (first,) = fetches(waiter.poll(0.25))
+    waiter.fetch_failed(first.run_id, NetworkError("connection refused"), 0.3)
+    assert fetches(waiter.poll(0.7)) == []
+    (retry,) = fetches(waiter.poll(0.8))  # half a second later, not the 30 s safety net
+    waiter.fetch_response(retry.run_id, Response(status=503, body=b"{}"), 0.85)
+    later = [t for t in (1.0, 1.2, 1.5, 1.7, 2.0) if fetches(waiter.poll(t))]
+    assert later
+    assert later[0] < 2.0
+    waiter.fetch_response("trn-typo", not_found("trn-typo"), later[0])
+    (result,) = waiter.take_results()
+    assert isinstance(result.error, NotFoundError)
+
+
+def test_many_unknown_ids_are_confirmed_spread_over_a_second() -> None:
+    run_ids = [f"trn-{i:04d}" for i in range(1000)]
+    waiter = RunWaiter(CONFIG)
+    waiter.add(run_ids, now=0.0)
+    for action in opens(waiter.poll(0.0)):
+        waiter.stream_opened(action.stream_id, Response(status=200), 0.0)
+    due: list[int] = []
+    asked: set[str] = set()
+    for step in range(1, 14):
+        now = 0.1 * step
+        batch = fetches(waiter.poll(now))
+        due.append(len(batch))
+        asked.update(f.run_id for f in batch)
+    assert asked == set(run_ids)  # every one within 1.25 s of the stream opening
+    assert max(due) <= 150  # about a tenth of them per tenth of a second
+    assert due[:2] == [0, 0]
+
+
+def test_known_runs_forget_the_oldest_past_their_capacity() -> None:
+    known = KnownRuns(capacity=3)
+    for run_id in ("a", "b", "c", "a", "d"):
+        known.add(run_id)
+    assert len(known) == 3
+    assert "b" not in known
+    assert all(run_id in known for run_id in ("a", "c", "d"))
+    with pytest.raises(ValueError, match="capacity"):
+        KnownRuns(capacity=0)
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 421])
+def test_a_get_answered_with_a_client_error_ends_the_wait(status: int) -> None:
+    # A server that will not serve this client (421: it does not answer to the name
+    # the client used) refuses the stream and every GET: fail, never poll forever.
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a"))
+    waiter.add(["trn-a"], now=0.0)
+    (action,) = opens(waiter.poll(0.0))
+    body = json.dumps({"message": "Host 'x' is not a name this server answers to"}).encode()
+    refusal = Response(status=status, headers=(("Content-Type", "application/json"),), body=body)
+    waiter.stream_opened(action.stream_id, refusal, 0.0)
+    assert waiter.poll(0.0) == [CloseStream(action.stream_id)]  # polls instead
+    deadline = waiter.next_deadline()
+    assert deadline is not None
+    (fetch,) = fetches(waiter.poll(deadline))
+    waiter.fetch_response(fetch.run_id, refusal, deadline)
+    (result,) = waiter.take_results()
+    assert isinstance(result.error, ClientError)
+    assert result.error.status == status
+    assert waiter.poll(deadline + 1) == []
+    assert waiter.done
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 503])
+def test_a_get_answered_with_a_passing_error_is_asked_again(status: int) -> None:
+    waiter = RunWaiter(CONFIG)
+    waiter.add(["trn-a"], now=0.0)
+    open_one(waiter)
+    (fetch,) = fetches(waiter.poll(0.25))
+    waiter.fetch_response(fetch.run_id, Response(status=status, body=b"{}"), 0.3)
+    assert waiter.take_results() == []
+    assert not waiter.done

@@ -292,7 +292,8 @@ def test_sse_framing_and_replay(render: Render, server: DevServer) -> None:
 def test_client_mistakes_get_json_4xx(
     server: DevServer, method: str, path: str, body: bytes, status: int
 ) -> None:
-    response = requests.request(method, server.url + path, data=body, timeout=10)
+    headers = {"Content-Type": "application/json"} if body else {}
+    response = requests.request(method, server.url + path, data=body, headers=headers, timeout=10)
     assert response.status_code == status
     document = response.json()
     assert document["message"]
@@ -301,7 +302,8 @@ def test_client_mistakes_get_json_4xx(
 
 def test_oversize_body_is_413(server: DevServer) -> None:
     big = b'{"task": "wf/square", "input": ["' + b"x" * (17 * 1024 * 1024) + b'"]}'
-    response = requests.post(server.url + "/v1/task-runs", data=big, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    response = requests.post(server.url + "/v1/task-runs", data=big, headers=headers, timeout=30)
     assert response.status_code == 413
     assert "too large" in response.json()["message"]
 
@@ -309,6 +311,35 @@ def test_oversize_body_is_413(server: DevServer) -> None:
 def test_unknown_run_via_client(render: Render) -> None:
     with pytest.raises(NotFoundError):
         render.workflows.get_task_run("trn-00000000000000000000")
+
+
+def test_a_mistyped_run_id_fails_fast_through_both_faces(server: DevServer) -> None:
+    # The stream accepts any id: only the early confirming GET tells a typo apart.
+    # 5 s is far under the 30 s the safety net would take.
+    typo = "trn-d2k4l6o2j5r3ldc4k0ug"
+    with Render(base_url=server.url, env={}) as render:
+        real = render.workflows.start_task("wf/square", [2]).id
+        for wait in (
+            lambda: render.workflows.wait_for_run(typo, timeout=5),
+            lambda: render.workflows.wait_for_runs([real, typo], timeout=5),
+            lambda: list(render.workflows.as_completed([typo, real], timeout=5)),
+        ):
+            with pytest.raises(NotFoundError, match=typo):
+                wait()
+
+    async def use_async() -> None:
+        async with RenderAsync(base_url=server.url, env={}) as client:
+            started = await client.workflows.start_task("wf/square", [3])
+            with pytest.raises(NotFoundError, match=typo):
+                await client.workflows.wait_for_run(typo, timeout=5)
+            with pytest.raises(NotFoundError, match=typo):
+                await client.workflows.wait_for_runs([started.id, typo], timeout=5)
+            with pytest.raises(NotFoundError, match=typo):
+                async for _ in client.workflows.as_completed([typo], timeout=5):
+                    pass
+            assert (await started).results == [9]
+
+    asyncio.run(use_async())
 
 
 def test_concurrency_limit_and_fifo(project: pathlib.Path) -> None:

@@ -95,6 +95,16 @@ def _with_connection_close(head: bytes) -> bytes:
     return b"\r\n".join([*kept, b"Connection: close"]) + b"\r\n\r\n"
 
 
+def _with_host(head: bytes, upstream: tuple[str, int]) -> bytes:
+    """A request ``head`` naming ``upstream`` in its ``Host``, as a reverse proxy sends it.
+
+    (The dev server answers only to the names it is reachable by, with its own port.)
+    """
+    host, port = upstream
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"host:")]
+    return b"\r\n".join([lines[0], f"Host: {host}:{port}".encode(), *lines[1:]])
+
+
 @dataclass
 class Rule:
     kind: str  # "cut" | "reset" | "blackhole"
@@ -243,7 +253,7 @@ class FaultProxy(_LoopServer):
             return
         up_reader, up_writer = await asyncio.open_connection(*self.upstream)
         try:
-            up_writer.write(_with_connection_close(head) + body)
+            up_writer.write(_with_connection_close(_with_host(head, self.upstream)) + body)
             await up_writer.drain()
             sent = 0
             pending = b""
@@ -385,6 +395,33 @@ def children_of(pid: int) -> list[int]:
         if len(fields) > 1 and int(fields[1]) == pid:
             found.append(int(entry))
     return found
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (Linux ``/proc``).
+
+    A killed orphan may stay a zombie when nothing reaps it (an init that does not
+    wait, in a container): it runs no code and holds nothing, so it counts as gone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[-1].split()
+    except OSError:
+        return False
+    return bool(fields) and fields[0] not in ("Z", "X")
+
+
+def watchdog_of(pid: int) -> int | None:
+    """The dev server ``pid``'s watchdog helper, if it has one (Linux ``/proc``)."""
+    for child in children_of(pid):
+        try:
+            with open(f"/proc/{child}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if any(arg.endswith(b"render_devserver/processes.py") for arg in argv):
+            return child
+    return None
 
 
 class DevServerProcess:

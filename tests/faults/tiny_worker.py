@@ -7,7 +7,9 @@ register mode posts the task list, run mode reads ``/input``, runs the task and
 posts ``/callback``.
 
 Tasks: ``noop(i)`` returns ``i``; ``nap(i, seconds)`` sleeps first; ``flaky(i, directory)``
-fails its first attempt (a marker file per ``i``) and returns ``i`` after that.
+fails its first attempt (a marker file per ``i``) and returns ``i`` after that;
+``family(i, seconds, directory)`` starts a child process (in the task's process group)
+and both sleep, after writing ``family-<i>-<pid>`` with the two pids in ``directory``.
 Every task prints one line naming itself and ``i``.
 """
 
@@ -15,6 +17,7 @@ import base64
 import json
 import os
 import socket
+import subprocess
 import sys
 import time
 
@@ -25,6 +28,10 @@ TASKS = [
     },
     {
         "name": "nap",
+        "options": {"retry": {"max_retries": 3, "wait_duration_ms": 50, "factor": 1.0}},
+    },
+    {
+        "name": "family",
         "options": {"retry": {"max_retries": 3, "wait_duration_ms": 50, "factor": 1.0}},
     },
     {
@@ -72,6 +79,15 @@ def main():
     print(f"{name} {i}", flush=True)
     if name == "nap":
         time.sleep(args[1])
+    elif name == "family":
+        code = f"import time; time.sleep({float(args[1])})"
+        child = subprocess.Popen([sys.executable, "-S", "-c", code])
+        marker = os.path.join(args[2], f"family-{i}-{os.getpid()}")
+        with open(marker + ".tmp", "w") as handle:
+            handle.write(f"{os.getpid()} {child.pid}")
+        os.rename(marker + ".tmp", marker)
+        time.sleep(args[1])
+        child.wait()
     elif name == "flaky":
         marker = os.path.join(args[1], f"flaky-{i}")
         if not os.path.exists(marker):

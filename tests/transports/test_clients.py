@@ -111,6 +111,43 @@ def test_unknown_run_is_not_found(face: Face) -> None:
         face.call("get_task_run", "trn-00000000000000000000")
 
 
+# A mistyped id: the event stream accepts any id and never speaks of it again, so
+# without a confirming GET the wait would only end on the 30 s safety net. A
+# ``timeout`` well under that turns "too slow" into a TimeoutError, not a pass.
+TYPO = "trn-mistyped00000000000"
+
+
+@pytest.mark.parametrize("method", ["wait_for_run", "wait_for_runs", "as_completed"])
+def test_a_mistyped_run_id_fails_fast_with_not_found(face: Face, method: str) -> None:
+    real = face.start("my-workflow/square", [4]).id
+    argument: object = TYPO if method == "wait_for_run" else [real, TYPO]
+    with pytest.raises(NotFoundError) as caught:
+        face.call(method, argument, timeout=5)
+    assert caught.value.status == 404
+    assert TYPO in str(caught.value)
+
+
+def _gets_of(fake: FakeRender, run_ids: list[str]) -> int:
+    paths = {f"/v1/task-runs/{run_id}" for run_id in run_ids}
+    return sum(1 for r in fake.requests if r.method == "GET" and r.path in paths)
+
+
+def test_runs_the_client_started_cost_no_confirming_request(
+    make_face: FaceFactory, fake: FakeRender
+) -> None:
+    face = make_face()
+    ids = [face.start("my-workflow/slow", []).id for _ in range(5)]
+    assert [d.results for d in face.call("wait_for_runs", ids, timeout=30)] == [["done"]] * 5
+    assert [face.wait(face.start("my-workflow/slow", [])).results] == [["done"]]
+    assert _gets_of(fake, ids) == 0
+    # Another client did not start them: it confirms each running one exactly once.
+    running = [face.start("my-workflow/forever", []).id for _ in range(3)]
+    other = make_face()
+    with pytest.raises(TimeoutError):
+        other.call("wait_for_runs", running, timeout=2.5)
+    assert _gets_of(fake, running) == 3
+
+
 def test_bad_input_fails_before_sending(face: Face, fake: FakeRender) -> None:
     before = len(fake.requests)
     with pytest.raises(ValidationError, match="JSON"):

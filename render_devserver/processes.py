@@ -1,0 +1,293 @@
+"""Task processes die with the dev server; leftovers of a previous life are ended.
+
+Each task process runs in its own session (process group ``pid``), so a Ctrl-C in
+the terminal reaches the server alone and the server stops its tasks in order.
+When the server dies without that chance (SIGKILL, the OOM killer, a crash), three
+layers make sure nothing it started keeps running:
+
+1. **Parent-death signal (Linux).** :func:`parent_death_hook` returns a function run
+   in the child between ``fork`` and ``exec`` that asks the kernel to SIGKILL the
+   task process the moment the server dies. It applies to the process the server
+   spawned (its own session changes nothing), not to processes that one starts.
+2. **Watchdog (every POSIX system).** :class:`Watchdog` starts one small helper per
+   server, this module run as a script with the stdlib only, in a session of its
+   own. The server writes ``+PGID TOKEN`` and ``-PGID`` lines to its stdin as task
+   process groups come and go. The server holds the only write end of that pipe, so
+   the helper reads end-of-file exactly when the server is gone, however it died;
+   it then sends SIGTERM to every group still listed, SIGKILL two seconds later,
+   removes the server's task-socket directory and exits. This covers whole process
+   groups (what a task started itself) and systems without a parent-death signal.
+3. **Recovery.** The pid and start time of every task process are stored in the
+   database while it runs. A server starting on that database ends any such group
+   still alive (:func:`end_group`) before it retries the interrupted attempts.
+
+A pid can be recycled, so a group is only signalled when it is provably ours: its
+leader is alive with the start time recorded (:func:`start_token`), or its leader is
+gone, in which case the group can only hold processes the leader started (a pid is
+not handed out again while it still names a process group).
+
+This file is also the watchdog program (``python -I -S processes.py DIR``); it
+imports only the standard library, and ``asyncio`` only where the server needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import asyncio
+
+__all__ = [
+    "Watchdog",
+    "end_group",
+    "group_exists",
+    "group_is_ours",
+    "parent_death_hook",
+    "start_token",
+]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# After SIGTERM, how long the watchdog lets task processes exit before SIGKILL.
+WATCHDOG_GRACE_SECONDS = 2.0
+_LINUX = sys.platform.startswith("linux")
+
+
+def parent_death_hook() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when this process dies.
+
+    None where there is no such signal (anything but Linux) or ``prctl`` cannot be
+    found; the watchdog covers those. The C function is looked up here, in the
+    server, so the child only makes one call between ``fork`` and ``exec``.
+    """
+    if not _LINUX:
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+    server = os.getpid()
+    kill = int(signal.SIGKILL)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, kill, 0, 0, 0)
+        if os.getppid() != server:
+            # The server died between fork and prctl: the signal will never come.
+            os._exit(1)
+
+    return hook
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def start_token(pid: int) -> str | None:
+    """What tells this process apart from a later one with the same pid; None if gone.
+
+    Linux: the boot id and the start time in clock ticks (``/proc/PID/stat``).
+    Elsewhere: the start time ``ps`` reports (one-second resolution).
+    """
+    if pid <= 0:
+        return None
+    if _LINUX:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            return None
+        # Fields after the parenthesised command name (which may hold spaces);
+        # the start time is field 22 of the whole line.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) < 20:
+            return None
+        return f"{_boot_id()}:{fields[19]}"
+    return _ps_start_token(pid)
+
+
+def _ps_start_token(pid: int) -> str | None:
+    try:
+        found = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    started = " ".join(found.stdout.split())
+    return f"ps:{started}" if found.returncode == 0 and started else None
+
+
+def group_exists(pgid: int) -> bool:
+    """Whether any process is left in process group ``pgid`` (zombies count as gone)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not _LINUX:
+        return True
+    # killpg(0) also reaches zombies no one has reaped yet (in a container without an
+    # init process, nobody might): look for a member that still runs.
+    with contextlib.suppress(OSError):
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                    fields = handle.read().rsplit(")", 1)[-1].split()
+            except OSError:
+                continue
+            if len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+                return True
+        return False
+    return True
+
+
+def group_is_ours(pgid: int, token: str | None) -> bool:
+    """Whether group ``pgid`` still belongs to the process recorded with ``token``."""
+    if pgid <= 1 or pgid == os.getpgrp():
+        return False
+    try:
+        os.kill(pgid, 0)
+    except ProcessLookupError:
+        # The leader is gone: its pid still names the group while any member lives,
+        # so no unrelated process can have taken it.
+        return True
+    except PermissionError:
+        return False  # another user's process: certainly not ours
+    return token is not None and start_token(pgid) == token
+
+
+def end_group(pgid: int, token: str | None, sig: int = signal.SIGKILL) -> bool:
+    """Send ``sig`` to group ``pgid`` if it is ours; whether a signal was sent."""
+    if not group_is_ours(pgid, token):
+        return False
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+class Watchdog:
+    """The helper process that ends the server's task processes if the server dies.
+
+    ``await start()``, then :meth:`watch` and :meth:`forget` each process group;
+    ``await close()`` when the server stops (the helper then exits, having nothing
+    left to end). Methods never raise: without a watchdog the other two layers
+    remain.
+    """
+
+    def __init__(self, socket_dir: str | None = None) -> None:
+        self._socket_dir = socket_dir
+        self._process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else self._process.pid
+
+    async def start(self) -> Watchdog:
+        import asyncio
+
+        argv = [sys.executable, "-I", "-S", os.path.abspath(__file__)]
+        if self._socket_dir is not None:
+            argv.append(self._socket_dir)
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,  # out of reach of the terminal's Ctrl-C
+                close_fds=True,
+            )
+        except OSError:
+            self._process = None
+        return self
+
+    def _send(self, line: str) -> None:
+        process = self._process
+        if process is None or process.stdin is None or process.stdin.is_closing():
+            return
+        with contextlib.suppress(OSError, RuntimeError):
+            process.stdin.write(line.encode("ascii"))
+
+    def watch(self, pgid: int, token: str | None) -> None:
+        self._send(f"+{pgid} {token or '-'}\n")
+
+    def forget(self, pgid: int) -> None:
+        self._send(f"-{pgid}\n")
+
+    async def close(self) -> None:
+        import asyncio
+
+        process, self._process = self._process, None
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await process.stdin.wait_closed()
+        try:
+            await asyncio.wait_for(process.wait(), WATCHDOG_GRACE_SECONDS + 5)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def _watch(lines: Callable[[], bytes], socket_dir: str | None) -> None:
+    """The watchdog's loop: track groups until end-of-file, then end what is left."""
+    groups: dict[int, str | None] = {}
+    while True:
+        line = lines()
+        if not line:
+            break
+        text = line.decode("ascii", "replace").strip()
+        if text[:1] == "+":
+            number, _, token = text[1:].partition(" ")
+            if number.isdigit():
+                groups[int(number)] = None if token in ("", "-") else token
+        elif text[:1] == "-" and text[1:].isdigit():
+            groups.pop(int(text[1:]), None)
+    signalled = [pgid for pgid, token in groups.items() if end_group(pgid, token, signal.SIGTERM)]
+    deadline = time.monotonic() + WATCHDOG_GRACE_SECONDS
+    while signalled and time.monotonic() < deadline:
+        signalled = [pgid for pgid in signalled if group_exists(pgid)]
+        time.sleep(0.05)
+    for pgid in signalled:
+        end_group(pgid, groups[pgid], signal.SIGKILL)
+    if socket_dir and os.path.basename(socket_dir).startswith("rwd-"):
+        shutil.rmtree(socket_dir, ignore_errors=True)
+
+
+def main(argv: list[str]) -> int:
+    for name in ("SIGINT", "SIGHUP", "SIGPIPE"):
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
+    stdin = sys.stdin.buffer
+    _watch(stdin.readline, argv[1] if len(argv) > 1 else None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
