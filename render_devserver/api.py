@@ -407,5 +407,11 @@ def build_app(
     router.add_get("/v1/tasks", api.list_tasks, allow_head=False)
     router.add_get("/v1/tasks/{task_ref:.+}", api.get_task, allow_head=False)
     router.add_get("/v1/logs", api.logs, allow_head=False)
-    dashboard.add_routes(router, tasks=api.store.tasks, workflow_slug=workflow_slug)
+
+    def processes() -> dict[str, str]:
+        return scheduler.process_mode.as_json()  # read each time: the mode changes
+
+    dashboard.add_routes(
+        router, tasks=api.store.tasks, workflow_slug=workflow_slug, processes=processes
+    )
     return app

@@ -81,8 +81,11 @@ class DevServer:
         reload: bool = False,
         reload_interval: float = 1.0,
         auth_token: str | None = None,
+        fork: bool | None = None,
     ) -> None:
         self.command = list(command)
+        # Warm templates: True/False forces them on/off; None follows RENDER_DEV_NO_FORK.
+        self.fork = fork
         # When set, every data route needs ``Authorization: Bearer <auth_token>``.
         self.auth_token = auth_token or None
         self.timeout_scale = timeout_scale
@@ -136,6 +139,7 @@ class DevServer:
             publish=self._hub.publish,
             log_sink=self.log_sink,
             timeout_scale=self.timeout_scale,
+            fork=self.fork,
         )
         app = build_app(
             self.scheduler,

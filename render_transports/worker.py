@@ -300,7 +300,18 @@ def _start_once(env: Mapping[str, str]) -> int:
         if _PROCESS.started:
             return 0  # once per process, never twice
         _PROCESS.started = True
-    return asyncio.run(_main(mode, path))
+    code = asyncio.run(_main(mode, path))
+    if mode == "register" and not code:
+        # The dev server may keep this process warm and fork it per attempt
+        # (render_transports.template); serve() returns True only in such a child.
+        from render_core.template import ENV_TEMPLATE_FD
+
+        if env.get(ENV_TEMPLATE_FD):
+            from render_transports import template
+
+            if template.serve(env):
+                code = asyncio.run(_main("run", os.environ.get(ENV_SOCKET_PATH, "")))
+    return code
 
 
 async def _main(mode: str, path: str) -> int:
