@@ -51,6 +51,12 @@ Status = TaskRunStatus
 EXIT_GRACE_SECONDS = 5.0
 # SIGTERM, then this long before SIGKILL (timeouts and cancels).
 KILL_GRACE_SECONDS = 3.0
+# A subtask result poll for a child still running is held open until the child ends,
+# for at most this long, then answered "still running": the parent hears of the end
+# at once instead of at its next poll. Safely under the 15 s per-call timeout of every
+# known worker (0.6.1: httpx Timeout(15); 1.x: a 15 s socket timeout; ours: 15 s), so
+# to them a held poll is only a slow answer; 0.6.1 and 1.x then poll again after 1 s.
+SUBTASK_HOLD_SECONDS = 10.0
 # Registration must finish within this (imports of a large project included).
 REGISTER_TIMEOUT_SECONDS = 120.0
 # How many output lines are quoted when a process dies without reporting.
@@ -162,7 +168,7 @@ class _AttemptHandler:
         if run is None or run.parent_id != self._attempt.run_id:
             # Each attempt's socket answers for its own subtasks only.
             raise HandlerError(404, f"no subtask {task_run_id} of task run {self._attempt.run_id}")
-        return self._scheduler.subtask_result(task_run_id)
+        return await self._scheduler.wait_subtask_result(task_run_id)
 
 
 class _RegisterHandler:
@@ -225,6 +231,9 @@ class Scheduler:
         self._after_attempt: set[str] = set()
         self._open_children: dict[str, set[str]] = collections.defaultdict(set)
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Held subtask-result polls, by the child's run id (see SUBTASK_HOLD_SECONDS).
+        self._held: dict[str, set[asyncio.Future[None]]] = {}
+        self.subtask_hold_seconds = SUBTASK_HOLD_SECONDS
         # What happened, for tests and benchmarks (how many polls, forks, cold starts).
         self.counters: collections.Counter[str] = collections.Counter()
         self._socket_dir: str | None = None
@@ -606,6 +615,23 @@ class Scheduler:
             )
         return protocol.build_subtask_result_response(still_running=True)
 
+    async def wait_subtask_result(self, run_id: str) -> bytes:
+        """:meth:`subtask_result`, held while the child runs (up to the hold bound)."""
+        self.counters["subtask_result_polls"] += 1
+        run = self.store.get_run(run_id)
+        if run is None or run.is_terminal or self.subtask_hold_seconds <= 0:
+            return self.subtask_result(run_id)
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        held = self._held.setdefault(run_id, set())
+        held.add(ended)
+        try:
+            await asyncio.wait({ended}, timeout=self.subtask_hold_seconds)
+        finally:
+            held.discard(ended)
+            if not held and self._held.get(run_id) is held:
+                del self._held[run_id]
+        return self.subtask_result(run_id)
+
     def cancel_run(self, run_id: str) -> Run:
         """Cancel a run and everything below it; raises KeyError or LifecycleError."""
         run = self.store.get_run(run_id)
@@ -772,6 +798,9 @@ class Scheduler:
         # on its own and drop a multi-byte character split across two reads.
         data = json.dumps(codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"))
         event_id = self.store.append_event(run.id, data)
+        for ended in self._held.pop(run.id, ()):
+            if not ended.done():
+                ended.set_result(None)
         if run.parent_id:
             children = self._open_children.get(run.parent_id)
             if children is not None:
