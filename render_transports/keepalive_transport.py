@@ -196,8 +196,10 @@ def _read_body(raw: http.client.HTTPResponse, limit: int = MAX_RESPONSE_BYTES) -
 class KeepAliveStream:
     """An open event stream on its own connection; iterate for chunks.
 
-    ``close()`` may be called from another thread to abort a blocked read: it shuts
-    the socket down, which wakes the reader.
+    ``close()`` may be called from another thread to abort a blocked read: it only
+    shuts the socket down (which wakes the reader), and the reading thread releases
+    the connection when its iteration ends, so that only one thread ever touches
+    the response object.
     """
 
     def __init__(
@@ -208,40 +210,59 @@ class KeepAliveStream:
         # object and forgets the connection's socket, which close() must shut down.
         self._sock = sock
         self._raw = raw
+        self._lock = threading.Lock()
         self._closed = False
+        self._reading = False
+        self._released = False
         self.response = Response(status=raw.status, headers=_headers(raw), body=b"")
 
-    @property
-    def aborted(self) -> bool:
+    def _is_aborted(self) -> bool:
         return self._closed
 
     def __iter__(self) -> Iterator[bytes]:
         progress = _Progress()
         progress.phase = _READING
+        with self._lock:
+            self._reading = True
         try:
             with _mapped(progress):
-                while not self._closed:
+                while not self._is_aborted():
                     try:
                         chunk = self._raw.read1(_CHUNK)
                     except (OSError, ValueError, http.client.HTTPException):
-                        if self.aborted:
+                        if self._is_aborted():
                             return  # by close(), from another thread
                         raise
                     if not chunk:
                         return
                     yield chunk
         finally:
-            self.close()
+            with self._lock:
+                self._reading = False
+                self._closed = True
+            self._release()
 
     def close(self) -> None:
         """Abort the stream (safe from any thread, safe to repeat)."""
-        self._closed = True
+        with self._lock:
+            self._closed = True
+            reading = self._reading
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+        if not reading:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
         with contextlib.suppress(Exception):
             self._raw.close()
         with contextlib.suppress(Exception):
             self._connection.close()
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 class _ErrorStream:
