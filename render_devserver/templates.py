@@ -345,8 +345,13 @@ class Template:
         answer = self._pending.get(message.id)
         if answer is None or answer.done():
             # Nobody waits for it any more (the request timed out): it must not run.
-            with contextlib.suppress(OSError):
+            try:
                 os.killpg(message.pid, signal.SIGKILL)
+            except ProcessLookupError:  # no group of its own yet: the child itself
+                with contextlib.suppress(OSError):
+                    os.kill(message.pid, signal.SIGKILL)
+            except OSError:
+                pass
             self._children[message.id] = child  # its exit is still reported
             return
         self._children[message.id] = child

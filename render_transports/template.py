@@ -155,7 +155,10 @@ def serve(env: Mapping[str, str]) -> bool:
             _send(sock, protocol.build_unavailable(reason))
             sock.close()
             return False
-        # What every attempt's run path imports: load it once, here.
+        # What attempts import on their run path: load it once, here (an async task
+        # runs on an event loop; a sync one needs only the socket transport).
+        import asyncio  # noqa: F401
+
         import render_transports.h11_transport  # noqa: F401
 
         _send(sock, protocol.build_ready(os.getpid(), _watched_files()))
@@ -194,8 +197,7 @@ def _loop(sock: socket.socket) -> bool:
                 # The dev server is gone: its attempts go with it.
                 _close(fds)
                 for child in children.values():
-                    with contextlib.suppress(OSError):
-                        os.killpg(child.pid, signal.SIGKILL)
+                    _kill(child.pid)
                 _leave(0)
             try:
                 message = protocol.parse_server_message(data)
@@ -295,6 +297,18 @@ def _reap(sock: socket.socket, child: _Child) -> None:
             sock,
             protocol.build_exited(child.id, child.pid, os.waitstatus_to_exitcode(status)),
         )
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a child's process group; the child itself if it has none yet (it calls
+    setsid first thing, but may not have run at all)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _leave(code: int) -> None:
