@@ -61,6 +61,9 @@ SUBTASK_HOLD_SECONDS = 10.0
 REGISTER_TIMEOUT_SECONDS = 120.0
 # How many output lines are quoted when a process dies without reporting.
 LAST_LINES = 10
+# A process that died: how long its last output may take to be read to the end (a
+# grandchild that holds the pipe open must not hold the report back for longer).
+OUTPUT_DRAIN_SECONDS = 1.0
 # Set (to anything but "" or "0") in the dev server's environment, this makes every
 # attempt a cold process, as --no-fork does; the test suite runs both ways with it.
 ENV_NO_FORK = "RENDER_DEV_NO_FORK"
@@ -261,7 +264,8 @@ class Scheduler:
         self._rebuild: asyncio.TimerHandle | None = None
         self._rebuilding: asyncio.Task[None] | None = None
         self._said: set[str] = set()
-        self._captures: set[asyncio.Task[None]] = set()
+        # Output readers by the id of their process's output list (see _keep).
+        self._captures: dict[int, set[asyncio.Task[None]]] = {}
 
     # -- lifecycle of the scheduler itself ----------------------------------------
 
@@ -271,6 +275,8 @@ class Scheduler:
             prefix="rwd-", dir="/tmp" if os.path.isdir("/tmp") else None
         )
         os.chmod(self._socket_dir, 0o700)
+        # The rows one transition writes (the run, its event, log lines) share a commit.
+        self.store.defer_commits(asyncio.get_running_loop().call_soon)
         self._wake = asyncio.Event()
         await self.register()
         self._recover()
@@ -292,6 +298,7 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._close_templates()
+        self.store.defer_commits(None)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
 
@@ -506,13 +513,27 @@ class Scheduler:
                 lambda reader=reader: asyncio.StreamReaderProtocol(reader),  # type: ignore[misc]
                 os.fdopen(fd, "rb", buffering=0),
             )
-            self._keep(loop.create_task(self._capture(reader, name, run_id, output)))
+            self._keep(loop.create_task(self._capture(reader, name, run_id, output)), output)
         return process
 
-    def _keep(self, task: asyncio.Task[None]) -> None:
-        # A pipe's protocol holds its reader weakly: the capture task must be held here.
-        self._captures.add(task)
-        task.add_done_callback(self._captures.discard)
+    def _keep(self, task: asyncio.Task[None], output: list[str]) -> None:
+        """Hold a capture task (a pipe's protocol holds its reader only weakly), filed
+        under the ``output`` list of its process, so that its end can be awaited."""
+        readers = self._captures.setdefault(id(output), set())
+        readers.add(task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            readers.discard(task)
+            if not readers and self._captures.get(id(output)) is readers:
+                del self._captures[id(output)]
+
+        task.add_done_callback(done)
+
+    async def _drained(self, output: list[str]) -> None:
+        """Wait (briefly) until a process's output has been read to its end."""
+        readers = self._captures.get(id(output))
+        if readers:
+            await asyncio.wait(set(readers), timeout=OUTPUT_DRAIN_SECONDS)
 
     async def _close_templates(self) -> None:
         if self._rebuild is not None:
@@ -732,7 +753,7 @@ class Scheduler:
                 if attempt.reported.done():
                     self._reported(run.id, attempt.reported.result())
                 else:
-                    await asyncio.sleep(0.05)  # let the log readers drain
+                    await self._drained(output)
                     tail = "\n".join(output[-LAST_LINES:])
                     self._attempt_failed(
                         run.id,
@@ -871,7 +892,10 @@ class Scheduler:
         assert process.stdout is not None
         assert process.stderr is not None
         for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
-            asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output))
+            self._keep(
+                asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output)),
+                output,
+            )
         return process
 
     async def _capture(

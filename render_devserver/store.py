@@ -7,6 +7,10 @@ that were in flight, see ``scheduler.py``). The event log gives SSE its increasi
 ``id:`` values and lets ``Last-Event-ID`` resume across restarts.
 
 All methods are synchronous and short: the server calls them from its event loop.
+With :meth:`Store.defer_commits` the writes of one turn of that loop share one
+transaction, committed at the start of the next turn (before anything that was
+told of those writes, an event-stream subscriber say, runs): one commit for the
+several rows a run's transition writes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import datetime as _dt
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -177,9 +181,28 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._schedule: Callable[[Callable[[], None]], object] | None = None
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
+
+    def defer_commits(self, schedule: Callable[[Callable[[], None]], object] | None) -> None:
+        """Batch writes: the first write opens a transaction and ``schedule(commit)``
+        is asked to end it (``loop.call_soon``); None goes back to committing each
+        write at once (after committing what is pending)."""
+        self.commit()
+        self._schedule = schedule
+
+    def commit(self) -> None:
+        """Commit the writes that are waiting for the end of the loop's turn, if any."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def _writing(self) -> None:
+        if self._schedule is not None and not self._db.in_transaction:
+            self._db.execute("BEGIN")
+            self._schedule(self.commit)
 
     # -- tasks ------------------------------------------------------------------
 
@@ -188,6 +211,7 @@ class Store:
     ) -> list[TaskRecord]:
         """The registered set becomes exactly ``registrations``; known names keep their ids."""
         names = [item["name"] for item in registrations]
+        self.commit()  # what is pending first: this is a transaction of its own
         # The connection autocommits each statement: without an explicit transaction
         # a failure half-way would leave every task deactivated.
         with self._db:
@@ -236,6 +260,7 @@ class Store:
 
     def put_run(self, run: Run) -> None:
         doc = json.dumps(run_to_document(run), separators=(",", ":"))
+        self._writing()
         self._db.execute(
             "INSERT INTO runs (id, task_id, root_id, parent_id, status, idempotency_key, doc)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)"
@@ -312,6 +337,7 @@ class Store:
     # -- events -----------------------------------------------------------------
 
     def append_event(self, run_id: str, data: str) -> int:
+        self._writing()
         cursor = self._db.execute("INSERT INTO events (run_id, data) VALUES (?, ?)", (run_id, data))
         return int(cursor.lastrowid or 0)
 
@@ -337,6 +363,7 @@ class Store:
     # -- logs -------------------------------------------------------------------
 
     def append_logs(self, records: Iterable[tuple[str, _dt.datetime, str, str]]) -> None:
+        self._writing()
         self._db.executemany(
             "INSERT INTO logs (run_id, timestamp, stream, message) VALUES (?, ?, ?, ?)",
             [(run_id, format_timestamp(ts), stream, msg) for run_id, ts, stream, msg in records],
