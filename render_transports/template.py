@@ -135,6 +135,17 @@ class _Child:
         self.pidfd = pidfd
 
 
+class _Spare:
+    """A child forked ahead of its attempt, waiting on ``channel`` for its request."""
+
+    __slots__ = ("channel", "pid", "pidfd")
+
+    def __init__(self, pid: int, pidfd: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+
+
 def serve(env: Mapping[str, str]) -> bool:
     """Be the template (see the module docstring); True in a forked child."""
     raw = env.get(protocol.ENV_TEMPLATE_FD, "")
@@ -174,57 +185,184 @@ def serve(env: Mapping[str, str]) -> bool:
 
 
 def _loop(sock: socket.socket) -> bool:
-    children: dict[int, _Child] = {}  # by pidfd
-    poller = select.poll()
-    poller.register(sock.fileno(), select.POLLIN)
-    retiring = False
-    while True:
-        if retiring and not children:
-            _leave(0)
-        for fd, _ in poller.poll():
-            if fd in children:
-                poller.unregister(fd)
-                _reap(sock, children.pop(fd))
-                continue
-            try:
-                data, fds = _receive(sock)
-            except protocol.TemplateProtocolError as exc:
-                sys.stderr.write(f"render_sdk template: {exc}\n")
-                continue
-            except OSError:
-                data, fds = b"", []
-            if not data:
-                # The dev server is gone: its attempts go with it.
-                _close(fds)
-                for child in children.values():
-                    _kill(child.pid)
+    return _Template(sock).run()
+
+
+class _Template:
+    """The template's loop: fork requests in, children out, exits reported.
+
+    One child is kept forked ahead (the *spare*): it has already started its own
+    session and waits for its attempt's request, so an attempt pays a message, not
+    a fork, and the next spare is forked after the answer went out. Without a spare
+    (it could not be forked, or died), a request forks on the spot.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.children: dict[int, _Child] = {}  # by pidfd
+        self.spare: _Spare | None = None
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+        self.retiring = False
+
+    def run(self) -> bool:
+        """Serve until retired or abandoned (then exit); True in a child."""
+        while True:
+            if self.retiring and not self.children:
                 _leave(0)
-            try:
-                message = protocol.parse_server_message(data)
-            except protocol.TemplateProtocolError as exc:
-                _close(fds)
-                sys.stderr.write(f"render_sdk template: {exc}\n")
-                continue
-            if isinstance(message, protocol.Retire):
-                _close(fds)
-                retiring = True
-                continue
-            before = set(children)
-            if _fork(sock, message, fds, children):
+            if self.spare is None and not self.retiring and self._fork_spare():
                 return True
-            for pidfd in set(children) - before:
-                poller.register(pidfd, select.POLLIN)
+            for fd, _ in self.poller.poll():
+                if self.spare is not None and fd == self.spare.pidfd:
+                    self._lost_spare()
+                elif fd in self.children:
+                    self.poller.unregister(fd)
+                    _reap(self.sock, self.children.pop(fd))
+                elif fd == self.sock.fileno() and self._serve_one():
+                    return True
+
+    def _serve_one(self) -> bool:
+        try:
+            data, fds = _receive(self.sock)
+        except protocol.TemplateProtocolError as exc:
+            sys.stderr.write(f"render_sdk template: {exc}\n")
+            return False
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            # The dev server is gone: its attempts go with it.
+            _close(fds)
+            self._drop_spare()
+            for child in self.children.values():
+                _kill(child.pid)
+            _leave(0)
+        try:
+            message = protocol.parse_server_message(data)
+        except protocol.TemplateProtocolError as exc:
+            _close(fds)
+            sys.stderr.write(f"render_sdk template: {exc}\n")
+            return False
+        if isinstance(message, protocol.Retire):
+            _close(fds)
+            self.retiring = True
+            self._drop_spare()
+            return False
+        if len(fds) != 2:
+            _refuse(
+                self.sock, message, fds, "a fork request needs two descriptors (stdout, stderr)"
+            )
+            return False
+        if self.spare is not None and self._hand_to_spare(data, message, fds):
+            return False
+        return _fork(self.sock, message, fds, self)
+
+    def _hand_to_spare(self, data: bytes, request: protocol.ForkRequest, fds: list[int]) -> bool:
+        spare = self.spare
+        assert spare is not None
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        try:
+            _send(spare.channel, data, fds)
+        except OSError:
+            # It died meanwhile: reap it, and fork for this request instead.
+            _kill(spare.pid)
+            os.waitpid(spare.pid, 0)
+            os.close(spare.pidfd)
+            return False
+        finally:
+            spare.channel.close()
+        _close(fds)
+        self._adopt(_Child(request.id, spare.pid, spare.pidfd))
+        return True
+
+    def _adopt(self, child: _Child) -> None:
+        self.children[child.pidfd] = child
+        self.poller.register(child.pidfd, select.POLLIN)
+        with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
+            _send(self.sock, protocol.build_forked(child.id, child.pid), [child.pidfd])
+
+    def _fork_spare(self) -> bool:
+        """Fork the next spare; True in that child, once its request has come."""
+        if fork_unsafe_reason() is not None:
+            return False  # each request is then refused with the reason
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return False
+        if pid == 0:
+            ours.close()
+            return self._wait_as_spare(theirs)
+        theirs.close()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            ours.close()
+            return False
+        self.spare = _Spare(pid, pidfd, ours)
+        self.poller.register(pidfd, select.POLLIN)
+        return False
+
+    def _wait_as_spare(self, channel: socket.socket) -> bool:
+        """In a spare: start a session, wait for the request, become its attempt."""
+        try:
+            os.setsid()
+            self._forget_template_descriptors()
+            data, fds = _receive(channel)
+            channel.close()
+            if not data:
+                os._exit(0)  # the template let this spare go
+            request = protocol.parse_server_message(data)
+            if not isinstance(request, protocol.ForkRequest) or len(fds) != 2:
+                os._exit(70)
+        except BaseException:
+            os._exit(70)  # EX_SOFTWARE: the dev server reports the exit status
+        _become_attempt(request, fds)
+        return True
+
+    def _forget_template_descriptors(self) -> None:
+        """A child keeps none of the template's own descriptors."""
+        self.sock.close()
+        for pidfd in self.children:
+            os.close(pidfd)
+        self.children.clear()
+        if self.spare is not None:  # not ours: a sibling's
+            os.close(self.spare.pidfd)
+            self.spare.channel.close()
+            self.spare = None
+
+    def _lost_spare(self) -> None:
+        spare = self.spare
+        assert spare is not None
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
+        spare.channel.close()
+
+    def _drop_spare(self) -> None:
+        spare = self.spare
+        if spare is None:
+            return
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        spare.channel.close()  # it reads end-of-file and leaves
+        _kill(spare.pid)
+        os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
 
 
 def _fork(
     sock: socket.socket,
     request: protocol.ForkRequest,
     fds: list[int],
-    children: dict[int, _Child],
+    template: _Template,
 ) -> bool:
-    """Fork for ``request``; True in the child, False in the template."""
-    if len(fds) != 2:
-        return _refuse(sock, request, fds, "a fork request needs two descriptors (stdout, stderr)")
+    """Fork for ``request`` on the spot; True in the child, False in the template."""
     reason = fork_unsafe_reason()
     if reason is not None:
         return _refuse(sock, request, fds, reason)
@@ -233,19 +371,22 @@ def _fork(
     except OSError as exc:
         return _refuse(sock, request, fds, f"fork failed: {exc}")
     if pid == 0:
-        _become_attempt(sock, request, fds, children)
+        try:
+            os.setsid()
+            template._forget_template_descriptors()
+        except BaseException:
+            os._exit(70)
+        _become_attempt(request, fds)
         return True
     _close(fds)
     try:
         pidfd = os.pidfd_open(pid)
     except OSError as exc:
         # Without a pidfd nobody can watch the child: stop it, and say why.
-        os.kill(pid, signal.SIGKILL)
+        _kill(pid)
         os.waitpid(pid, 0)
         return _refuse(sock, request, [], f"pidfd_open failed: {exc}")
-    children[pidfd] = _Child(request.id, pid, pidfd)
-    with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
-        _send(sock, protocol.build_forked(request.id, pid), [pidfd])
+    template._adopt(_Child(request.id, pid, pidfd))
     return False
 
 
@@ -264,19 +405,9 @@ def _close(fds: list[int]) -> None:
             os.close(fd)
 
 
-def _become_attempt(
-    sock: socket.socket,
-    request: protocol.ForkRequest,
-    fds: list[int],
-    children: dict[int, _Child],
-) -> None:
-    """In the child: a fresh attempt process (see the module docstring)."""
+def _become_attempt(request: protocol.ForkRequest, fds: list[int]) -> None:
+    """In the child (its own session already): the attempt's stdio and environment."""
     try:
-        os.setsid()
-        sock.close()
-        for pidfd in children:
-            os.close(pidfd)
-        children.clear()
         stdout, stderr = fds
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
