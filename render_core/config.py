@@ -93,15 +93,15 @@ def user_agent(
     impl = implementation or sys.implementation.name
     pyver = python_version or sys.version.split()[0]
     uname = getattr(os, "uname", None)
-    if uname is not None:
-        host = uname()
-        system_name = system or host.sysname or sys.platform
-        arch = machine or host.machine or "unknown"
-    else:  # pragma: no cover - Windows
+    if uname is None:  # pragma: no cover - Windows
         import platform
 
         system_name = system or platform.system() or sys.platform
         arch = machine or platform.machine() or "unknown"
+    else:
+        host = uname()
+        system_name = system or host.sysname or sys.platform
+        arch = machine or host.machine or "unknown"
     platform_part = f"{impl.lower()}/{pyver}; {system_name.lower()}/{arch.lower()}"
     return f"render-sdk-python/{version} ({platform_part})"
 
