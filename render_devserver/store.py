@@ -10,7 +10,9 @@ All methods are synchronous and short: the server calls them from its event loop
 With :meth:`Store.defer_commits` the writes of one turn of that loop share one
 transaction, committed at the start of the next turn (before anything that was
 told of those writes, an event-stream subscriber say, runs): one commit for the
-several rows a run's transition writes.
+several rows a run's transition writes. The runs written or read most recently
+are also kept as objects (they are immutable), so that the scheduler's many reads of
+the runs in flight cost no query and no decoding.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import datetime as _dt
 import json
 import os
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -30,6 +33,10 @@ from render_core.lifecycle import Attempt, RetryPolicy, Run
 from render_core.models import TaskRunStatus
 
 __all__ = ["LogRecord", "Store", "TaskRecord"]
+
+# Runs kept decoded (see the module docstring): every run in flight and its
+# children, on a dev server, with room to spare; a few MiB at most.
+RUN_CACHE_SIZE = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -182,6 +189,7 @@ class Store:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
         self._schedule: Callable[[Callable[[], None]], object] | None = None
+        self._runs: OrderedDict[str, Run] = OrderedDict()
 
     def close(self) -> None:
         self.commit()
@@ -260,6 +268,7 @@ class Store:
 
     def put_run(self, run: Run) -> None:
         doc = json.dumps(run_to_document(run), separators=(",", ":"))
+        self._remember(run)
         self._writing()
         self._db.execute(
             "INSERT INTO runs (id, task_id, root_id, parent_id, status, idempotency_key, doc)"
@@ -277,8 +286,25 @@ class Store:
         )
 
     def get_run(self, run_id: str) -> Run | None:
+        cached = self._runs.get(run_id)
+        if cached is not None:
+            # Another thread (a test reading the store) may have evicted it meanwhile.
+            with contextlib.suppress(KeyError):
+                self._runs.move_to_end(run_id)
+            return cached
         row = self._db.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else run_from_document(json.loads(row["doc"]))
+        if row is None:
+            return None
+        run = run_from_document(json.loads(row["doc"]))
+        self._remember(run)
+        return run
+
+    def _remember(self, run: Run) -> None:
+        runs = self._runs
+        runs[run.id] = run
+        runs.move_to_end(run.id)
+        if len(runs) > RUN_CACHE_SIZE:
+            runs.popitem(last=False)
 
     def run_by_idempotency_key(self, key: str) -> Run | None:
         row = self._db.execute("SELECT doc FROM runs WHERE idempotency_key = ?", (key,)).fetchone()

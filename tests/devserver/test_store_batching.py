@@ -65,3 +65,20 @@ def test_reregistering_and_turning_it_off_commit_first(tmp_path: Path) -> None:
     for commit in scheduled:
         commit()  # a commit that comes late finds nothing to do
     store.close()
+
+
+def test_recent_runs_are_served_from_memory_and_stay_current(tmp_path: Path) -> None:
+    path = tmp_path / "dev.sqlite3"
+    store = Store(str(path))
+    first = _run("trn-1")
+    store.put_run(first)
+    assert store.get_run("trn-1") is first  # no decoding: the object written
+    with closing(sqlite3.connect(path)) as other:
+        doc = other.execute("SELECT doc FROM runs WHERE id = 'trn-1'").fetchone()[0]
+    assert '"trn-1"' in doc  # and it is in the database as well
+    second = _run("trn-2")
+    store.put_run(second)
+    reopened = Store(str(path))  # a fresh store reads it back from disk
+    assert reopened.get_run("trn-2") == second
+    store.close()
+    reopened.close()
