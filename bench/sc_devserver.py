@@ -2,9 +2,12 @@
 
 Runs in this project's environment (the client is ours in every case); only the
 worker process differs: this project's ``Workflows`` or the official 0.6.1 one.
-Measures a trivial ``run_task`` round trip (p50/p95), runs per second with
-``--burst`` runs awaited at once, and a task that fans out ``--fan`` subtasks with
-``asyncio.gather``.
+``--no-fork`` starts the dev server with warm templates off (a cold process per
+attempt; the official worker gets one anyway). Measures a trivial ``run_task``
+round trip (p50/p95), runs per second with ``--burst`` runs queued at once, the dev
+server's CPU time per trivial run (over that burst), a task that fans out ``--fan``
+subtasks with ``asyncio.gather``, and the median spawn of ``python -c pass`` on this
+machine at the same time (the unit the goals are written in).
 """
 
 from __future__ import annotations
@@ -30,10 +33,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """utime + stime of process ``pid`` (from /proc), in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def spawn_ms(count: int = 10) -> float:
+    times = []
+    for _ in range(count):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        times.append((time.perf_counter() - began) * 1000)
+    return statistics.median(times)
+
+
 def main() -> None:
     from render_sdk import Render, RenderAsync
 
     worker = arg("worker-python")
+    no_fork = "--no-fork" in sys.argv
     rounds = int(arg("rounds", "20"))
     burst = int(arg("burst", "40"))
     fan = int(arg("fan", "100"))
@@ -44,6 +64,7 @@ def main() -> None:
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "render_devserver", "--port", str(port), "--db", ":memory:"),
+            *(["--no-fork"] if no_fork else []),
             *("--workflow-slug", SLUG, "--", worker, str(HERE / "programs" / "workflow.py")),
         ],
         cwd=str(HERE / "programs"),
@@ -80,7 +101,10 @@ def main() -> None:
                 await asyncio.gather(*(run.wait(timeout=600) for run in runs))
                 return time.perf_counter() - began
 
+        cpu_before = server_cpu_seconds(server.pid)
         burst_seconds = asyncio.run(many())
+        cpu_per_run_ms = (server_cpu_seconds(server.pid) - cpu_before) * 1000 / burst
+        spawn = spawn_ms()
         began = time.perf_counter()
         details = render.workflows.run_task(f"{SLUG}/fan", [fan], timeout=600)
         fan_seconds = time.perf_counter() - began
@@ -93,7 +117,10 @@ def main() -> None:
                 "round_trip_p50_ms": statistics.median(latencies) * 1000,
                 "round_trip_p95_ms": quantiles[18] * 1000,
                 "runs_per_s": burst / burst_seconds,
+                "server_cpu_ms_per_run": cpu_per_run_ms,
                 "fan_out_s": fan_seconds,
+                "spawn_ms": spawn,
+                "forked": not no_fork,
             }
         )
     finally:

@@ -1,9 +1,11 @@
 """Scenario 2: blocking call overhead, ``start_task`` + ``get_task_run`` in a loop.
 
-``--side``: ``ours-requests`` (``Render()``, default transport), ``ours-h11`` (``Render``
-over the h11 transport), ``official`` (0.6.1 ``Render``, httpx), or a raw floor doing
-the same HTTP by hand: ``raw-requests``, ``raw-httpx``, ``raw-http.client``. Every
-side decodes the JSON answers. Prints ``{"calls_per_s": ...}`` (one call = one request).
+``--side``: ``ours-requests`` (``Render()``, default transport), ``ours-h11``
+(``Render`` over the h11 transport, a connection per call), ``ours-keepalive``
+(``Render`` over ``KeepAliveTransport``: ``http.client`` with keep-alive),
+``official`` (0.6.1 ``Render``, httpx), or a raw floor doing the same HTTP by hand:
+``raw-requests``, ``raw-httpx``, ``raw-http.client``. Every side decodes the JSON
+answers. Prints ``{"calls_per_s": ...}`` (one call = one request).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ def side_ours(url: str, transport: str) -> Callable[[], None]:
 
         host, port = url.rsplit("//", 1)[1].split(":")
         render = Render(token=TOKEN, base_url=url, transport=TCPTransport(host, int(port)))  # type: ignore[arg-type]
+    elif transport == "keepalive":
+        from render_transports.keepalive_transport import KeepAliveTransport
+
+        render = Render(token=TOKEN, base_url=url, transport=KeepAliveTransport())
     else:
         render = Render(token=TOKEN, base_url=url)
 
@@ -92,6 +98,7 @@ def main() -> None:
     makers: dict[str, Callable[[], Callable[[], None]]] = {
         "ours-requests": lambda: side_ours(url, "requests"),
         "ours-h11": lambda: side_ours(url, "h11"),
+        "ours-keepalive": lambda: side_ours(url, "keepalive"),
         "official": lambda: side_official(url),
         "raw-requests": lambda: side_requests(url),
         "raw-httpx": lambda: side_httpx(url),

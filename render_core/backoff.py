@@ -35,7 +35,6 @@ twice by a retry.
 
 from __future__ import annotations
 
-import calendar
 import enum
 import math
 import re
@@ -280,6 +279,8 @@ def parse_http_date(value: str, now: float) -> float | None:
         year = int(fields["year"])
     # Second 60 is a leap second (RFC 9110 section 5.6.7); timegm counts it as the
     # next minute's first second, which is what POSIX time does anyway.
+    import calendar  # here, not at the top: off a worker's cold-start path
+
     if not (
         year >= 1
         and 1 <= day <= calendar.monthrange(year, month)[1]
@@ -300,6 +301,8 @@ def _expand_two_digit_year(two_digits: int, now: float) -> int:
 
 def _year_of(now: float) -> int:
     """The UTC calendar year of timestamp ``now``, without ``time`` or ``datetime``."""
+    import calendar
+
     year = 1970 + math.floor(now / _MEAN_YEAR_SECONDS)
     # Calendar years drift around the mean by a day or so, so near New Year the
     # guess can be one off either way.

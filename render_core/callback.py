@@ -20,8 +20,6 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-import attrs
-
 from render_core.backoff import TASK_SOCKET_BACKOFF, Backoff, RandomSource
 from render_core.effects import Flow, Send, Sleep
 from render_core.errors import (
@@ -36,6 +34,7 @@ from render_core.errors import (
     with_operation,
 )
 from render_core.http import Request, Response
+from render_core.values import Value, init_fields
 
 __all__ = [
     "GET_INPUT",
@@ -82,13 +81,16 @@ POLL_BACKOFF = Backoff(base=0.02, factor=1.5, cap=1.0, max_attempts=1_000_000, j
 SUBTASK_WAIT_LIMIT = 24 * 3600.0
 
 
-@attrs.frozen
-class SocketOperation:
-    """One task-socket endpoint; ``name`` labels errors as the official SDKs do (D.8)."""
+class SocketOperation(Value):
+    """One task-socket endpoint; ``name`` labels errors as the official SDKs do."""
 
+    __slots__ = ("method", "name", "path")
     name: str
     method: str
     path: str
+
+    def __init__(self, name: str, method: str, path: str) -> None:
+        init_fields(self, name=name, method=method, path=path)
 
 
 GET_INPUT: Final = SocketOperation("get input", "GET", "/input")
@@ -170,16 +172,43 @@ def build_get_subtask_result(task_run_id: str, user_agent: str) -> Request:
     return _request(GET_SUBTASK_RESULT, user_agent, {"task_run_id": task_run_id})
 
 
-@attrs.frozen
-class TaskInput:
+class TaskInput(Value):
     """What ``GET /input`` says to run (the ids are sent by newer servers only)."""
 
+    __slots__ = (
+        "attempt",
+        "input",
+        "parent_task_run_id",
+        "root_task_run_id",
+        "task_name",
+        "task_run_id",
+    )
     task_name: str
     input: Any
-    task_run_id: str | None = None
-    root_task_run_id: str | None = None
-    parent_task_run_id: str | None = None
-    attempt: int | None = None
+    task_run_id: str | None
+    root_task_run_id: str | None
+    parent_task_run_id: str | None
+    attempt: int | None
+
+    def __init__(
+        self,
+        task_name: str,
+        input: Any,
+        *,
+        task_run_id: str | None = None,
+        root_task_run_id: str | None = None,
+        parent_task_run_id: str | None = None,
+        attempt: int | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            task_name=task_name,
+            input=input,
+            task_run_id=task_run_id,
+            root_task_run_id=root_task_run_id,
+            parent_task_run_id=parent_task_run_id,
+            attempt=attempt,
+        )
 
 
 def _json_object(op: SocketOperation, response: Response) -> dict[str, Any]:
@@ -232,13 +261,16 @@ def parse_run_subtask(response: Response) -> str:
     return run_id
 
 
-@attrs.frozen
-class SubtaskOutcome:
+class SubtaskOutcome(Value):
     """One poll's answer: still running, or finished with a value or an error."""
 
+    __slots__ = ("error", "still_running", "value")
     still_running: bool
-    value: Any = None
-    error: str | None = None
+    value: Any
+    error: str | None
+
+    def __init__(self, still_running: bool, value: Any = None, error: str | None = None) -> None:
+        init_fields(self, still_running=still_running, value=value, error=error)
 
 
 def unwrap_output(output: object) -> Any:
@@ -575,8 +607,7 @@ def _optional_text(document: dict[str, Any], key: str, where: str) -> str | None
     return value
 
 
-@attrs.frozen(kw_only=True)
-class RegisteredRetry:
+class RegisteredRetry(Value):
     """``options.retry`` as registered; a field the worker left out stays None.
 
     ``factor`` is the wire name of ``Retry.backoff_scaling``. Which defaults fill the
@@ -584,13 +615,22 @@ class RegisteredRetry:
     the Python SDK sends 1.5).
     """
 
-    max_retries: int | None = None
-    wait_duration_ms: int | None = None
-    factor: float | None = None
+    __slots__ = ("factor", "max_retries", "wait_duration_ms")
+    max_retries: int | None
+    wait_duration_ms: int | None
+    factor: float | None
+
+    def __init__(
+        self,
+        *,
+        max_retries: int | None = None,
+        wait_duration_ms: int | None = None,
+        factor: float | None = None,
+    ) -> None:
+        init_fields(self, max_retries=max_retries, wait_duration_ms=wait_duration_ms, factor=factor)
 
 
-@attrs.frozen(kw_only=True)
-class RegisteredTask:
+class RegisteredTask(Value):
     """One task of a ``POST /register-tasks`` body.
 
     ``timeout_seconds`` and ``plan`` are None when not sent (0 and ``""`` count as
@@ -598,14 +638,33 @@ class RegisteredTask:
     worker's ``TaskParameter`` objects as given, unknown keys included.
     """
 
+    __slots__ = ("name", "parameters", "plan", "retry", "timeout_seconds")
     name: str
-    retry: RegisteredRetry | None = None
-    timeout_seconds: int | None = None
-    plan: str | None = None
-    parameters: list[dict[str, Any]] = attrs.Factory(list)
+    retry: RegisteredRetry | None
+    timeout_seconds: int | None
+    plan: str | None
+    parameters: list[dict[str, Any]]
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        retry: RegisteredRetry | None = None,
+        timeout_seconds: int | None = None,
+        plan: str | None = None,
+        parameters: list[dict[str, Any]] | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            name=name,
+            retry=retry,
+            timeout_seconds=timeout_seconds,
+            plan=plan,
+            parameters=[] if parameters is None else parameters,
+        )
 
     def payload(self) -> dict[str, Any]:
-        """The registration in its wire shape (D.5), with only the keys that are set."""
+        """The registration in its wire shape, with only the keys that are set."""
         options: dict[str, Any] = {}
         if self.retry is not None:
             options["retry"] = {
@@ -702,23 +761,31 @@ def parse_register_request(body: bytes) -> list[RegisteredTask]:
     return tasks
 
 
-@attrs.frozen(kw_only=True)
-class TaskFailure:
+class TaskFailure(Value):
     """``{"error": {"details", "stack_trace"?}}`` of a callback; ``details`` may be ``""``
     (0.6.1 sends ``str(exc)``, empty for a message-less exception)."""
 
+    __slots__ = ("details", "stack_trace")
     details: str
-    stack_trace: str | None = None
+    stack_trace: str | None
+
+    def __init__(self, *, details: str, stack_trace: str | None = None) -> None:
+        init_fields(self, details=details, stack_trace=stack_trace)
 
 
-@attrs.frozen(kw_only=True)
-class CallbackResult:
+class CallbackResult(Value):
     """A ``POST /callback``: exactly one of ``output`` (the decoded result array, as the
     worker sent it: ``[value]`` from this SDK, a list of return values from Go) and
     ``error``."""
 
-    output: list[Any] | None = None
-    error: TaskFailure | None = None
+    __slots__ = ("error", "output")
+    output: list[Any] | None
+    error: TaskFailure | None
+
+    def __init__(
+        self, *, output: list[Any] | None = None, error: TaskFailure | None = None
+    ) -> None:
+        init_fields(self, output=output, error=error)
 
     @property
     def succeeded(self) -> bool:
@@ -762,15 +829,31 @@ def parse_callback_request(body: bytes) -> CallbackResult:
     return CallbackResult(output=output)
 
 
-@attrs.frozen(kw_only=True)
-class SubtaskRequest:
+class SubtaskRequest(Value):
     """A ``POST /run-subtask``: the child's registered name, its decoded input
-    (``[]`` when none was sent), and the 1.x idempotency key and timestamp (D.7)."""
+    (``[]`` when none was sent), and the 1.x idempotency key and timestamp."""
 
+    __slots__ = ("created_at", "idempotency_key", "input", "task_name")
     task_name: str
     input: list[Any] | dict[str, Any]
-    idempotency_key: str | None = None
-    created_at: str | None = None
+    idempotency_key: str | None
+    created_at: str | None
+
+    def __init__(
+        self,
+        *,
+        task_name: str,
+        input: list[Any] | dict[str, Any],
+        idempotency_key: str | None = None,
+        created_at: str | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            task_name=task_name,
+            input=input,
+            idempotency_key=idempotency_key,
+            created_at=created_at,
+        )
 
 
 def parse_run_subtask_request(body: bytes) -> SubtaskRequest:

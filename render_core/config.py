@@ -22,16 +22,21 @@ scheme-less local URL becoming ``https://``, a token required in local-dev mode)
 
 from __future__ import annotations
 
-import ipaddress
-import platform
+import os
 import sys
 from collections.abc import Mapping
-from urllib.parse import SplitResult, urlsplit
+from typing import TYPE_CHECKING
 
 import attrs
 
 from render_core import __version__
 from render_core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from urllib.parse import SplitResult
+
+# ``ipaddress`` and ``urllib.parse`` are imported where they are used: a worker's
+# cold start reads only ``user_agent`` from this module.
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -64,6 +69,8 @@ def is_loopback_host(host: str) -> bool:
     host = host.strip("[]").lower().rstrip(".")
     if host == "localhost" or host.endswith(".localhost"):
         return True
+    import ipaddress
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -78,11 +85,23 @@ def user_agent(
     system: str | None = None,
     machine: str | None = None,
 ) -> str:
-    """``render-sdk-python/<version> (<impl>/<pyver>; <os>/<arch>)``, lower-case."""
+    """``render-sdk-python/<version> (<impl>/<pyver>; <os>/<arch>)``, lower-case.
+
+    Read from ``sys`` and ``os.uname()`` (what ``platform`` reports on POSIX, without
+    importing it: this runs on every worker's cold start); ``platform`` elsewhere.
+    """
     impl = implementation or sys.implementation.name
-    pyver = python_version or platform.python_version()
-    system_name = system or platform.system() or sys.platform
-    arch = machine or platform.machine() or "unknown"
+    pyver = python_version or sys.version.split()[0]
+    uname = getattr(os, "uname", None)
+    if uname is None:  # pragma: no cover - Windows
+        import platform
+
+        system_name = system or platform.system() or sys.platform
+        arch = machine or platform.machine() or "unknown"
+    else:
+        host = uname()
+        system_name = system or host.sysname or sys.platform
+        arch = machine or host.machine or "unknown"
     platform_part = f"{impl.lower()}/{pyver}; {system_name.lower()}/{arch.lower()}"
     return f"render-sdk-python/{version} ({platform_part})"
 
@@ -133,6 +152,8 @@ class ClientConfig:
 
 
 def _split(url: str, source: str) -> SplitResult:
+    from urllib.parse import urlsplit
+
     try:
         return urlsplit(url)
     except ValueError as exc:  # "Invalid IPv6 URL" and friends
@@ -194,7 +215,7 @@ def resolve_config(
         url = DEFAULT_LOCAL_DEV_URL
     else:
         url = DEFAULT_BASE_URL
-    parts = urlsplit(url)
+    parts = _split(url, "the base URL")
     loopback = is_loopback_host(parts.hostname or "")
     local_dev = loopback or (base_url is None and bool(local_url or use_local))
 

@@ -19,28 +19,33 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, TypeAlias, TypeVar
 
-import attrs
-
 from render_core.errors import RenderError
 from render_core.http import Request, Response
+from render_core.values import Value, init_fields
 
 __all__ = ["Effect", "Flow", "Send", "Sleep", "run_async", "run_sync"]
 
 T = TypeVar("T")
 
 
-@attrs.frozen
-class Send:
+class Send(Value):
     """Perform ``request``; answer with its :class:`Response`."""
 
+    __slots__ = ("request",)
     request: Request
 
+    def __init__(self, request: Request) -> None:
+        init_fields(self, request=request)
 
-@attrs.frozen
-class Sleep:
+
+class Sleep(Value):
     """Wait ``seconds``; answer with None."""
 
+    __slots__ = ("seconds",)
     seconds: float
+
+    def __init__(self, seconds: float) -> None:
+        init_fields(self, seconds=seconds)
 
 
 Effect: TypeAlias = Send | Sleep

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import attrs
+from render_core.values import Value, init_fields
 
 __all__ = ["Headers", "Request", "Response", "header_value", "normalize_headers", "redact_headers"]
 
@@ -47,31 +47,62 @@ def header_value(headers: Headers, name: str) -> str | None:
     return None
 
 
-@attrs.frozen(kw_only=True)
-class Request:
-    """An HTTP request, ready to be written on the wire.
+class Request(Value):
+    """An HTTP request, ready to be written on the wire (immutable).
 
-    ``stream`` marks a request whose response body must be read incrementally
-    (Server-Sent Events) rather than buffered whole.
+    ``headers`` may be given as a mapping or pairs and is kept as a tuple of pairs;
+    its ``repr`` masks credentials. ``stream`` marks a request whose response body
+    must be read incrementally (Server-Sent Events) rather than buffered whole.
     """
 
+    __slots__ = ("body", "headers", "method", "stream", "url")
     method: str
     url: str
-    headers: Headers = attrs.field(default=(), converter=normalize_headers, repr=redact_headers)
-    body: bytes = b""
-    stream: bool = False
+    headers: Headers
+    body: bytes
+    stream: bool
+
+    def __init__(
+        self,
+        *,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = (),
+        body: bytes = b"",
+        stream: bool = False,
+    ) -> None:
+        init_fields(
+            self,
+            method=method,
+            url=url,
+            headers=normalize_headers(headers),
+            body=body,
+            stream=stream,
+        )
+
+    def _show(self, name: str) -> str:
+        return redact_headers(self.headers) if name == "headers" else super()._show(name)
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
 
 
-@attrs.frozen(kw_only=True)
-class Response:
-    """An HTTP response as the transport received it (any status)."""
+class Response(Value):
+    """An HTTP response as the transport received it, any status (immutable)."""
 
+    __slots__ = ("body", "headers", "status")
     status: int
-    headers: Headers = attrs.field(default=(), converter=normalize_headers)
-    body: bytes = b""
+    headers: Headers
+    body: bytes
+
+    def __init__(
+        self,
+        *,
+        status: int,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = (),
+        body: bytes = b"",
+    ) -> None:
+        init_fields(self, status=status, headers=normalize_headers(headers), body=body)
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)

@@ -667,7 +667,13 @@ def build_app(
     router.add_get("/dev/runs/{run_id}/trace", api.dev_trace, allow_head=False)
     router.add_get("/dev/runs/{run_id}/input", api.dev_input, allow_head=False)
     router.add_get("/dev/metrics", api.dev_metrics, allow_head=False)
-    dashboard.add_routes(router, tasks=api.store.tasks, workflow_slug=workflow_slug)
+
+    def processes() -> dict[str, str]:
+        return scheduler.process_mode.as_json()  # read each time: the mode changes
+
+    dashboard.add_routes(
+        router, tasks=api.store.tasks, workflow_slug=workflow_slug, processes=processes
+    )
     return app
 
 

@@ -69,6 +69,11 @@ def _parser() -> argparse.ArgumentParser:
         "--reload", action="store_true", help="re-register when a .py file of the project changes"
     )
     parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="start every attempt as a cold process, never forked from a warm template",
+    )
+    parser.add_argument(
         "--auth-token",
         default=os.environ.get(ENV_AUTH_TOKEN) or None,
         help=f"require 'Authorization: Bearer TOKEN' on the API (default ${ENV_AUTH_TOKEN}; "
@@ -133,6 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reload=args.reload,
         auth_token=args.auth_token,
         allowed_hosts=allowed_hosts,
+        fork=False if args.no_fork else None,
         log_sink=lambda run_id, line: print(f"[{run_id or 'register'}] {line}", flush=True),
     )
     if not is_loopback_host(args.host):
@@ -168,6 +174,7 @@ async def _serve(server: DevServer) -> int:
     assert server.scheduler is not None
     print(f"Render Workflows dev server listening on {server.url}")
     print(f"Database: {server.db}")
+    print(f"Task processes: {server.scheduler.process_mode.describe()}")
     print("Tasks:")
     for task in server.scheduler.tasks:
         print(f"  {server.workflow_slug}/{task.name}  ({task.id})")

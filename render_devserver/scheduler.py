@@ -21,6 +21,7 @@ import asyncio
 import collections
 import contextlib
 import datetime as _dt
+import functools
 import json
 import logging
 import os
@@ -36,12 +37,26 @@ from render_core import callback as protocol
 from render_core import codec, lifecycle
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
+from render_core.template import ENV_TEMPLATE_FD, env_delta
 from render_devserver import processes
 from render_devserver.ids import new_id
 from render_devserver.socket_server import HandlerError, TaskSocketServer
 from render_devserver.store import Owner, ProcessRecord, Store, TaskRecord
+from render_devserver.templates import (
+    ForkedProcess,
+    Template,
+    TemplateLost,
+    fork_unsupported_reason,
+)
 
-__all__ = ["DatabaseInUse", "RegistrationError", "Scheduler", "TaskNotFound"]
+__all__ = [
+    "ENV_NO_FORK",
+    "DatabaseInUse",
+    "ProcessMode",
+    "RegistrationError",
+    "Scheduler",
+    "TaskNotFound",
+]
 
 logger = logging.getLogger("render_devserver")
 
@@ -51,6 +66,12 @@ Status = TaskRunStatus
 EXIT_GRACE_SECONDS = 5.0
 # SIGTERM, then this long before SIGKILL (timeouts and cancels).
 KILL_GRACE_SECONDS = 3.0
+# A subtask result poll for a child still running is held open until the child ends,
+# for at most this long, then answered "still running": the parent hears of the end
+# at once instead of at its next poll. Safely under the 15 s per-call timeout of every
+# known worker (0.6.1: httpx Timeout(15); 1.x: a 15 s socket timeout; ours: 15 s), so
+# to them a held poll is only a slow answer; 0.6.1 and 1.x then poll again after 1 s.
+SUBTASK_HOLD_SECONDS = 10.0
 # Registration must finish within this (imports of a large project included).
 REGISTER_TIMEOUT_SECONDS = 120.0
 # How many output lines are quoted when a process dies without reporting.
@@ -61,6 +82,15 @@ LEFTOVER_GRACE_SECONDS = 5.0
 # Schedulers of this process that are running, by instance id (the database owner
 # check tells a live one from a stopped one when both were in this process).
 _LIVE_INSTANCES: set[str] = set()
+# A process that died: how long its last output may take to be read to the end (a
+# grandchild that holds the pipe open must not hold the report back for longer).
+OUTPUT_DRAIN_SECONDS = 1.0
+# Set (to anything but "" or "0") in the dev server's environment, this makes every
+# attempt a cold process, as --no-fork does; the test suite runs both ways with it.
+ENV_NO_FORK = "RENDER_DEV_NO_FORK"
+# A lost template is rebuilt after this delay, doubled for each loss in a row.
+TEMPLATE_RESTART_SECONDS = 0.25
+TEMPLATE_RESTART_CAP_SECONDS = 30.0
 
 
 def utcnow() -> _dt.datetime:
@@ -76,6 +106,33 @@ def _exit_description(code: int | None) -> str:
             name = "unknown signal"
         return f"was killed by signal {-code} ({name})"
     return f"exited with status {code}"
+
+
+class ProcessMode:
+    """How attempts get their process: ``fork`` (from a warm template) or ``cold``."""
+
+    __slots__ = ("mode", "reason")
+
+    def __init__(self, mode: str, reason: str) -> None:
+        self.mode = mode
+        self.reason = reason
+
+    def describe(self) -> str:
+        if self.mode == "fork":
+            return "forked from a warm template (one new process per attempt, in milliseconds)"
+        return f"a cold process per attempt ({self.reason})"
+
+    def as_json(self) -> dict[str, str]:
+        return {"mode": self.mode, "reason": self.reason, "description": self.describe()}
+
+    def __repr__(self) -> str:
+        return f"ProcessMode({self.mode!r}, {self.reason!r})"
+
+
+def _describe_exit(process: asyncio.subprocess.Process | ForkedProcess) -> str:
+    if isinstance(process, ForkedProcess):
+        return process.describe_exit()
+    return _exit_description(process.returncode)
 
 
 class RegistrationError(RuntimeError):
@@ -99,7 +156,7 @@ class _Attempt:
         self.reported: asyncio.Future[protocol.CallbackResult] = (
             asyncio.get_running_loop().create_future()
         )
-        self.process: asyncio.subprocess.Process | None = None
+        self.process: asyncio.subprocess.Process | ForkedProcess | None = None
         self.task: asyncio.Task[None] | None = None
 
 
@@ -139,7 +196,7 @@ class _AttemptHandler:
         if run is None or run.parent_id != self._attempt.run_id:
             # Each attempt's socket answers for its own subtasks only.
             raise HandlerError(404, f"no subtask {task_run_id} of task run {self._attempt.run_id}")
-        return self._scheduler.subtask_result(task_run_id)
+        return await self._scheduler.wait_subtask_result(task_run_id)
 
 
 class _RegisterHandler:
@@ -183,6 +240,7 @@ class Scheduler:
         publish: Callable[[int, str, str], None] | None = None,
         log_sink: Callable[[str, str], None] | None = None,
         timeout_scale: float = 1.0,
+        fork: bool | None = None,
     ) -> None:
         if not command:
             raise ValueError("a start command is required (the program that calls app.start())")
@@ -201,6 +259,11 @@ class Scheduler:
         self._after_attempt: set[str] = set()
         self._open_children: dict[str, set[str]] = collections.defaultdict(set)
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        # Held subtask-result polls, by the child's run id (see SUBTASK_HOLD_SECONDS).
+        self._held: dict[str, set[asyncio.Future[None]]] = {}
+        self.subtask_hold_seconds = SUBTASK_HOLD_SECONDS
+        # What happened, for tests and benchmarks (how many polls, forks, cold starts).
+        self.counters: collections.Counter[str] = collections.Counter()
         self._socket_dir: str | None = None
         self._wake: asyncio.Event | None = None
         self._dispatcher: asyncio.Task[None] | None = None
@@ -211,6 +274,27 @@ class Scheduler:
         self._watchdog: processes.Watchdog | None = None
         self._reapers: set[asyncio.Task[None]] = set()
         self.tasks: list[TaskRecord] = []
+        # Warm templates (see render_devserver.templates): None means "unless
+        # RENDER_DEV_NO_FORK is set", so a test run can switch every server off.
+        if fork is None:
+            fork = os.environ.get(ENV_NO_FORK, "") in ("", "0")
+            off_reason = f"{ENV_NO_FORK} is set"
+        else:
+            off_reason = "--no-fork"
+        unsupported = fork_unsupported_reason() if fork else None
+        self.fork = fork and unsupported is None
+        self.process_mode = ProcessMode(
+            "cold", off_reason if not fork else unsupported or "no template yet"
+        )
+        self._template: Template | None = None
+        self._template_envs: dict[Template, dict[str, str]] = {}
+        self._retired: set[Template] = set()
+        self._template_losses = 0
+        self._rebuild: asyncio.TimerHandle | None = None
+        self._rebuilding: asyncio.Task[None] | None = None
+        self._said: set[str] = set()
+        # Output readers by the id of their process's output list (see _keep).
+        self._captures: dict[int, set[asyncio.Task[None]]] = {}
 
     # -- lifecycle of the scheduler itself ----------------------------------------
 
@@ -228,6 +312,8 @@ class Scheduler:
             )
             os.chmod(self._socket_dir, 0o700)
             self._watchdog = await processes.Watchdog(self._socket_dir).start()
+            # The rows one transition writes (the run, its event, log lines) share a commit.
+            self.store.defer_commits(asyncio.get_running_loop().call_soon)
             self._wake = asyncio.Event()
             await self.register()
         except BaseException:
@@ -297,12 +383,14 @@ class Scheduler:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self._close_templates()
         if self._reapers:
             # Every process is stopping or gone; let their records be cleared.
             await asyncio.wait(set(self._reapers), timeout=KILL_GRACE_SECONDS + 5.0)
         if self._watchdog is not None:
             await self._watchdog.close()
             self._watchdog = None
+        self.store.defer_commits(None)
         if self._socket_dir is not None:
             shutil.rmtree(self._socket_dir, ignore_errors=True)
         if self._instance in _LIVE_INSTANCES:
@@ -312,14 +400,39 @@ class Scheduler:
     # -- registration ----------------------------------------------------------------
 
     async def register(self) -> list[TaskRecord]:
-        """Run the start command in register mode and store the tasks it registers."""
+        """Run the start command in register mode and store the tasks it registers.
+
+        With forking on, the registration process may stay as the new warm template;
+        the previous one is retired (its attempts in flight run to their end).
+        """
+        registered, template = await self._run_registration()
+        items = [task.payload() for task in registered]
+        self.tasks = self.store.replace_tasks(items, utcnow(), new_id)
+        if self.fork:
+            self._install_template(template)
+        return self.tasks
+
+    async def _run_registration(self) -> tuple[list[protocol.RegisteredTask], Template | None]:
+        """One register-mode process: its tasks, and the template it became (if any)."""
         handler = _RegisterHandler()
         path = self._socket_path()
         server = TaskSocketServer(path, handler)
         await server.start()
         output: list[str] = []
+        template = Template(on_lost=self._template_lost) if self.fork else None
+        adopted: Template | None = None
         try:
-            process = await self._spawn("register", path, "", output)
+            extra = {} if template is None else {ENV_TEMPLATE_FD: str(template.child_fd)}
+            process = await self._spawn(
+                "register",
+                path,
+                "",
+                output,
+                extra_env=extra,
+                pass_fds=() if template is None else (template.child_fd,),
+            )
+            if template is not None:
+                template.started()
             waiter: asyncio.Future[Any] = asyncio.ensure_future(process.wait())
             done, _ = await asyncio.wait(
                 {handler.registered, waiter},
@@ -339,12 +452,205 @@ class Scheduler:
                     f"{f' (exit status {code})' if code is not None else ''}."
                     f" Its output:\n{tail}"
                 )
-            await self._finish_process(process, waiter)
+            if template is not None:
+                reason = await template.wait_ready(EXIT_GRACE_SECONDS)
+                if reason is None:
+                    adopted = template
+                    self._adopt(template, process, waiter, extra_env=extra)
+                else:
+                    self._cold(reason)
+            if adopted is None:
+                await self._finish_process(process, waiter)
         finally:
             await server.close()
-        items = [task.payload() for task in registered]
-        self.tasks = self.store.replace_tasks(items, utcnow(), new_id)
-        return self.tasks
+            if template is not None and adopted is None:
+                template.close()
+        return registered, adopted
+
+    # -- warm templates (render_devserver.templates) ---------------------------------
+
+    def _adopt(
+        self,
+        template: Template,
+        process: asyncio.subprocess.Process,
+        waiter: asyncio.Future[Any],
+        *,
+        extra_env: Mapping[str, str],
+    ) -> None:
+        """Keep a registration process that offered itself as a template."""
+        env = self._process_env("register", "")
+        env.update(extra_env)
+        self._template_envs[template] = env
+        template.process = process
+
+        def exited(_: asyncio.Future[Any]) -> None:
+            template.close()  # a no-op if the channel said so first
+            self._retired.discard(template)
+            self._template_envs.pop(template, None)
+
+        waiter.add_done_callback(exited)
+
+    def _install_template(self, template: Template | None) -> None:
+        old, self._template = self._template, template
+        if old is not None and old is not template:
+            self._retired.add(old)
+            old.retire()
+        if template is not None:
+            self.process_mode = ProcessMode("fork", f"template pid {template.pid}")
+            self._say_once("mode:fork", "task processes: " + self.process_mode.describe())
+
+    def _cold(self, reason: str) -> None:
+        self.process_mode = ProcessMode("cold", reason)
+        self._say_once("cold:" + reason, "task processes: " + self.process_mode.describe())
+
+    def _say_once(self, key: str, message: str) -> None:
+        """Tell the developer (the dev server's output), once per distinct thing."""
+        if key in self._said:
+            return
+        self._said.add(key)
+        logger.info("%s", message)
+        if self._log_sink is not None:
+            self._log_sink("", message)
+
+    def _template_lost(self, template: Template, reason: str) -> None:
+        if template is not self._template:
+            return  # retired already, or never installed
+        self._template = None
+        if self._stopping:
+            return
+        self.process_mode = ProcessMode("cold", f"rebuilding the template: {reason}")
+        self._say_once(
+            f"lost:{self._template_losses}",
+            f"warm template lost ({reason}); attempts start cold until it is rebuilt",
+        )
+        self._schedule_rebuild()
+
+    def _schedule_rebuild(self) -> None:
+        if self._rebuild is not None or self._rebuilding is not None or self._stopping:
+            return
+        delay = min(
+            TEMPLATE_RESTART_CAP_SECONDS, TEMPLATE_RESTART_SECONDS * 2**self._template_losses
+        )
+        self._template_losses += 1
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            self._rebuild = None
+            self._rebuilding = loop.create_task(self._rebuild_template())
+
+        self._rebuild = loop.call_later(delay, due)
+
+    async def _rebuild_template(self) -> None:
+        """A new template from a registration run (the stored tasks stay as they are:
+        re-registering is what --reload and SIGHUP do)."""
+        try:
+            _, template = await self._run_registration()
+        except (RegistrationError, OSError) as exc:
+            self._say_once(f"rebuild:{exc}", f"could not rebuild the warm template: {exc}")
+            template = None
+        finally:
+            self._rebuilding = None
+        if self._stopping:
+            if template is not None:
+                template.close()
+            return
+        if template is not None:
+            self._install_template(template)
+        elif self.process_mode.mode == "cold" and "rebuilding" in self.process_mode.reason:
+            self._schedule_rebuild()
+
+    async def _start_process(
+        self, socket_path: str, run_id: str, output: list[str]
+    ) -> asyncio.subprocess.Process | ForkedProcess:
+        """The attempt's process: forked from the template if there is one, else cold."""
+        template = self._template
+        if template is not None and template.alive:
+            if template.stale():
+                # A project module changed: this attempt must see it. Start it cold,
+                # and replace the template (the new one imports the new code).
+                self._install_template(None)
+                self.process_mode = ProcessMode("cold", "rebuilding the template: code changed")
+                self._schedule_rebuild()
+            else:
+                try:
+                    process = await self._fork_attempt(template, socket_path, run_id, output)
+                except TemplateLost as exc:
+                    logger.info("attempt of %s starts cold: %s", run_id, exc)
+                else:
+                    self._template_losses = 0
+                    self.counters["forked_attempts"] += 1
+                    return process
+        self.counters["cold_attempts"] += 1
+        return await self._spawn("run", socket_path, run_id, output)
+
+    async def _fork_attempt(
+        self, template: Template, socket_path: str, run_id: str, output: list[str]
+    ) -> ForkedProcess:
+        base = self._template_envs.get(template)
+        if base is None:
+            raise TemplateLost("the template has exited")
+        set_env, unset = env_delta(base, self._process_env("run", socket_path))
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            process = await template.fork(set_env, unset, (out_w, err_w))
+        except BaseException:
+            os.close(out_r)
+            os.close(err_r)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        loop = asyncio.get_running_loop()
+        for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
+            reader = asyncio.StreamReader(limit=2**16)
+            await loop.connect_read_pipe(
+                functools.partial(asyncio.StreamReaderProtocol, reader),
+                os.fdopen(fd, "rb", buffering=0),
+            )
+            self._keep(loop.create_task(self._capture(reader, name, run_id, output)), output)
+        # Forked or spawned, an attempt's process is recorded and watched the same way,
+        # so that it ends with the server however the server ends.
+        self._track(process, run_id)
+        return process
+
+    def _keep(self, task: asyncio.Task[None], output: list[str]) -> None:
+        """Hold a capture task (a pipe's protocol holds its reader only weakly), filed
+        under the ``output`` list of its process, so that its end can be awaited."""
+        readers = self._captures.setdefault(id(output), set())
+        readers.add(task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            readers.discard(task)
+            if not readers and self._captures.get(id(output)) is readers:
+                del self._captures[id(output)]
+
+        task.add_done_callback(done)
+
+    async def _drained(self, output: list[str]) -> None:
+        """Wait (briefly) until a process's output has been read to its end."""
+        readers = self._captures.get(id(output))
+        if readers:
+            await asyncio.wait(set(readers), timeout=OUTPUT_DRAIN_SECONDS)
+
+    async def _close_templates(self) -> None:
+        if self._rebuild is not None:
+            self._rebuild.cancel()
+            self._rebuild = None
+        if self._rebuilding is not None:
+            self._rebuilding.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._rebuilding
+        templates = [t for t in (self._template, *self._retired) if t is not None]
+        self._template = None
+        for template in templates:
+            template.close()  # the template kills any child it still has, and exits
+        for template in templates:
+            process = template.process
+            if process is not None:
+                await self._finish_process(process, asyncio.ensure_future(process.wait()))
+        self._retired.clear()
+        self._template_envs.clear()
 
     # -- runs ----------------------------------------------------------------------
 
@@ -427,6 +733,23 @@ class Scheduler:
                 still_running=False, error="the subtask was canceled"
             )
         return protocol.build_subtask_result_response(still_running=True)
+
+    async def wait_subtask_result(self, run_id: str) -> bytes:
+        """:meth:`subtask_result`, held while the child runs (up to the hold bound)."""
+        self.counters["subtask_result_polls"] += 1
+        run = self.store.get_run(run_id)
+        if run is None or run.is_terminal or self.subtask_hold_seconds <= 0:
+            return self.subtask_result(run_id)
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        held = self._held.setdefault(run_id, set())
+        held.add(ended)
+        try:
+            await asyncio.wait({ended}, timeout=self.subtask_hold_seconds)
+        finally:
+            held.discard(ended)
+            if not held and self._held.get(run_id) is held:
+                del self._held[run_id]
+        return self.subtask_result(run_id)
 
     def cancel_run(self, run_id: str) -> Run:
         """Cancel a run and everything below it; raises KeyError or LifecycleError."""
@@ -517,11 +840,11 @@ class Scheduler:
         path = self._socket_path()
         server = TaskSocketServer(path, _AttemptHandler(self, attempt))
         output: list[str] = []
-        process: asyncio.subprocess.Process | None = None
+        process: asyncio.subprocess.Process | ForkedProcess | None = None
         try:
             await server.start()
             try:
-                process = await self._spawn("run", path, run.id, output)
+                process = await self._start_process(path, run.id, output)
             except OSError as exc:
                 self._attempt_failed(run.id, f"could not start the task process: {exc}")
                 return
@@ -542,11 +865,11 @@ class Scheduler:
                 if attempt.reported.done():
                     self._reported(run.id, attempt.reported.result())
                 else:
-                    await asyncio.sleep(0.05)  # let the log readers drain
+                    await self._drained(output)
                     tail = "\n".join(output[-LAST_LINES:])
                     self._attempt_failed(
                         run.id,
-                        f"the task process {_exit_description(process.returncode)} "
+                        f"the task process {_describe_exit(process)} "
                         "before reporting a result"
                         + (f"; its last output:\n{tail}" if tail else ""),
                     )
@@ -608,6 +931,9 @@ class Scheduler:
         # on its own and drop a multi-byte character split across two reads.
         data = json.dumps(codec.unstructure(lifecycle.to_details(run)), separators=(",", ":"))
         event_id = self.store.append_event(run.id, data)
+        for ended in self._held.pop(run.id, ()):
+            if not ended.done():
+                ended.set_result(None)
         if run.parent_id:
             children = self._open_children.get(run.parent_id)
             if children is not None:
@@ -641,9 +967,7 @@ class Scheduler:
         else:
             self.store.put_run(failed)
 
-    async def _spawn(
-        self, mode: str, socket_path: str, run_id: str, output: list[str]
-    ) -> asyncio.subprocess.Process:
+    def _process_env(self, mode: str, socket_path: str) -> dict[str, str]:
         env = {
             **self.env,
             "RENDER_SDK_MODE": mode,
@@ -655,6 +979,20 @@ class Scheduler:
             env["RENDER_SDK_DEV_EXAMPLES"] = "1"  # input skeletons for the dashboard
         if self.server_url:
             env["RENDER_LOCAL_DEV_URL"] = self.server_url
+        return env
+
+    async def _spawn(
+        self,
+        mode: str,
+        socket_path: str,
+        run_id: str,
+        output: list[str],
+        *,
+        extra_env: Mapping[str, str] | None = None,
+        pass_fds: Sequence[int] = (),
+    ) -> asyncio.subprocess.Process:
+        env = self._process_env(mode, socket_path)
+        env.update(extra_env or {})
         process = await asyncio.create_subprocess_exec(
             *self.command,
             cwd=self.cwd,
@@ -664,15 +1002,19 @@ class Scheduler:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             preexec_fn=self._parent_death,
+            pass_fds=tuple(pass_fds),
         )
         self._track(process, run_id)
         assert process.stdout is not None
         assert process.stderr is not None
         for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
-            asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output))
+            self._keep(
+                asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output)),
+                output,
+            )
         return process
 
-    def _track(self, process: asyncio.subprocess.Process, run_id: str) -> None:
+    def _track(self, process: asyncio.subprocess.Process | ForkedProcess, run_id: str) -> None:
         """Record a new task process (database and watchdog) until it and its group end."""
         token = processes.start_token(process.pid)
         assert self._socket_dir is not None
@@ -691,7 +1033,9 @@ class Scheduler:
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)
 
-    async def _reap(self, process: asyncio.subprocess.Process, token: str | None) -> None:
+    async def _reap(
+        self, process: asyncio.subprocess.Process | ForkedProcess, token: str | None
+    ) -> None:
         await process.wait()
         # One process per attempt: whatever it started in its group goes with it.
         processes.end_group(process.pid, token, signal.SIGKILL)
@@ -719,19 +1063,26 @@ class Scheduler:
                 self._log_sink(run_id, text)
 
     async def _finish_process(
-        self, process: asyncio.subprocess.Process, waiter: asyncio.Future[int]
+        self, process: asyncio.subprocess.Process | ForkedProcess, waiter: asyncio.Future[int]
     ) -> None:
         """Let a process that has reported exit on its own; stop it if it lingers."""
         await asyncio.wait({waiter}, timeout=EXIT_GRACE_SECONDS)
         if process.returncode is None:
             await self._terminate(process)
 
-    async def _terminate(self, process: asyncio.subprocess.Process) -> None:
+    async def _terminate(self, process: asyncio.subprocess.Process | ForkedProcess) -> None:
         """SIGTERM to the process group, a grace period, then SIGKILL."""
         for sig, grace in ((signal.SIGTERM, KILL_GRACE_SECONDS), (signal.SIGKILL, 5.0)):
             if process.returncode is not None:
                 return
-            with contextlib.suppress(ProcessLookupError, PermissionError):
+            try:
                 os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                # A forked child may not have its own group yet (it calls setsid
+                # first thing): signal the process itself.
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(process.pid, sig)
+            except PermissionError:
+                pass
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(process.wait(), grace)

@@ -83,11 +83,14 @@ class DevServer:
         reload_interval: float = 1.0,
         auth_token: str | None = None,
         allowed_hosts: Sequence[str] = (),
+        fork: bool | None = None,
     ) -> None:
         self.command = list(command)
         # Host names accepted besides loopback ones (``--allowed-host``); checked now,
         # so that a typo fails before anything starts.
         self.policy = RequestPolicy(allowed_hosts, bind_host=host, port=port)
+        # Warm templates: True/False forces them on/off; None follows RENDER_DEV_NO_FORK.
+        self.fork = fork
         # When set, every data route needs ``Authorization: Bearer <auth_token>``.
         self.auth_token = auth_token or None
         self.timeout_scale = timeout_scale
@@ -146,6 +149,7 @@ class DevServer:
             publish=self._hub.publish,
             log_sink=self.log_sink,
             timeout_scale=self.timeout_scale,
+            fork=self.fork,
         )
         app = build_app(
             self.scheduler,

@@ -7,6 +7,12 @@ that were in flight, see ``scheduler.py``). The event log gives SSE its increasi
 ``id:`` values and lets ``Last-Event-ID`` resume across restarts.
 
 All methods are synchronous and short: the server calls them from its event loop.
+With :meth:`Store.defer_commits` the writes of one turn of that loop share one
+transaction, committed at the start of the next turn (before anything that was
+told of those writes, an event-stream subscriber say, runs): one commit for the
+several rows a run's transition writes. The runs written or read most recently
+are also kept as objects (they are immutable), so that the scheduler's many reads of
+the runs in flight cost no query and no decoding.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import math
 import os
 import re
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -28,6 +35,10 @@ from render_core.lifecycle import Attempt, RetryPolicy, Run
 from render_core.models import TaskRunStatus
 
 __all__ = ["LogRecord", "Owner", "ProcessRecord", "Store", "TaskRecord"]
+
+# Runs kept decoded (see the module docstring): every run in flight and its
+# children, on a dev server, with room to spare; a few MiB at most.
+RUN_CACHE_SIZE = 4096
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (
@@ -250,6 +261,8 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(_SCHEMA)
+        self._schedule: Callable[[Callable[[], None]], object] | None = None
+        self._runs: OrderedDict[str, Run] = OrderedDict()
         self._migrate()
 
     def _migrate(self) -> None:
@@ -275,7 +288,25 @@ class Store:
                 self._db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
 
     def close(self) -> None:
+        self.commit()
         self._db.close()
+
+    def defer_commits(self, schedule: Callable[[Callable[[], None]], object] | None) -> None:
+        """Batch writes: the first write opens a transaction and ``schedule(commit)``
+        is asked to end it (``loop.call_soon``); None goes back to committing each
+        write at once (after committing what is pending)."""
+        self.commit()
+        self._schedule = schedule
+
+    def commit(self) -> None:
+        """Commit the writes that are waiting for the end of the loop's turn, if any."""
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+
+    def _writing(self) -> None:
+        if self._schedule is not None and not self._db.in_transaction:
+            self._db.execute("BEGIN")
+            self._schedule(self.commit)
 
     # -- tasks ------------------------------------------------------------------
 
@@ -284,6 +315,7 @@ class Store:
     ) -> list[TaskRecord]:
         """The registered set becomes exactly ``registrations``; known names keep their ids."""
         names = [item["name"] for item in registrations]
+        self.commit()  # what is pending first: this is a transaction of its own
         # The connection autocommits each statement: without an explicit transaction
         # a failure half-way would leave every task deactivated.
         with self._db:
@@ -332,25 +364,33 @@ class Store:
 
     def put_run(self, run: Run) -> None:
         doc = json.dumps(run_to_document(run), separators=(",", ":"))
-        with self._db:
+        self._remember(run)
+        self._writing()
+        if self._db.in_transaction:  # batched: committed at the end of the loop's turn
+            self._write_run(run, doc)
+            return
+        with self._db:  # the run and its attempts in one transaction
             self._db.execute("BEGIN")
-            self._db.execute(
-                "INSERT INTO runs"
-                " (id, task_id, root_id, parent_id, status, idempotency_key, doc, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
-                (
-                    run.id,
-                    run.task_id,
-                    run.root_id or run.id,
-                    run.parent_id,
-                    run.status.value,
-                    run.idempotency_key,
-                    doc,
-                    _utc_text(run.created_at),
-                ),
-            )
-            self._put_attempts(run)
+            self._write_run(run, doc)
+
+    def _write_run(self, run: Run, doc: str) -> None:
+        self._db.execute(
+            "INSERT INTO runs"
+            " (id, task_id, root_id, parent_id, status, idempotency_key, doc, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT(id) DO UPDATE SET status = excluded.status, doc = excluded.doc",
+            (
+                run.id,
+                run.task_id,
+                run.root_id or run.id,
+                run.parent_id,
+                run.status.value,
+                run.idempotency_key,
+                doc,
+                _utc_text(run.created_at),
+            ),
+        )
+        self._put_attempts(run)
 
     def _put_attempts(self, run: Run) -> None:
         self._db.executemany(
@@ -438,8 +478,25 @@ class Store:
         return out
 
     def get_run(self, run_id: str) -> Run | None:
+        cached = self._runs.get(run_id)
+        if cached is not None:
+            # Another thread (a test reading the store) may have evicted it meanwhile.
+            with contextlib.suppress(KeyError):
+                self._runs.move_to_end(run_id)
+            return cached
         row = self._db.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else run_from_document(json.loads(row["doc"]))
+        if row is None:
+            return None
+        run = run_from_document(json.loads(row["doc"]))
+        self._remember(run)
+        return run
+
+    def _remember(self, run: Run) -> None:
+        runs = self._runs
+        runs[run.id] = run
+        runs.move_to_end(run.id)
+        if len(runs) > RUN_CACHE_SIZE:
+            runs.popitem(last=False)
 
     def run_by_idempotency_key(self, key: str) -> Run | None:
         row = self._db.execute("SELECT doc FROM runs WHERE idempotency_key = ?", (key,)).fetchone()
@@ -527,6 +584,7 @@ class Store:
     # -- events -----------------------------------------------------------------
 
     def append_event(self, run_id: str, data: str) -> int:
+        self._writing()
         cursor = self._db.execute("INSERT INTO events (run_id, data) VALUES (?, ?)", (run_id, data))
         return int(cursor.lastrowid or 0)
 
@@ -586,6 +644,7 @@ class Store:
         Returns None when the claim succeeded. One transaction, so two servers
         starting at once cannot both succeed.
         """
+        self.commit()  # what is pending first: this is a transaction of its own
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")
             row = self._db.execute("SELECT pid, token, instance FROM owner").fetchone()
@@ -605,6 +664,7 @@ class Store:
     # -- logs -------------------------------------------------------------------
 
     def append_logs(self, records: Iterable[tuple[str, _dt.datetime, str, str]]) -> None:
+        self._writing()
         self._db.executemany(
             "INSERT INTO logs (run_id, timestamp, stream, message) VALUES (?, ?, ?, ?)",
             [(run_id, format_timestamp(ts), stream, msg) for run_id, ts, stream, msg in records],

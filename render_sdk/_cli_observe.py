@@ -18,11 +18,9 @@ import datetime as _dt
 import json
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from render_core import api, flows
 from render_core.errors import NotFoundError, RenderError
-from render_core.http import Response
+from render_core.http import Request, Response
 from render_core.models import ListTaskRunsParams, TaskRun, TaskRunDetails
 from render_core.trace import TimelineRun, chrome_trace, run_segments
 from render_sdk._cli_format import TaskNames, task_label
@@ -80,7 +78,12 @@ def start_rerun(client: Render, run_id: str) -> TaskRun:
     task = _task_reference(client, details.task_id)
     start = api.build_start_task(config, task, details.input_)
     if config.local_dev:
-        start = attrs.evolve(start, headers=[*start.headers, (api.DEV_RERUN_HEADER, details.id)])
+        start = Request(
+            method=start.method,
+            url=start.url,
+            headers=[*start.headers, (api.DEV_RERUN_HEADER, details.id)],
+            body=start.body,
+        )
     run: TaskRun = _run(
         client,
         flows.call(

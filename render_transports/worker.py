@@ -19,25 +19,32 @@ client library; the socket transport is imported when ``start()`` runs.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
+import contextlib
 import contextvars
 import dataclasses
-import datetime as _dt
 import functools
 import os
 import sys
 import threading
-import traceback
-import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Mapping
-from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Protocol,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from render_core import callback
 from render_core.config import user_agent
 from render_core.convert import ConversionError, unstructure_any
-from render_core.effects import Flow, run_async
+from render_core.effects import Flow, run_async, run_sync
 from render_core.errors import RenderError, TaskRunError
 from render_core.tasks import (
     Options,
@@ -53,6 +60,11 @@ from render_core.tasks import (
     registration_payload,
 )
 from render_transports import _otel
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from render_core.http import Request
 
 __all__ = [
     "Options",
@@ -575,21 +587,52 @@ def _start_once(env: Mapping[str, str], tasks: Callable[[], TaskRegistry]) -> in
         if _PROCESS.started:
             return 0  # once per process, never twice
         _PROCESS.started = True
-    return asyncio.run(_main(mode, path, registry))
+    code = _main(mode, path, registry)
+    if mode == "register" and not code:
+        # The dev server may keep this process warm and fork it per attempt
+        # (render_transports.template); serve() returns True only in such a child.
+        from render_core.template import ENV_TEMPLATE_FD
+
+        if env.get(ENV_TEMPLATE_FD):
+            from render_transports import template
+
+            if template.serve(env):
+                code = _main("run", os.environ.get(ENV_SOCKET_PATH, ""), registry)
+    return code
 
 
-async def _main(mode: str, path: str, registry: TaskRegistry) -> int:
+def _main(mode: str, path: str, registry: TaskRegistry) -> int:
+    """Register, or run one attempt: without an event loop unless the task is async.
+
+    Registering and running a sync task need no loop (and no ``asyncio`` import, a
+    good part of a cold start); an async task runs on one.
+    """
+    from render_transports.h11_transport import UnixSocketTransport
+
+    runtime = _Runtime(UnixSocketTransport(path), registry)
+    try:
+        if mode == "register":
+            examples = os.environ.get(ENV_DEV_EXAMPLES) == "1"
+            payload = registration_payload(registry, examples=examples)
+            runtime.drive_sync(callback.register_tasks(payload, runtime.user_agent))
+            return 0
+        task_input = runtime.drive_sync(callback.get_input(runtime.user_agent))
+        definition = registry.get(task_input.task_name)
+        if definition is None or not definition.is_async:
+            return runtime.run_one_sync(task_input)
+        import asyncio
+
+        return asyncio.run(_main_async(path, task_input, registry))
+    finally:
+        _otel.flush()
+
+
+async def _main_async(path: str, task_input: callback.TaskInput, registry: TaskRegistry) -> int:
     from render_transports.h11_transport import AsyncUnixSocketTransport
 
     transport = AsyncUnixSocketTransport(path)
     try:
-        runtime = _Runtime(transport, registry)
-        if mode == "register":
-            examples = os.environ.get(ENV_DEV_EXAMPLES) == "1"
-            payload = registration_payload(registry, examples=examples)
-            await runtime.drive(callback.register_tasks(payload, runtime.user_agent))
-            return 0
-        return await runtime.run_one()
+        return await _Runtime(transport, registry).run_one(task_input)
     finally:
         _otel.flush()
         await transport.aclose()
@@ -601,6 +644,8 @@ async def _in_thread(func: Callable[..., R], args: tuple[Any, ...], kwargs: dict
     Not ``asyncio.to_thread``: its executor cannot start from an ``atexit`` hook,
     which is where ``auto_start=True`` runs the worker.
     """
+    import asyncio
+
     loop = asyncio.get_running_loop()
     future: asyncio.Future[R] = loop.create_future()
     context = contextvars.copy_context()
@@ -625,6 +670,17 @@ async def _in_thread(func: Callable[..., R], args: tuple[Any, ...], kwargs: dict
     return await future
 
 
+class _Call:
+    """The one step of an attempt a driver performs: call the task's function."""
+
+    __slots__ = ("args", "definition", "kwargs")
+
+    def __init__(self, definition: TaskSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.definition = definition
+        self.args = args
+        self.kwargs = kwargs
+
+
 def _describe(exc: BaseException) -> str:
     message = str(exc)
     name = type(exc).__name__
@@ -641,17 +697,28 @@ class _Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def drive(self, flow: Flow[R]) -> R:
+        import asyncio
+
         return await run_async(flow, self._transport.send, asyncio.sleep)
 
-    async def run_one(self) -> int:
-        self._loop = asyncio.get_running_loop()
-        task_input = await self.drive(callback.get_input(self.user_agent))
+    def drive_sync(self, flow: Flow[R]) -> R:
+        import time
+
+        return run_sync(flow, self._transport.send, time.sleep)
+
+    def _attempt(
+        self, task_input: callback.TaskInput
+    ) -> Generator[_Call, Any, tuple[Request, int]]:
+        """One attempt as steps: yields the task call once, returns ``(callback, exit code)``.
+
+        Written once for both drivers: :meth:`run_one_sync` calls the function in
+        this thread, :meth:`run_one` awaits it (a sync one in a worker thread).
+        """
         definition = self._registry.get(task_input.task_name)
         if definition is None:
             known = ", ".join(self._registry.names()) or "none"
-            return await self._fail(
-                f"Task '{task_input.task_name}' not found (registered tasks: {known})", None
-            )
+            details = f"Task '{task_input.task_name}' not found (registered tasks: {known})"
+            return self._failure(details, None), 1
         metadata = TaskRunMetadata(
             task_run_id=task_input.task_run_id,
             root_task_run_id=task_input.root_task_run_id,
@@ -662,32 +729,68 @@ class _Runtime:
         token = _RUNTIME.set(self)
         try:
             args, kwargs = bind_arguments(definition, task_input.input, context=context)
-            if definition.is_async:
-                result = await definition.func(*args, **kwargs)
-            else:
-                # In a thread, so the loop keeps serving the subtasks' polls.
-                result = await _in_thread(definition.func, args, kwargs)
+            result = yield _Call(definition, args, kwargs)
             output = encode_result(result, definition.name, definition.conversion)
         except TaskInputError as exc:
             span.failed(exc)
-            return await self._fail(str(exc), None)
+            return self._failure(str(exc), None), 1
         except Exception as exc:
             span.failed(exc)
+            import traceback
+
             trace = "".join(traceback.format_exception(exc))
             sys.stderr.write(trace)
-            return await self._fail(_describe(exc), trace)
+            return self._failure(_describe(exc), trace), 1
         finally:
             _RUNTIME.reset(token)
             span.end()
-        await self.drive(
-            callback.post_callback(callback.build_callback_success(output, self.user_agent))
-        )
-        return 0
+        return callback.build_callback_success(output, self.user_agent), 0
 
-    async def _fail(self, details: str, trace: str | None) -> int:
-        request = callback.build_callback_error(details, trace, self.user_agent)
+    def _failure(self, details: str, trace: str | None) -> Request:
+        return callback.build_callback_error(details, trace, self.user_agent)
+
+    def run_one_sync(self, task_input: callback.TaskInput) -> int:
+        """Run a sync task (or report a missing one) in this thread, with no event loop."""
+        steps = self._attempt(task_input)
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    result = call.definition.func(*call.args, **call.kwargs)
+                except BaseException as exc:
+                    call = steps.throw(exc)
+                else:
+                    call = steps.send(result)
+        except StopIteration as stop:
+            request, code = cast("tuple[Request, int]", stop.value)
+        self.drive_sync(callback.post_callback(request))
+        return code
+
+    async def run_one(self, task_input: callback.TaskInput | None = None) -> int:
+        """Run one attempt on the running loop (``GET /input`` first unless given)."""
+        import asyncio
+
+        self._loop = asyncio.get_running_loop()
+        if task_input is None:
+            task_input = await self.drive(callback.get_input(self.user_agent))
+        steps = self._attempt(task_input)
+        try:
+            call = next(steps)
+            while True:
+                try:
+                    if call.definition.is_async:
+                        result = await call.definition.func(*call.args, **call.kwargs)
+                    else:
+                        # In a thread, so the loop keeps serving the subtasks' polls.
+                        result = await _in_thread(call.definition.func, call.args, call.kwargs)
+                except BaseException as exc:
+                    call = steps.throw(exc)
+                else:
+                    call = steps.send(result)
+        except StopIteration as stop:
+            request, code = cast("tuple[Request, int]", stop.value)
         await self.drive(callback.post_callback(request))
-        return 1
+        return code
 
     def start_subtask(
         self, task: TaskSpec | str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -702,10 +805,12 @@ class _Runtime:
         """
         spec = task if isinstance(task, TaskSpec) else None
         name = task.name if isinstance(task, TaskSpec) else task
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
+        # Looked up, not imported: without asyncio loaded no loop can be running.
+        asyncio_module = sys.modules.get("asyncio")
+        loop: asyncio.AbstractEventLoop | None = None
+        if asyncio_module is not None:
+            with contextlib.suppress(RuntimeError):
+                loop = asyncio_module.get_running_loop()
         if loop is None or loop is not self._loop:
             raise RuntimeError(
                 f"task {name!r} was called as a subtask from a synchronous task; "
@@ -733,6 +838,9 @@ class _Runtime:
         return TaskInstance(name, future)
 
     async def _subtask(self, name: str, input_data: Any, spec: TaskSpec | None) -> Any:
+        import datetime as _dt
+        import uuid
+
         key = uuid.uuid4().hex
         created_at = _dt.datetime.now(_dt.timezone.utc).isoformat()
         call = _otel.subtask_call(name)

@@ -5,9 +5,10 @@ fonts or scripts from elsewhere, nothing fetched but this server. It starts, rea
 cancels runs through the same ``/v1/`` API every client uses (tasks, runs, cancel, logs,
 the event stream). Dev-only endpoints add what ``/v1/`` has no field for: this module's
 ``GET /dev/tasks`` (each task's parameters and options as it registered them, which
-the page turns into a hint for the input of a new run), and the run views of
-``render_devserver.api`` (``/dev/runs`` search, a tree with its timeline, the trace
-file, a run's stored input for "Run again", and ``/dev/metrics``).
+the page turns into a hint for the input of a new run, and how task processes start,
+``processes``: forked from a warm template, or cold, shown in the page's header), and
+the run views of ``render_devserver.api`` (``/dev/runs`` search, a tree with its
+timeline, the trace file, a run's stored input for "Run again", and ``/dev/metrics``).
 
 The static files are public (the page holds no data of its own); any bearer token the
 server asks for is sent by the page on its API calls, never needed to load the page.
@@ -16,7 +17,7 @@ server asks for is sent by the page on its API calls, never needed to load the p
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 
 from aiohttp import web
@@ -82,11 +83,13 @@ def add_routes(
     *,
     tasks: Callable[[], Sequence[TaskRecord]],
     workflow_slug: str,
+    processes: Callable[[], Mapping[str, str]] | None = None,
 ) -> None:
     """Serve the page at ``/`` and ``/dashboard/``, its files, and ``GET /dev/tasks``.
 
     ``tasks`` returns the registered tasks when called (read on every request, so a
-    re-registration shows at once).
+    re-registration shows at once); ``processes`` the scheduler's process mode
+    (``{"mode": "fork" | "cold", "reason", "description"}``).
     """
     index = _static("index.html")
     router.add_get("/", index)
@@ -95,7 +98,11 @@ def add_routes(
         router.add_get(ASSET_PREFIX + name, _static(name))
 
     async def dev_tasks(request: web.Request) -> web.StreamResponse:
-        document = {"tasks": [_task_details(task, workflow_slug) for task in tasks()]}
+        document: dict[str, object] = {
+            "tasks": [_task_details(task, workflow_slug) for task in tasks()]
+        }
+        if processes is not None:
+            document["processes"] = dict(processes())
         return web.Response(
             text=json.dumps(document, separators=(",", ":"), ensure_ascii=False),
             content_type="application/json",

@@ -266,6 +266,7 @@
     try {
       const doc = await api("GET", "/dev/tasks");
       if (doc && Array.isArray(doc.tasks)) extra = new Map(doc.tasks.map((t) => [t.id, t]));
+      showProcesses(doc && doc.processes);
     } catch (error) {
       if (error.status === 401 || error.status === 403) throw error;
       // An older server without /dev/tasks: the page works without signatures.
@@ -276,6 +277,20 @@
     const slug = tasks.list.length && tasks.list[0].slug ? tasks.list[0].slug.split("/")[0] : "";
     $("workflow").textContent = slug ? `workflow ${slug}` : "";
     renderTasks();
+  }
+
+  // How task processes start (forked from a warm template, or cold), from /dev/tasks.
+  function showProcesses(processes) {
+    const badge = $("processes");
+    if (!badge) return;
+    if (!processes || typeof processes.mode !== "string") {
+      badge.hidden = true;
+      return;
+    }
+    badge.hidden = false;
+    badge.textContent = processes.mode === "fork" ? "processes: forked" : "processes: cold";
+    badge.title = typeof processes.description === "string" ? processes.description : "";
+    badge.dataset.mode = processes.mode;
   }
 
   function renderTasks() {

@@ -90,7 +90,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 @pytest.fixture(autouse=True)
 def _no_render_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
-        if key.startswith("RENDER_"):
+        if key.startswith("RENDER_") and key != "RENDER_DEV_NO_FORK":  # the suite's mode
             monkeypatch.delenv(key)
 
 

@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 @pytest.fixture(autouse=True)
 def _no_render_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for key in list(os.environ):
-        if key.startswith("RENDER_"):
+        if key.startswith("RENDER_") and key != "RENDER_DEV_NO_FORK":  # the suite's mode
             monkeypatch.delenv(key)
 
 

@@ -53,6 +53,8 @@ def test_dev_tasks_lists_parameters_and_options(server: DevServer) -> None:
     assert tasks["square"]["slug"] == "wf/square"
     assert tasks["square"]["parameters"] == [{"name": "a", "has_default": False, "type": "int"}]
     assert tasks["always_fails"]["options"]["retry"]["max_retries"] == 1
+    assert server.scheduler is not None
+    assert response.json()["processes"] == server.scheduler.process_mode.as_json()
 
 
 # -- in the browser -----------------------------------------------------------------------
@@ -64,6 +66,13 @@ def test_start_a_run_from_the_form_and_open_it(page: Page, server: DevServer) ->
     tasks.locator('li[data-task="square"]').wait_for()
     assert "square(a: int)" in tasks.inner_text()
     assert page.get_by_test_id("workflow").inner_text() == "workflow wf"
+    # How task processes start, as the server says (forked, or cold when the suite
+    # runs with RENDER_DEV_NO_FORK).
+    assert server.scheduler is not None
+    mode = server.scheduler.process_mode.mode
+    processes = page.get_by_test_id("processes")
+    assert processes.inner_text() == ("processes: forked" if mode == "fork" else "processes: cold")
+    assert processes.get_attribute("title") == server.scheduler.process_mode.describe()
 
     page.get_by_test_id("start-task").select_option("wf/square")
     page.get_by_test_id("start-input").fill("[7]")

@@ -33,6 +33,8 @@ if __name__ == "__main__":
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
     env["PYTHONPATH"] = str(ROOT)
+    if "RENDER_DEV_NO_FORK" in os.environ:  # the mode the suite runs in
+        env["RENDER_DEV_NO_FORK"] = os.environ["RENDER_DEV_NO_FORK"]
     return env
 
 

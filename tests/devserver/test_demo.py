@@ -13,6 +13,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def test_quickstart_demo() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
     env["PYTHONPATH"] = str(ROOT)
+    if "RENDER_DEV_NO_FORK" in os.environ:  # the mode the suite runs in
+        env["RENDER_DEV_NO_FORK"] = os.environ["RENDER_DEV_NO_FORK"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart" / "demo.py")],
         env=env,

@@ -24,5 +24,5 @@ def tiny_project(tmp_path: pathlib.Path) -> tuple[str, list[str]]:
 def _no_render_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """The suite configures clients explicitly; a developer's RENDER_* must not leak in."""
     for key in list(os.environ):
-        if key.startswith("RENDER_"):
+        if key.startswith("RENDER_") and key != "RENDER_DEV_NO_FORK":  # the suite's mode
             monkeypatch.delenv(key)

@@ -367,6 +367,8 @@ def http_response(
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
     env["PYTHONPATH"] = ROOT
+    if "RENDER_DEV_NO_FORK" in os.environ:  # the mode the suite runs in
+        env["RENDER_DEV_NO_FORK"] = os.environ["RENDER_DEV_NO_FORK"]
     env.update(extra)
     return env
 

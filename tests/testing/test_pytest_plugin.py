@@ -82,6 +82,8 @@ DOC_FILE = re.compile(
 
 def _pytest(project: pathlib.Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RENDER_", "PYTEST_", "COV_"))}
+    if "RENDER_DEV_NO_FORK" in os.environ:  # the mode the suite runs in
+        env["RENDER_DEV_NO_FORK"] = os.environ["RENDER_DEV_NO_FORK"]
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-q"],
         cwd=project,

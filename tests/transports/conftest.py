@@ -90,14 +90,20 @@ async def _collect(iterator: AsyncIterator[Any]) -> list[Any]:
 FaceFactory = Callable[..., Face]
 
 
-@pytest.fixture(params=["sync", "async"])
+@pytest.fixture(params=["sync", "sync-keepalive", "async"])
 def make_face(request: pytest.FixtureRequest, fake: FakeRender) -> Iterator[FaceFactory]:
+    """Each face: ``Render`` on its default transport, ``Render`` on the keep-alive
+    ``http.client`` transport, and ``RenderAsync``."""
     faces: list[Face] = []
 
     def make(**kwargs: Any) -> Face:
         kwargs.setdefault("base_url", fake.url)
         kwargs.setdefault("env", {})
-        cls = Render if request.param == "sync" else RenderAsync
+        if request.param == "sync-keepalive" and "session" not in kwargs:
+            from render_transports.keepalive_transport import KeepAliveTransport
+
+            kwargs.setdefault("transport", KeepAliveTransport(timeouts=kwargs.get("timeouts")))
+        cls = RenderAsync if request.param == "async" else Render
         face = Face(cls(**kwargs))
         faces.append(face)
         return face

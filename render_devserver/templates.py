@@ -1,0 +1,387 @@
+"""Warm templates, dev-server side: fork each attempt from a registered worker.
+
+Theory of operation
+-------------------
+A :class:`Template` is the dev server's end of one control channel
+(:mod:`render_core.template` has the messages). The scheduler creates one before it
+starts a registration run, hands :attr:`Template.child_fd` to that process (with
+``RENDER_DEV_TEMPLATE_FD``), and after registration asks :meth:`Template.wait_ready`
+whether the process stayed as a template. A worker of this SDK says ``ready``;
+anything else says ``unavailable`` with a reason, or nothing at all before it
+exits (end-of-file on the channel): then every attempt keeps a cold process.
+
+For an attempt, :meth:`Template.fork` sends the attempt's environment changes and
+the write ends of two pipes (stdout, stderr) and returns a :class:`ForkedProcess`:
+the parts of ``asyncio.subprocess.Process`` the scheduler uses (``pid``,
+``returncode``, ``wait()``), so timeouts, cancels and Ctrl-C treat a forked child
+exactly like a cold one (SIGTERM to its process group, a grace period, SIGKILL).
+The exit status comes from the template, which reaps its children; each child also
+arrives with a pidfd, so that a child whose template died is still watched until
+it exits (its status is then unknown, and said so).
+
+Everything the template sends is checked (it runs the user's code): a message that
+breaks the protocol, a fork answer that does not come within
+:data:`FORK_TIMEOUT_SECONDS`, or end-of-file marks the template *lost*; the
+scheduler then starts attempts cold and builds a new template.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+
+from render_core import template as protocol
+
+__all__ = [
+    "FORK_TIMEOUT_SECONDS",
+    "ForkedProcess",
+    "Template",
+    "TemplateLost",
+    "fork_unsupported_reason",
+]
+
+logger = logging.getLogger("render_devserver")
+
+# A fork answer takes a millisecond or two; a template silent for this long is stuck
+# (or is not a template at all) and is replaced.
+FORK_TIMEOUT_SECONDS = 5.0
+_FD_SIZE = array.array("i").itemsize
+_MAX_FDS = 1  # a template passes one descriptor per message: a child's pidfd
+
+
+def fork_unsupported_reason() -> str | None:
+    """Why this platform cannot fork attempts from a template, or None."""
+    if not sys.platform.startswith("linux"):
+        # macOS forbids fork-without-exec in many system frameworks; Windows has no fork.
+        return f"forking attempts is not supported on {sys.platform}"
+    if not hasattr(os, "pidfd_open") or not hasattr(socket, "SOCK_SEQPACKET"):
+        return "this Python has no pidfd or SOCK_SEQPACKET support"  # pragma: no cover
+    return None
+
+
+class TemplateLost(Exception):
+    """The template cannot fork (any more); the message says why."""
+
+
+class ForkedProcess:
+    """An attempt's process, forked by a template (see the module docstring)."""
+
+    def __init__(self, pid: int, pidfd: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+        self.status_known = True
+        self._pidfd: int | None = pidfd
+        self._done = asyncio.Event()
+
+    async def wait(self) -> int:
+        await self._done.wait()
+        assert self.returncode is not None
+        return self.returncode
+
+    def describe_exit(self) -> str:
+        """``exited with status 3``, ``was killed by signal 9 (SIGKILL)``, or unknown."""
+        code = self.returncode
+        if not self.status_known:
+            return "exited (its status is unknown: the template that forked it is gone)"
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = "unknown signal"
+            return f"was killed by signal {-code} ({name})"
+        return f"exited with status {code}"
+
+    def _exited(self, returncode: int | None) -> None:
+        if self._done.is_set():
+            return
+        self.status_known = returncode is not None
+        # Unknown: report a failure status; the description says it is unknown.
+        self.returncode = 1 if returncode is None else returncode
+        self._close_pidfd()
+        self._done.set()
+
+    def _watch_pidfd(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The template is gone: learn of this child's end from its pidfd."""
+        pidfd = self._pidfd
+        if pidfd is None or self._done.is_set():
+            return
+
+        def readable() -> None:
+            self._exited(None)
+
+        loop.add_reader(pidfd, readable)
+
+    def _close_pidfd(self) -> None:
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):
+                asyncio.get_running_loop().remove_reader(pidfd)
+            os.close(pidfd)
+
+    def __repr__(self) -> str:
+        return f"<ForkedProcess {self.pid} returncode={self.returncode}>"
+
+
+def _pid_of_pidfd(fd: int) -> int | None:
+    """The pid a pidfd refers to (from /proc), or None if ``fd`` is not a pidfd."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as info:
+            for line in info:
+                if line.startswith("Pid:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+class Template:
+    """The dev server's end of one template's control channel."""
+
+    def __init__(self, *, on_lost: Callable[[Template, str], None] | None = None) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for end in (ours, theirs):
+            with contextlib.suppress(OSError):
+                end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * protocol.MAX_MESSAGE_BYTES)
+        ours.setblocking(False)
+        theirs.set_inheritable(True)
+        self._sock = ours
+        self._theirs: socket.socket | None = theirs
+        self._loop = asyncio.get_running_loop()
+        self._on_lost = on_lost
+        self._ready: asyncio.Future[protocol.Ready | str] = self._loop.create_future()
+        self._pending: dict[int, asyncio.Future[ForkedProcess]] = {}
+        self._children: dict[int, ForkedProcess] = {}
+        self._next_id = 0
+        self._reading = False
+        self._retired = False
+        self.pid: int | None = None
+        self.process: asyncio.subprocess.Process | None = None
+        """The template's process, once the scheduler adopted it."""
+        self.lost: str | None = None
+        """Why this template cannot fork any more (None while it can)."""
+        self.watch: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def child_fd(self) -> int:
+        """The descriptor to pass to the registration process (``pass_fds``)."""
+        assert self._theirs is not None
+        return self._theirs.fileno()
+
+    def started(self) -> None:
+        """The registration process has its copy: drop ours, start reading."""
+        if self._theirs is not None:
+            self._theirs.close()
+            self._theirs = None
+        if not self._reading and self.lost is None:
+            self._loop.add_reader(self._sock.fileno(), self._readable)
+            self._reading = True
+
+    @property
+    def alive(self) -> bool:
+        return self.lost is None and self._ready.done() and not self._retired
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._children)
+
+    async def wait_ready(self, timeout: float) -> str | None:
+        """None once the template is ready; else why there is none (it said, or left)."""
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(self._ready), timeout)
+        except asyncio.TimeoutError:
+            self._lose("the registration process neither exited nor offered a template")
+            return "the registration process neither exited nor offered a template"
+        if isinstance(answer, str):
+            return answer
+        self.pid = answer.pid
+        self.watch = answer.watch
+        return None
+
+    def stale(self) -> bool:
+        """Whether a project module the template imported changed on disk since."""
+        for path, mtime in self.watch:
+            try:
+                if os.stat(path).st_mtime_ns != mtime:
+                    return True
+            except OSError:
+                return True
+        return False
+
+    async def fork(
+        self, set_env: Mapping[str, str], unset_env: Sequence[str], stdio: tuple[int, int]
+    ) -> ForkedProcess:
+        """A child for one attempt, writing to ``stdio`` (the caller keeps its copies).
+
+        Raises :class:`TemplateLost` when the template cannot fork, or did not (the
+        message says why; the attempt should start cold).
+        """
+        if not self.alive:
+            raise TemplateLost(self.lost or "the template is retired")
+        self._next_id += 1
+        request_id = self._next_id
+        answer: asyncio.Future[ForkedProcess] = self._loop.create_future()
+        self._pending[request_id] = answer
+        try:
+            data = protocol.build_fork(request_id, set_env, unset_env)
+            await self._send(data, list(stdio))
+            return await asyncio.wait_for(asyncio.shield(answer), FORK_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            self._lose(
+                f"the template did not answer a fork request within {FORK_TIMEOUT_SECONDS:g} s"
+            )
+            raise TemplateLost(self.lost or "") from None
+        except (OSError, protocol.TemplateProtocolError) as exc:
+            self._lose(f"could not send a fork request to the template: {exc}")
+            raise TemplateLost(self.lost or "") from None
+        finally:
+            self._pending.pop(request_id, None)
+
+    def retire(self) -> None:
+        """Fork no more; the template exits once its children have (they keep running)."""
+        if self._retired or self.lost is not None:
+            return
+        self._retired = True
+        with contextlib.suppress(OSError):
+            self._sock.send(protocol.build_retire())
+
+    def close(self) -> None:
+        """Drop the channel: the template kills any child it still has, and exits."""
+        self._lose("the template was closed")
+
+    # ----------------------------------------------------------------- internals
+
+    async def _send(self, data: bytes, fds: list[int]) -> None:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        while True:
+            try:
+                self._sock.sendmsg([data], ancillary)
+                return
+            except BlockingIOError:
+                writable = self._loop.create_future()
+                self._loop.add_writer(self._sock.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    self._loop.remove_writer(self._sock.fileno())
+
+    def _readable(self) -> None:
+        while self.lost is None:
+            try:
+                data, ancillary, flags, _ = self._sock.recvmsg(
+                    protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(_MAX_FDS * _FD_SIZE)
+                )
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._lose(f"the template's control channel failed: {exc}")
+                return
+            fds: list[int] = []
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    usable = len(payload) - len(payload) % _FD_SIZE
+                    fds.extend(array.array("i", payload[:usable]))
+            if not data:
+                _close_all(fds)
+                if not self._ready.done():
+                    # It exited without a word: not a worker of this SDK (or too old).
+                    self._lose("the start command does not offer a warm template")
+                else:
+                    self._lose("the template exited")
+                return
+            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+                _close_all(fds)
+                self._lose("the template sent a message over the size limit")
+                return
+            try:
+                message = protocol.parse_template_message(data)
+                self._handle(message, fds)
+            except protocol.TemplateProtocolError as exc:
+                _close_all(fds)
+                self._lose(f"the template broke the control protocol: {exc}")
+                return
+
+    def _handle(
+        self,
+        message: protocol.Ready
+        | protocol.Unavailable
+        | protocol.Forked
+        | protocol.ForkFailed
+        | protocol.Exited,
+        fds: list[int],
+    ) -> None:
+        if isinstance(message, protocol.Forked):
+            self._forked(message, fds)
+            return
+        _close_all(fds)
+        if isinstance(message, protocol.Ready | protocol.Unavailable):
+            if self._ready.done():
+                raise protocol.TemplateProtocolError(f"a second {type(message).__name__.lower()}")
+            self._ready.set_result(
+                message if isinstance(message, protocol.Ready) else message.reason
+            )
+            if isinstance(message, protocol.Unavailable):
+                self._lose(message.reason)
+        elif isinstance(message, protocol.ForkFailed):
+            answer = self._pending.get(message.id)
+            if answer is not None and not answer.done():
+                answer.set_exception(TemplateLost(f"the template could not fork: {message.reason}"))
+        else:
+            child = self._children.pop(message.id, None)
+            if child is not None and child.pid == message.pid:
+                child._exited(message.returncode)
+
+    def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
+        if len(fds) != 1 or _pid_of_pidfd(fds[0]) != message.pid:
+            _close_all(fds)
+            raise protocol.TemplateProtocolError("forked: no pidfd of the child came with it")
+        child = ForkedProcess(message.pid, fds[0])
+        answer = self._pending.get(message.id)
+        if answer is None or answer.done():
+            # Nobody waits for it any more (the request timed out): it must not run.
+            try:
+                os.killpg(message.pid, signal.SIGKILL)
+            except ProcessLookupError:  # no group of its own yet: the child itself
+                with contextlib.suppress(OSError):
+                    os.kill(message.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self._children[message.id] = child  # its exit is still reported
+            return
+        self._children[message.id] = child
+        answer.set_result(child)
+
+    def _lose(self, reason: str) -> None:
+        if self.lost is not None:
+            return
+        self.lost = reason
+        if self._reading:
+            with contextlib.suppress(ValueError, RuntimeError):
+                self._loop.remove_reader(self._sock.fileno())
+            self._reading = False
+        self._sock.close()
+        if self._theirs is not None:
+            self._theirs.close()
+            self._theirs = None
+        if not self._ready.done():
+            self._ready.set_result(reason)
+        for answer in self._pending.values():
+            if not answer.done():
+                answer.set_exception(TemplateLost(reason))
+        children, self._children = self._children, {}
+        for child in children.values():
+            child._watch_pidfd(self._loop)
+        if self._on_lost is not None:
+            self._on_lost(self, reason)
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)

@@ -1,0 +1,423 @@
+"""A synchronous keep-alive HTTP/1.1 transport on the standard library's ``http.client``.
+
+For blocking code that makes many calls: ``Render(transport=KeepAliveTransport())``
+keeps its connections open between calls (pooled per origin, one call at a time on
+each), so a call costs one request and one response: no TCP or TLS handshake, and
+each request leaves in a single write (head and body together), which saves the
+server a wake-up per call. It needs nothing beyond the standard library and imports
+less than the default ``requests`` transport. (The task socket's transport,
+:mod:`render_transports.h11_transport`, is h11; here ``http.client``'s parser costs
+less CPU per call, which is what this transport is for.)
+
+What goes in: final :class:`~render_core.http.Request` values (``http://`` or
+``https://`` URLs). What goes on the wire: the request line, ``Host`` (unless the
+request has its own), the request's headers, ``Content-Length`` when there is a body
+or the method carries one, and the body. The request's own framing headers
+(``Content-Length``, ``Transfer-Encoding``, ``Connection``) are replaced: this module
+frames the body. What comes out: a :class:`~render_core.http.Response` for every
+status, with the whole body (at most :data:`~render_transports.base.MAX_RESPONSE_BYTES`);
+``stream()`` opens a connection of its own for an event stream and yields body
+chunks as they arrive.
+
+Connections: one goes back to the pool only after its response was read to the end
+and neither side asked to close it (not after ``Connection: close`` or an HTTP/1.0
+answer); a pooled connection that the server has closed or written to while idle
+(its socket is readable) is dropped before reuse, never written to. Timeouts:
+``timeouts.connect`` for connecting and the TLS handshake, ``timeouts.read`` for each
+read of a response, ``timeouts.stream_idle`` (plus slack) for an event stream. Every
+``socket``/``ssl``/``http.client`` exception becomes one of the core's transport
+errors in :func:`_mapped`, and only there; how far the exchange got decides which (a
+refused connection is a :class:`~render_core.errors.ConnectionFailed`, which the core
+may retry for any method).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import select
+import socket
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from render_core.config import Timeouts
+from render_core.errors import (
+    ConnectionFailed,
+    ConnectTimeout,
+    NetworkError,
+    ReadTimeout,
+    RenderError,
+    ValidationError,
+)
+from render_core.http import Request, Response
+from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
+
+if TYPE_CHECKING:
+    import ssl
+
+__all__ = ["DEFAULT_MAX_IDLE", "KeepAliveStream", "KeepAliveTransport"]
+
+# Extra patience of the socket over the waiter's own idle timer (as in the requests
+# transport): the waiter decides when a stream is dead.
+_STREAM_READ_SLACK = 5.0
+_CHUNK = 64 * 1024
+# Idle connections kept per origin: enough for a few threads sharing one client.
+DEFAULT_MAX_IDLE = 8
+_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
+
+_CONNECTING, _WRITING, _READING = "connecting", "writing", "reading"
+
+_Origin = tuple[str, str, int]
+
+
+def _split(url: str) -> tuple[_Origin, str]:
+    """``("https", host, port)`` and the origin-form target of an absolute URL."""
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("http", "https"):
+        raise ValidationError(f"only http:// and https:// URLs can be sent, got {url!r}")
+    rest = rest.partition("#")[0]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, target = rest[:cut], rest[cut:] or "/"
+    if not target.startswith("/"):
+        target = "/" + target
+    if "@" in authority:
+        raise ValidationError("credentials in the URL are not supported; use the token")
+    host, port_text = authority, ""
+    if authority.startswith("["):  # [::1]:8120
+        end = authority.find("]")
+        host, port_text = authority[1:end], authority[end + 2 :]
+    elif authority.count(":") == 1:
+        host, port_text = authority.split(":")
+    if not host:
+        raise ValidationError(f"no host in URL {url!r}")
+    try:
+        port = int(port_text) if port_text else (443 if scheme == "https" else 80)
+    except ValueError:
+        raise ValidationError(f"bad port in URL {url!r}") from None
+    return (scheme, host, port), target
+
+
+class _Progress:
+    __slots__ = ("phase",)
+
+    def __init__(self) -> None:
+        self.phase = _CONNECTING
+
+
+@contextlib.contextmanager
+def _mapped(progress: _Progress) -> Iterator[None]:
+    """socket/ssl/http.client exceptions -> the core's transport errors (most specific first)."""
+    try:
+        yield
+    except RenderError:
+        raise
+    except (UnicodeError, ValueError) as exc:
+        # http.client refuses a header with a newline or a non-Latin-1 value.
+        raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
+    except TimeoutError as exc:  # socket.timeout is an alias
+        if progress.phase == _READING:
+            raise ReadTimeout("the server sent nothing for too long") from exc
+        raise ConnectTimeout(f"the request could not be sent in time ({progress.phase})") from exc
+    except http.client.HTTPException as exc:
+        raise NetworkError(f"the server's response was cut off or malformed: {exc!r}") from exc
+    except OSError as exc:  # ssl.SSLError included
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if progress.phase == _CONNECTING:
+            raise ConnectionFailed(f"could not connect: {reason}") from exc
+        raise NetworkError(f"the connection failed while {progress.phase}: {reason}") from exc
+
+
+def _gather_or_send(connection: Any, data: Any, send: Any) -> None:
+    gathered: list[bytes] | None = connection.gathered
+    if gathered is not None and isinstance(data, bytes | bytearray):
+        gathered.append(bytes(data))
+    else:
+        send(data)
+
+
+class _Connection(http.client.HTTPConnection):
+    """``HTTPConnection`` whose request goes out in one write (see :meth:`flush`)."""
+
+    gathered: list[bytes] | None = None
+
+    def send(self, data: Any) -> None:
+        _gather_or_send(self, data, super().send)
+
+
+class _TLSConnection(http.client.HTTPSConnection):
+    gathered: list[bytes] | None = None
+
+    def send(self, data: Any) -> None:
+        _gather_or_send(self, data, super().send)
+
+
+_AnyConnection = _Connection | _TLSConnection
+
+
+def _idle_and_open(connection: _AnyConnection) -> bool:
+    """Whether a pooled connection can take a request (nothing arrived meanwhile)."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _headers(raw: http.client.HTTPResponse) -> tuple[tuple[str, str], ...]:
+    return tuple(raw.getheaders())
+
+
+def _read_body(raw: http.client.HTTPResponse, limit: int = MAX_RESPONSE_BYTES) -> bytes:
+    declared = raw.getheader("content-length")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            raise NetworkError(
+                f"the response declares {declared} bytes, over the {limit}-byte limit"
+            )
+        return raw.read()  # http.client raises IncompleteRead if it ends early
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = raw.read1(_CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            raise NetworkError(f"the response body is over the {limit}-byte limit")
+        parts.append(chunk)
+
+
+class KeepAliveStream:
+    """An open event stream on its own connection; iterate for chunks.
+
+    ``close()`` may be called from another thread to abort a blocked read: it only
+    shuts the socket down (which wakes the reader), and the reading thread releases
+    the connection when its iteration ends, so that only one thread ever touches
+    the response object.
+    """
+
+    def __init__(
+        self, connection: _AnyConnection, sock: socket.socket, raw: http.client.HTTPResponse
+    ) -> None:
+        self._connection = connection
+        # Kept here: http.client hands a response without a length over to the response
+        # object and forgets the connection's socket, which close() must shut down.
+        self._sock = sock
+        self._raw = raw
+        self._lock = threading.Lock()
+        self._closed = False
+        self._reading = False
+        self._released = False
+        self.response = Response(status=raw.status, headers=_headers(raw), body=b"")
+
+    def _is_aborted(self) -> bool:
+        return self._closed
+
+    def __iter__(self) -> Iterator[bytes]:
+        progress = _Progress()
+        progress.phase = _READING
+        with self._lock:
+            self._reading = True
+        try:
+            with _mapped(progress):
+                while not self._is_aborted():
+                    try:
+                        chunk = self._raw.read1(_CHUNK)
+                    except (OSError, ValueError, http.client.HTTPException):
+                        if self._is_aborted():
+                            return  # by close(), from another thread
+                        raise
+                    if not chunk:
+                        return
+                    yield chunk
+        finally:
+            with self._lock:
+                self._reading = False
+                self._closed = True
+            self._release()
+
+    def close(self) -> None:
+        """Abort the stream (safe from any thread, safe to repeat)."""
+        with self._lock:
+            self._closed = True
+            reading = self._reading
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        if not reading:
+            self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        with contextlib.suppress(Exception):
+            self._connection.close()
+        with contextlib.suppress(OSError):
+            self._sock.close()
+
+
+class _ErrorStream:
+    """A stream whose status was not 200: nothing to read, the body is in ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        pass
+
+
+class KeepAliveTransport:
+    """``SyncTransport`` on ``http.client`` that keeps connections alive between calls.
+
+    Safe to share between threads: each call takes a pooled connection (or opens
+    one) and returns it when done. ``ssl_context`` is used for ``https://`` (default:
+    the system's trust store, hostname checked); ``max_idle`` bounds the idle
+    connections kept per origin.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeouts: Timeouts | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        max_idle: int = DEFAULT_MAX_IDLE,
+    ) -> None:
+        self._timeouts = timeouts if timeouts is not None else Timeouts()
+        self._ssl_context = ssl_context
+        self.max_idle = max_idle
+        self._idle: dict[_Origin, list[_AnyConnection]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    # ------------------------------------------------------------------ pool
+
+    def _connect(self, origin: _Origin) -> _AnyConnection:
+        scheme, host, port = origin
+        connection: _AnyConnection
+        if scheme == "https":
+            context = self._ssl_context
+            if context is None:
+                import ssl
+
+                context = self._ssl_context = ssl.create_default_context()
+            connection = _TLSConnection(host, port, timeout=self._timeouts.connect, context=context)
+        else:
+            connection = _Connection(host, port, timeout=self._timeouts.connect)
+        connection.auto_open = 0  # a lost connection fails the call, never silently redials
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection
+
+    def _take(self, origin: _Origin) -> _AnyConnection | None:
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                connection = idle.pop() if idle else None
+            if connection is None or _idle_and_open(connection):
+                return connection
+            connection.close()
+
+    def _give_back(self, origin: _Origin, connection: _AnyConnection) -> None:
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if not self._closed and len(idle) < self.max_idle:
+                idle.append(connection)
+                return
+        connection.close()
+
+    # ------------------------------------------------------------------ calls
+
+    def _exchange(
+        self,
+        request: Request,
+        timeout: float,
+        progress: _Progress,
+        connection: _AnyConnection | None = None,
+    ) -> tuple[_Origin, _AnyConnection, http.client.HTTPResponse]:
+        origin, target = _split(request.url)
+        if connection is None:
+            connection = self._take(origin) or self._connect(origin)
+        try:
+            sock = connection.sock
+            assert sock is not None
+            sock.settimeout(timeout)
+            progress.phase = _WRITING
+            connection.gathered = []
+            connection.putrequest(
+                request.method,
+                target,
+                skip_host=request.header("host") is not None,
+                skip_accept_encoding=True,
+            )
+            for name, value in request.headers:
+                if name.lower() not in _FRAMING:
+                    connection.putheader(name, value)
+            if request.body or request.method.upper() in _CONTENT_METHODS:
+                connection.putheader("Content-Length", str(len(request.body)))
+            connection.endheaders(request.body or None)
+            data, connection.gathered = b"".join(connection.gathered), None
+            sock.sendall(data)
+            progress.phase = _READING
+            return origin, connection, connection.getresponse()
+        except BaseException:
+            connection.gathered = None
+            connection.close()
+            raise
+
+    def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        progress = _Progress()
+        with _mapped(progress):
+            origin, connection, raw = self._exchange(request, self._timeouts.read, progress)
+            try:
+                body = _read_body(raw)
+            except BaseException:
+                connection.close()
+                raise
+            if raw.will_close:
+                connection.close()
+            else:
+                self._give_back(origin, connection)
+            return Response(status=raw.status, headers=_headers(raw), body=body)
+
+    def stream(self, request: Request) -> KeepAliveStream | _ErrorStream:
+        """An event stream on a connection of its own (never pooled afterwards)."""
+        progress = _Progress()
+        with _mapped(progress):
+            origin, _ = _split(request.url)
+            connection = self._connect(origin)
+            sock = connection.sock
+            assert sock is not None
+            _, connection, raw = self._exchange(
+                request, self._timeouts.stream_idle + _STREAM_READ_SLACK, progress, connection
+            )
+            if raw.status != 200:
+                try:
+                    body = raw.read(ERROR_BODY_LIMIT) or b""
+                finally:
+                    connection.close()
+                return _ErrorStream(Response(status=raw.status, headers=_headers(raw), body=body))
+            return KeepAliveStream(connection, sock, raw)
+
+    def close(self) -> None:
+        """Close every idle connection; streams in progress are closed by their owners."""
+        with self._lock:
+            self._closed = True
+            idle = [c for connections in self._idle.values() for c in connections]
+            self._idle.clear()
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.close()

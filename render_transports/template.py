@@ -1,0 +1,448 @@
+"""The worker as a warm template: after registering, fork one child per attempt.
+
+The dev server starts the registration run with ``RENDER_DEV_TEMPLATE_FD`` (see
+:mod:`render_core.template` for the messages and ``docs/dev-server.md#warm-processes``
+for what users see). After the tasks are registered, :func:`serve` keeps this
+process alive with the user's module imported and no task ever run, and forks it
+for each attempt the dev server asks for. The child:
+
+- starts its own session (``setsid``): its own pid and process group, which the dev
+  server signals for timeouts, cancels and Ctrl-C;
+- writes stdout and stderr to the pipes that came with the request (``SCM_RIGHTS``),
+  so each attempt's output is its own;
+- drops every descriptor the template holds for itself (the control socket, the
+  pidfds of its other children), and keeps what the user's module opened at
+  import, as a cold process would have;
+- gets the attempt's environment (``RENDER_SDK_MODE=run``, its socket path) on top
+  of the environment as the module left it at import;
+- inherits the cwd, signal handlers and signal mask as they were after import: the
+  template never changes them and never runs a task, so no attempt sees another's
+  globals, environment, cwd, files or handlers.
+
+:func:`serve` returns ``True`` in the child (which then runs its attempt like any
+run-mode process), ``False`` when the template cannot be offered (threads are
+running, the platform cannot fork safely), and never returns in the template:
+it exits once the dev server retires it or goes away.
+
+Fork safety: ``fork`` copies only the calling thread, so a template with other
+threads (started by the user's module, or by a C extension) could hand its
+children locks that nobody will release. The template counts the threads of the
+process (``/proc/self/task``, which sees threads ``threading`` does not) before
+offering itself and before each fork, and declines if there is more than one.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import gc
+import os
+import select
+import signal
+import socket
+import sys
+from collections.abc import Mapping
+
+from render_core import template as protocol
+
+__all__ = ["fork_unsafe_reason", "serve"]
+
+_FD_SIZE = array.array("i").itemsize
+# Descriptors a request may carry: the child's stdout and stderr.
+_MAX_FDS = 2
+_BUFFER = protocol.MAX_MESSAGE_BYTES
+
+
+def fork_unsafe_reason() -> str | None:
+    """Why this process must not be forked for attempts, or None if it may be."""
+    if not sys.platform.startswith("linux"):
+        # macOS forbids fork without exec in many system libraries; Windows has none.
+        return f"forking is not supported on {sys.platform}"
+    if not hasattr(os, "pidfd_open"):  # pragma: no cover - Linux on Python >= 3.9 has it
+        return "this Python has no os.pidfd_open"
+    threads = _thread_count()
+    if threads > 1:
+        return (
+            f"the program runs {threads} threads after import, and forking a process "
+            "with threads is unsafe"
+        )
+    return None
+
+
+def _thread_count() -> int:
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:  # pragma: no cover - /proc is always mounted on Linux
+        import threading
+
+        return threading.active_count()
+
+
+def _watched_files() -> list[tuple[str, int]]:
+    """The project's module files this process imported, with their mtimes.
+
+    The project is the working directory; installed packages and the standard
+    library (site-packages, the interpreter's prefix) are not watched.
+    """
+    root = os.path.abspath(os.getcwd()) + os.sep
+    skip = tuple(
+        os.path.abspath(prefix) + os.sep
+        for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    )
+    found: dict[str, int] = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not isinstance(path, str):
+            continue
+        path = os.path.abspath(path)
+        if not path.startswith(root) or path.startswith(skip) or "site-packages" in path:
+            continue
+        with contextlib.suppress(OSError):
+            found[path] = os.stat(path).st_mtime_ns
+        if len(found) >= protocol.MAX_WATCHED_FILES:
+            break
+    return sorted(found.items())
+
+
+def _send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> None:
+    ancillary = []
+    if fds:
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+    sock.sendmsg([data], ancillary)
+
+
+def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+    """One datagram and the descriptors that came with it (``b""`` at end of file)."""
+    data, ancillary, flags, _ = sock.recvmsg(_BUFFER, socket.CMSG_SPACE(_MAX_FDS * _FD_SIZE))
+    fds: list[int] = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(payload) - len(payload) % _FD_SIZE
+            fds.extend(array.array("i", payload[:usable]))
+    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+        for fd in fds:
+            os.close(fd)
+        raise protocol.TemplateProtocolError("a control message was truncated")
+    return data, fds
+
+
+class _Child:
+    __slots__ = ("id", "pid", "pidfd")
+
+    def __init__(self, request_id: int, pid: int, pidfd: int) -> None:
+        self.id = request_id
+        self.pid = pid
+        self.pidfd = pidfd
+
+
+class _Spare:
+    """A child forked ahead of its attempt, waiting on ``channel`` for its request."""
+
+    __slots__ = ("channel", "pid", "pidfd")
+
+    def __init__(self, pid: int, pidfd: int, channel: socket.socket) -> None:
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+
+
+def serve(env: Mapping[str, str]) -> bool:
+    """Be the template (see the module docstring); True in a forked child."""
+    raw = env.get(protocol.ENV_TEMPLATE_FD, "")
+    try:
+        fd = int(raw)
+        sock = socket.socket(fileno=fd)
+    except (ValueError, OSError):
+        sys.stderr.write(f"render_sdk: ignoring {protocol.ENV_TEMPLATE_FD}={raw!r}: not a socket\n")
+        return False
+    os.environ.pop(protocol.ENV_TEMPLATE_FD, None)
+    if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_SEQPACKET:
+        sock.detach()  # not ours to close: it is whatever that descriptor is
+        return False
+    sock.set_inheritable(False)
+    reason = fork_unsafe_reason()
+    try:
+        if reason is not None:
+            _send(sock, protocol.build_unavailable(reason))
+            sock.close()
+            return False
+        # What attempts import on their run path: load it once, here (an async task
+        # runs on an event loop; a sync one needs only the socket transport).
+        import asyncio  # noqa: F401
+
+        import render_transports.h11_transport  # noqa: F401
+
+        _send(sock, protocol.build_ready(os.getpid(), _watched_files()))
+    except OSError:
+        sock.close()  # the dev server is gone already: carry on as a registration run
+        return False
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Objects that exist now are shared by every child: keep the collector off them,
+    # so that a child's first collection does not copy the whole heap page by page.
+    gc.freeze()
+    return _loop(sock)
+
+
+def _loop(sock: socket.socket) -> bool:
+    return _Template(sock).run()
+
+
+class _Template:
+    """The template's loop: fork requests in, children out, exits reported.
+
+    One child is kept forked ahead (the *spare*): it has already started its own
+    session and waits for its attempt's request, so an attempt pays a message, not
+    a fork, and the next spare is forked after the answer went out. Without a spare
+    (it could not be forked, or died), a request forks on the spot.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.children: dict[int, _Child] = {}  # by pidfd
+        self.spare: _Spare | None = None
+        self.poller = select.poll()
+        self.poller.register(sock.fileno(), select.POLLIN)
+        self.retiring = False
+
+    def run(self) -> bool:
+        """Serve until retired or abandoned (then exit); True in a child."""
+        while True:
+            if self.retiring and not self.children:
+                _leave(0)
+            if self.spare is None and not self.retiring and self._fork_spare():
+                return True
+            for fd, _ in self.poller.poll():
+                if self.spare is not None and fd == self.spare.pidfd:
+                    self._lost_spare()
+                elif fd in self.children:
+                    self.poller.unregister(fd)
+                    _reap(self.sock, self.children.pop(fd))
+                elif fd == self.sock.fileno() and self._serve_one():
+                    return True
+
+    def _serve_one(self) -> bool:
+        try:
+            data, fds = _receive(self.sock)
+        except protocol.TemplateProtocolError as exc:
+            sys.stderr.write(f"render_sdk template: {exc}\n")
+            return False
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            # The dev server is gone: its attempts go with it.
+            _close(fds)
+            self._drop_spare()
+            for child in self.children.values():
+                _kill(child.pid)
+            _leave(0)
+        try:
+            message = protocol.parse_server_message(data)
+        except protocol.TemplateProtocolError as exc:
+            _close(fds)
+            sys.stderr.write(f"render_sdk template: {exc}\n")
+            return False
+        if isinstance(message, protocol.Retire):
+            _close(fds)
+            self.retiring = True
+            self._drop_spare()
+            return False
+        if len(fds) != 2:
+            _refuse(
+                self.sock, message, fds, "a fork request needs two descriptors (stdout, stderr)"
+            )
+            return False
+        if self.spare is not None and self._hand_to_spare(data, message, fds):
+            return False
+        return _fork(self.sock, message, fds, self)
+
+    def _hand_to_spare(self, data: bytes, request: protocol.ForkRequest, fds: list[int]) -> bool:
+        spare = self.spare
+        assert spare is not None
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        try:
+            _send(spare.channel, data, fds)
+        except OSError:
+            # It died meanwhile: reap it, and fork for this request instead.
+            _kill(spare.pid)
+            os.waitpid(spare.pid, 0)
+            os.close(spare.pidfd)
+            return False
+        finally:
+            spare.channel.close()
+        _close(fds)
+        self._adopt(_Child(request.id, spare.pid, spare.pidfd))
+        return True
+
+    def _adopt(self, child: _Child) -> None:
+        self.children[child.pidfd] = child
+        self.poller.register(child.pidfd, select.POLLIN)
+        with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
+            _send(self.sock, protocol.build_forked(child.id, child.pid), [child.pidfd])
+
+    def _fork_spare(self) -> bool:
+        """Fork the next spare; True in that child, once its request has come."""
+        if fork_unsafe_reason() is not None:
+            return False  # each request is then refused with the reason
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return False
+        if pid == 0:
+            ours.close()
+            return self._wait_as_spare(theirs)
+        theirs.close()
+        try:
+            pidfd = os.pidfd_open(pid)
+        except OSError:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            ours.close()
+            return False
+        self.spare = _Spare(pid, pidfd, ours)
+        self.poller.register(pidfd, select.POLLIN)
+        return False
+
+    def _wait_as_spare(self, channel: socket.socket) -> bool:
+        """In a spare: start a session, wait for the request, become its attempt."""
+        try:
+            os.setsid()
+            self._forget_template_descriptors()
+            data, fds = _receive(channel)
+            channel.close()
+            if not data:
+                os._exit(0)  # the template let this spare go
+            request = protocol.parse_server_message(data)
+            if not isinstance(request, protocol.ForkRequest) or len(fds) != 2:
+                os._exit(70)
+        except BaseException:
+            os._exit(70)  # EX_SOFTWARE: the dev server reports the exit status
+        _become_attempt(request, fds)
+        return True
+
+    def _forget_template_descriptors(self) -> None:
+        """A child keeps none of the template's own descriptors."""
+        self.sock.close()
+        for pidfd in self.children:
+            os.close(pidfd)
+        self.children.clear()
+        if self.spare is not None:  # not ours: a sibling's
+            os.close(self.spare.pidfd)
+            self.spare.channel.close()
+            self.spare = None
+
+    def _lost_spare(self) -> None:
+        spare = self.spare
+        assert spare is not None
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
+        spare.channel.close()
+
+    def _drop_spare(self) -> None:
+        spare = self.spare
+        if spare is None:
+            return
+        self.spare = None
+        self.poller.unregister(spare.pidfd)
+        spare.channel.close()  # it reads end-of-file and leaves
+        _kill(spare.pid)
+        os.waitpid(spare.pid, 0)
+        os.close(spare.pidfd)
+
+
+def _fork(
+    sock: socket.socket,
+    request: protocol.ForkRequest,
+    fds: list[int],
+    template: _Template,
+) -> bool:
+    """Fork for ``request`` on the spot; True in the child, False in the template."""
+    reason = fork_unsafe_reason()
+    if reason is not None:
+        return _refuse(sock, request, fds, reason)
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        return _refuse(sock, request, fds, f"fork failed: {exc}")
+    if pid == 0:
+        try:
+            os.setsid()
+            template._forget_template_descriptors()
+        except BaseException:
+            os._exit(70)
+        _become_attempt(request, fds)
+        return True
+    _close(fds)
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError as exc:
+        # Without a pidfd nobody can watch the child: stop it, and say why.
+        _kill(pid)
+        os.waitpid(pid, 0)
+        return _refuse(sock, request, [], f"pidfd_open failed: {exc}")
+    template._adopt(_Child(request.id, pid, pidfd))
+    return False
+
+
+def _refuse(
+    sock: socket.socket, request: protocol.ForkRequest, fds: list[int], reason: str
+) -> bool:
+    _close(fds)
+    with contextlib.suppress(OSError):
+        _send(sock, protocol.build_fork_failed(request.id, reason))
+    return False
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
+def _become_attempt(request: protocol.ForkRequest, fds: list[int]) -> None:
+    """In the child (its own session already): the attempt's stdio and environment."""
+    try:
+        stdout, stderr = fds
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        _close(fds)
+        for name in request.unset:
+            os.environ.pop(name, None)
+        for name, value in request.set:
+            os.environ[name] = value
+    except BaseException:
+        os._exit(70)  # EX_SOFTWARE: the dev server reports the exit status
+
+
+def _reap(sock: socket.socket, child: _Child) -> None:
+    _, status = os.waitpid(child.pid, 0)
+    os.close(child.pidfd)
+    with contextlib.suppress(OSError):
+        _send(
+            sock,
+            protocol.build_exited(child.id, child.pid, os.waitstatus_to_exitcode(status)),
+        )
+
+
+def _kill(pid: int) -> None:
+    """SIGKILL a child's process group; the child itself if it has none yet (it calls
+    setsid first thing, but may not have run at all)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def _leave(code: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -1,0 +1,231 @@
+"""The worker as a warm template, driven by hand over its control socket.
+
+A real worker process registers with a fake task socket, then this test plays the
+dev server's part on the control channel: it asks for forks, passes the log pipes,
+and checks the answers (pid, pidfd, exit status), the refusals, and what the
+template does when the channel closes.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import pathlib
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from render_core import template as protocol
+from tests.support.fake_task_socket import FakeTaskSocket
+from tests.support.programs import ROOT, output_of
+
+PROGRAM = """
+import os, time
+from render_sdk import Workflows
+
+app = Workflows()
+
+
+@app.task
+def square(x: int) -> int:
+    print(f"square of {x} in {os.getpid()}", flush=True)
+    return x * x
+
+
+@app.task
+def hang() -> None:
+    time.sleep(600)
+
+
+if __name__ == "__main__":
+    app.start()
+"""
+
+
+class Channel:
+    """The dev server's end of the control socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def receive(self, timeout: float = 30.0) -> tuple[object, list[int]]:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        assert ready, "no message from the template"
+        data, ancillary, _, _ = self.sock.recvmsg(protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(16))
+        fds: list[int] = []
+        for _, _, payload in ancillary:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+        if not data:
+            return None, fds
+        return protocol.parse_template_message(data), fds
+
+    def fork(self, request_id: int, env: dict[str, str], fds: list[int]) -> None:
+        data = protocol.build_fork(request_id, env, [])
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        self.sock.sendmsg([data], ancillary if fds else [])
+
+
+@pytest.fixture
+def template(tmp_path: pathlib.Path) -> Iterator[tuple[subprocess.Popen[str], Channel]]:
+    (tmp_path / "main.py").write_text(textwrap.dedent(PROGRAM), encoding="utf-8")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with FakeTaskSocket() as registration:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            RENDER_SDK_MODE="register",
+            RENDER_SDK_SOCKET_PATH=registration.path,
+            RENDER_DEV_TEMPLATE_FD=str(theirs.fileno()),
+        )
+        process = subprocess.Popen(
+            [sys.executable, "main.py"],
+            cwd=tmp_path,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            pass_fds=[theirs.fileno()],
+            start_new_session=True,
+        )
+        theirs.close()
+        try:
+            yield process, Channel(ours)
+        finally:
+            ours.close()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_the_template_forks_attempts_on_request(
+    template: tuple[subprocess.Popen[str], Channel], tmp_path: pathlib.Path
+) -> None:
+    process, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    assert ready.pid == process.pid
+    assert str(tmp_path / "main.py") in {path for path, _ in ready.watch}
+
+    # Garbage is reported on stderr and ignored; the template still serves.
+    channel.sock.send(b"not json")
+    # A fork without the two log descriptors is refused, not attempted.
+    channel.fork(1, {}, [])
+    refused, _ = channel.receive()
+    assert refused == protocol.ForkFailed(1, refused.reason)  # type: ignore[union-attr]
+    assert "two descriptors" in refused.reason  # type: ignore[union-attr]
+
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("square", [7])
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        channel.fork(2, env, [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        forked, fds = channel.receive()
+        assert isinstance(forked, protocol.Forked)
+        assert forked.id == 2
+        assert len(fds) == 1  # its pidfd
+        assert output_of(attempt.wait_for_callback()) == [49]
+        exited, _ = channel.receive()
+        assert exited == protocol.Exited(2, forked.pid, 0)
+        with os.fdopen(out_r) as stdout:
+            assert stdout.read() == f"square of 7 in {forked.pid}\n"
+        os.close(err_r)
+        os.close(fds[0])
+
+
+def test_closing_the_channel_kills_the_children_and_the_template(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    process, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("hang", [])
+        pipes = [os.pipe(), os.pipe()]
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        channel.fork(1, env, [pipes[0][1], pipes[1][1]])
+        forked, fds = channel.receive()
+        assert isinstance(forked, protocol.Forked)
+        assert _alive(forked.pid)
+        channel.sock.close()  # the dev server is gone
+        assert process.wait(timeout=30) == 0
+        deadline = time.monotonic() + 30
+        while _alive(forked.pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not _alive(forked.pid)
+        for read_end, write_end in pipes:
+            os.close(read_end)
+            os.close(write_end)
+        os.close(fds[0])
+
+
+def test_a_retired_template_exits_once_its_children_have(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    process, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("hang", [])
+        pipes = [os.pipe(), os.pipe()]
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        channel.fork(1, env, [pipes[0][1], pipes[1][1]])
+        forked, fds = channel.receive()
+        assert isinstance(forked, protocol.Forked)
+        channel.sock.send(protocol.build_retire())
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=0.3)  # its child still runs: the template stays
+        os.killpg(forked.pid, signal.SIGTERM)
+        exited, _ = channel.receive()
+        assert exited == protocol.Exited(1, forked.pid, -signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        for read_end, write_end in pipes:
+            os.close(read_end)
+            os.close(write_end)
+        os.close(fds[0])
+
+
+def test_a_template_with_threads_declines(tmp_path: pathlib.Path) -> None:
+    source = PROGRAM.replace(
+        "app = Workflows()",
+        "import threading\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+        "app = Workflows()",
+    )
+    (tmp_path / "main.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with FakeTaskSocket() as registration:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RENDER_")}
+        env.update(
+            PYTHONPATH=str(ROOT),
+            RENDER_SDK_MODE="register",
+            RENDER_SDK_SOCKET_PATH=registration.path,
+            RENDER_DEV_TEMPLATE_FD=str(theirs.fileno()),
+        )
+        done = subprocess.Popen(
+            [sys.executable, "main.py"], cwd=tmp_path, env=env, pass_fds=[theirs.fileno()]
+        )
+        theirs.close()
+        answer, _ = Channel(ours).receive()
+        assert isinstance(answer, protocol.Unavailable)
+        assert "2 threads" in answer.reason
+        assert done.wait(timeout=30) == 0  # a plain registration run after all
+        assert len(registration.registrations) == 1
+    ours.close()
