@@ -361,3 +361,43 @@ def test_no_event_was_dropped_by_the_official_parser(report: dict[str, Any]) -> 
     # The official SSE parser logs and swallows what it cannot parse.
     assert value(report, "logged_errors") == []
     assert value(report, "done") is True
+
+
+# -- the dev server answers to "localhost" as well ----------------------------------------
+
+LOCALHOST_CHECK = """
+import asyncio, importlib, json, sys
+sdk = importlib.import_module(sys.argv[1])
+with_sync = sdk.Render().workflows.run_task("wf/square", [6]).results
+
+async def main():
+    client = sdk.RenderAsync()
+    started = await client.workflows.start_task("wf/add", [1])
+    return (await started).results
+
+print(json.dumps({"sync": with_sync, "async": asyncio.run(main())}))
+"""
+
+
+def test_official_clients_work_through_the_localhost_name(
+    official: Any, server: DevServer, tmp_path: pathlib.Path
+) -> None:
+    # RENDER_USE_LOCAL_DEV alone points them at http://localhost:8120: Host is then
+    # "localhost:PORT", which the dev server's Host check must accept.
+    extra = {
+        "RENDER_USE_LOCAL_DEV": "true",
+        "RENDER_LOCAL_DEV_URL": f"http://localhost:{server.port}",
+    }
+    if official.label == "0.6.1":
+        extra["RENDER_API_KEY"] = "rnd_compat_test"
+    done = subprocess.run(
+        [official.python, "-c", LOCALHOST_CHECK, official.module],
+        capture_output=True,
+        text=True,
+        timeout=SCRIPT_TIMEOUT,
+        env=_env(extra),
+        cwd=str(tmp_path),  # not the repository: "import render_sdk" must find the official one
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"sync": [36], "async": [3]}
