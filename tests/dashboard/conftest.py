@@ -1,5 +1,5 @@
 """Fixtures of the dashboard's browser tests: a real dev server on 127.0.0.1 running real task
-processes (one per test module), and headless Chromium driven by Playwright (one per session).
+processes, and headless Chromium driven by Playwright (one of each per test module).
 
 The browser tests skip when Playwright or a Chromium binary is missing, unless
 ``RENDER_SDK_REQUIRE_BROWSER=1`` (as in CI), where they fail instead. ``RENDER_SDK_CHROMIUM``
@@ -43,7 +43,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
         yield running
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API keeps an event loop running in
+# this thread while it is open, which the asyncio tests of later modules cannot share.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
