@@ -270,7 +270,9 @@ def test_logs_follow_until_the_run_ends(cli: CLI) -> None:
 
 
 async def test_list_logs_on_both_faces(server: DevServer, render: Render) -> None:
-    run = render.workflows.start_task("wf/chatty", [2])
+    # A pause between lines: stdout and stderr are two pipes, and lines written to
+    # both within the same instant have no order between them.
+    run = render.workflows.start_task("wf/chatty", [2, 0.05])
     render.workflows.wait_for_run(run.id, timeout=60)
     page = render.workflows.list_logs([run.id], direction="forward", limit=1)
     assert page.has_more is True
