@@ -17,7 +17,9 @@ for each attempt the dev server asks for. The child:
   of the environment as the module left it at import;
 - inherits the cwd, signal handlers and signal mask as they were after import: the
   template never changes them and never runs a task, so no attempt sees another's
-  globals, environment, cwd, files or handlers.
+  globals, environment, cwd, files or handlers;
+- ends as a process does, minus the teardown of the heap it shares with the
+  template (see :func:`_exit_without_teardown`).
 
 :func:`serve` returns ``True`` in the child (which then runs its attempt like any
 run-mode process), ``False`` when the template cannot be offered (threads are
@@ -34,18 +36,21 @@ offering itself and before each fork, and declines if there is more than one.
 from __future__ import annotations
 
 import array
+import atexit
 import contextlib
 import gc
+import io
 import os
 import select
 import signal
 import socket
 import sys
 from collections.abc import Mapping
+from typing import Any
 
 from render_core import template as protocol
 
-__all__ = ["fork_unsafe_reason", "serve"]
+__all__ = ["attempt_finished", "fork_unsafe_reason", "serve"]
 
 _FD_SIZE = array.array("i").itemsize
 # Descriptors a request may carry: the child's stdout and stderr.
@@ -416,8 +421,63 @@ def _become_attempt(request: protocol.ForkRequest, fds: list[int]) -> None:
             os.environ.pop(name, None)
         for name, value in request.set:
             os.environ[name] = value
+        # Registered after every handler of the module's import: it runs first.
+        atexit.register(_exit_without_teardown)
+        hook = sys.excepthook
+
+        def uncaught(*exc_info: Any) -> None:
+            _EXIT.status = 1
+            hook(*exc_info)
+
+        sys.excepthook = uncaught
     except BaseException:
         os._exit(70)  # EX_SOFTWARE: the dev server reports the exit status
+
+
+class _ExitStatus:
+    __slots__ = ("status",)
+
+    def __init__(self) -> None:
+        self.status = 0
+
+
+_EXIT = _ExitStatus()
+
+
+def attempt_finished(code: int) -> None:
+    """The exit status a forked child leaves with (its attempt's: 0, or 1 if it failed)."""
+    _EXIT.status = code
+
+
+def _exit_without_teardown() -> None:
+    """End a forked child the way the interpreter would, without freeing its heap.
+
+    At exit the interpreter has joined the non-daemon threads and now runs the
+    ``atexit`` handlers; this one, registered last, runs first. It runs the others
+    (in their order), flushes every buffered file the attempt left open and the
+    standard streams, and leaves with :func:`os._exit`. What it skips is the teardown
+    of every module and object, which in a forked child writes to (and so copies)
+    nearly every page it shares with the template: most of an attempt's CPU time.
+
+    The status is the attempt's, or 1 after an uncaught exception; a ``sys.exit(n)``
+    by code that runs after ``app.start()`` returned is not seen (the task's result
+    was reported by then).
+    """
+    atexit.unregister(_exit_without_teardown)
+    atexit._run_exitfuncs()
+    # Objects made since the fork are in the young generations (the template froze
+    # its own): the files the attempt opened and did not close are among them.
+    for generation in range(3):
+        for obj in gc.get_objects(generation):
+            if isinstance(obj, io.BufferedIOBase | io.TextIOBase):
+                with contextlib.suppress(Exception):
+                    if not obj.closed and obj.writable():
+                        obj.flush()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    os._exit(_EXIT.status)
 
 
 def _reap(sock: socket.socket, child: _Child) -> None:

@@ -598,6 +598,7 @@ def _start_once(env: Mapping[str, str], tasks: Callable[[], TaskRegistry]) -> in
 
             if template.serve(env):
                 code = _main("run", os.environ.get(ENV_SOCKET_PATH, ""), registry)
+                template.attempt_finished(code)
     return code
 
 
