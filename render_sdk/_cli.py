@@ -29,6 +29,7 @@ from render_core.models import ListTaskRunsParams, TaskRun, TaskRunDetails, Task
 from render_sdk._cli_format import (
     Output,
     TaskNames,
+    all_tasks,
     attempt_count,
     duration,
     run_fields,
@@ -389,15 +390,7 @@ Command = Callable[["Render", argparse.Namespace, Output], int]
 
 
 def _tasks_list(client: Render, args: argparse.Namespace, out: Output) -> int:
-    from render_core.models import ListTasksParams
-
-    tasks = []
-    params: ListTasksParams | None = ListTasksParams(limit=100)
-    while params is not None:
-        page = client.workflows.list_tasks(params)
-        tasks.extend(page)
-        cursor = page[-1].cursor if page else None
-        params = params.with_cursor(cursor) if len(page) == 100 and cursor else None
+    tasks = list(all_tasks(client.workflows.list_tasks))
     if out.json_mode:
         out.document([wire(task) for task in tasks])
     elif not tasks:
