@@ -60,6 +60,8 @@ __all__ = [
     "build_task_run_events",
     "encode_json",
     "error_for_response",
+    "log_page_from_json",
+    "log_page_json",
     "parse_cancel_task_run",
     "parse_get_task",
     "parse_get_task_run",
@@ -511,6 +513,9 @@ def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None
 
 # ---------------------------------------------------------------------------
 # Logs (Render's log API and the dev server's GET /v1/logs)
+#
+# The answer's document is defined once, here: :func:`log_page_json` writes it (the
+# dev server serves it) and :func:`log_page_from_json` reads it (the clients).
 
 _LOG_DIRECTIONS = ("forward", "backward")
 
@@ -651,6 +656,35 @@ def _log_entry(item: Any, index: int) -> LogEntry:
     )
 
 
+def _time_json(value: _dt.datetime | None) -> str | None:
+    return None if value is None else codec.format_timestamp(value)
+
+
+def log_page_json(page: LogPage) -> dict[str, Any]:
+    """The ``GET /v1/logs`` document of ``page``: ``logs`` (each with ``id``, ``labels``
+    as ``{"name", "value"}`` pairs, ``message``, ``timestamp``), ``hasMore``,
+    ``nextStartTime`` (null when unset) and ``nextEndTime`` when set.
+
+    :func:`log_page_from_json` reads it back into an equal page.
+    """
+    document: dict[str, Any] = {
+        "logs": [
+            {
+                "id": entry.id,
+                "labels": [{"name": name, "value": value} for name, value in entry.labels.items()],
+                "message": entry.message,
+                "timestamp": _time_json(entry.timestamp),
+            }
+            for entry in page.logs
+        ],
+        "hasMore": page.has_more,
+        "nextStartTime": _time_json(page.next_start_time),
+    }
+    if page.next_end_time is not None:
+        document["nextEndTime"] = _time_json(page.next_end_time)
+    return document
+
+
 def parse_list_logs(response: Response) -> LogPage:
     """200 -> :class:`LogPage` (``labels: null`` and Go's zero times are read as empty)."""
     _expect(LIST_LOGS, response)
@@ -658,6 +692,16 @@ def parse_list_logs(response: Response) -> LogPage:
         document = _decode_json(response)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _malformed_logs(f"not JSON: {_excerpt(response.body)}") from None
+    return log_page_from_json(document)
+
+
+def log_page_from_json(document: Any) -> LogPage:
+    """The :class:`LogPage` of a decoded ``GET /v1/logs`` document (see :func:`log_page_json`).
+
+    Also reads Render's answers: ``labels: null`` and Go's zero times are read as
+    empty, absent keys as their defaults. Raises UnexpectedResponseError for any
+    other shape.
+    """
     if not isinstance(document, dict):
         raise _malformed_logs("expected an object with a 'logs' list")
     items = document.get("logs")
