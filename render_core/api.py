@@ -237,39 +237,52 @@ def _paging(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:
     return query
 
 
-def _repeated(query: list[tuple[str, str]], key: str, values: Iterable[str] | None) -> None:
-    # Arrays are repeated keys (key=a&key=b), as the official clients send them.
-    if values:
-        query.extend((key, value) for value in values)
+# The query names of the list filters, in the order they are sent (arrays are
+# repeated keys, key=a&key=b, as the official clients send them).
+_TASK_RUN_FILTERS = (
+    ("taskSlug", "task_slug"),
+    ("rootTaskRunId", "root_task_run_id"),
+    ("ownerId", "owner_id"),
+    ("workflowVersionId", "workflow_version_id"),
+    ("workflowId", "workflow_id"),
+)
+_TASK_FILTERS = (
+    ("ownerId", "owner_id"),
+    ("taskSlug", "task_slug"),
+    ("workflowVersionId", "workflow_version_id"),
+    ("workflowId", "workflow_id"),
+)
+_ListParams = TypeVar("_ListParams", models.ListTaskRunsParams, models.ListTasksParams)
+
+
+def _build_list(
+    config: ClientConfig,
+    path: str,
+    params: _ListParams | None,
+    kind: type[_ListParams],
+    filters: Sequence[tuple[str, str]],
+) -> Request:
+    params = params if params is not None else kind()
+    if not isinstance(params, kind):
+        raise ValidationError(f"params must be {kind.__name__}, got {type(params).__name__}")
+    query = _paging(params.limit, params.cursor)
+    for key, attribute in filters:
+        values: tuple[str, ...] | None = getattr(params, attribute)
+        if values:
+            query.extend((key, value) for value in values)
+    return Request(method="GET", url=_url(config, path, query), headers=_headers(config))
 
 
 def build_list_task_runs(
     config: ClientConfig, params: models.ListTaskRunsParams | None = None
 ) -> Request:
     """``GET /v1/task-runs`` with its filters (unset ones omitted)."""
-    params = params if params is not None else models.ListTaskRunsParams()
-    if not isinstance(params, models.ListTaskRunsParams):
-        raise ValidationError(f"params must be ListTaskRunsParams, got {type(params).__name__}")
-    query = _paging(params.limit, params.cursor)
-    _repeated(query, "taskSlug", params.task_slug)
-    _repeated(query, "rootTaskRunId", params.root_task_run_id)
-    _repeated(query, "ownerId", params.owner_id)
-    _repeated(query, "workflowVersionId", params.workflow_version_id)
-    _repeated(query, "workflowId", params.workflow_id)
-    return Request(method="GET", url=_url(config, "/task-runs", query), headers=_headers(config))
+    return _build_list(config, "/task-runs", params, models.ListTaskRunsParams, _TASK_RUN_FILTERS)
 
 
 def build_list_tasks(config: ClientConfig, params: models.ListTasksParams | None = None) -> Request:
     """``GET /v1/tasks``."""
-    params = params if params is not None else models.ListTasksParams()
-    if not isinstance(params, models.ListTasksParams):
-        raise ValidationError(f"params must be ListTasksParams, got {type(params).__name__}")
-    query = _paging(params.limit, params.cursor)
-    _repeated(query, "ownerId", params.owner_id)
-    _repeated(query, "taskSlug", params.task_slug)
-    _repeated(query, "workflowVersionId", params.workflow_version_id)
-    _repeated(query, "workflowId", params.workflow_id)
-    return Request(method="GET", url=_url(config, "/tasks", query), headers=_headers(config))
+    return _build_list(config, "/tasks", params, models.ListTasksParams, _TASK_FILTERS)
 
 
 def build_get_task(config: ClientConfig, task_id: str) -> Request:
