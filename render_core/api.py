@@ -208,24 +208,23 @@ def build_start_task(
     )
 
 
-def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
-    """``GET /v1/task-runs/{taskRunId}``."""
+def _task_run_request(config: ClientConfig, method: str, task_run_id: str) -> Request:
     run_id = _require_id(task_run_id, "task_run_id")
     return Request(
-        method="GET",
+        method=method,
         url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
         headers=_headers(config),
     )
+
+
+def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
+    """``GET /v1/task-runs/{taskRunId}``."""
+    return _task_run_request(config, "GET", task_run_id)
 
 
 def build_cancel_task_run(config: ClientConfig, task_run_id: str) -> Request:
     """``DELETE /v1/task-runs/{taskRunId}``."""
-    run_id = _require_id(task_run_id, "task_run_id")
-    return Request(
-        method="DELETE",
-        url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
-        headers=_headers(config),
-    )
+    return _task_run_request(config, "DELETE", task_run_id)
 
 
 def _paging(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from render_core.config import ENV_API_KEY, ENV_USE_LOCAL_DEV, resolve_config
 from render_core.errors import (
@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "HELP", "UsageError", "main"]
 
 PROG = "render-workflows"
+
+_N = TypeVar("_N", int, float)
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a run failed or was canceled, or the API answered with an error
@@ -144,21 +146,22 @@ def _global_options() -> _Parser:
     return options
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str, kind: Callable[[str], _N], what: str) -> _N:
     try:
-        value = float(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text, float, "a number")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _number(text, int, "an integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
