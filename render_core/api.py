@@ -526,8 +526,8 @@ def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None
 # ---------------------------------------------------------------------------
 # Logs (Render's log API and the dev server's GET /v1/logs)
 #
-# The answer's document is defined once, here: :func:`log_page_json` writes it (the
-# dev server serves it) and :func:`log_page_from_json` reads it (the clients).
+# The answer's document is defined once, here: ``log_page_json`` writes it (the
+# dev server serves it) and ``log_page_from_json`` reads it (the clients).
 
 _LOG_DIRECTIONS = ("forward", "backward")
 
@@ -677,7 +677,7 @@ def log_page_json(page: LogPage) -> dict[str, Any]:
     as ``{"name", "value"}`` pairs, ``message``, ``timestamp``), ``hasMore``,
     ``nextStartTime`` (null when unset) and ``nextEndTime`` when set.
 
-    :func:`log_page_from_json` reads it back into an equal page.
+    ``log_page_from_json`` reads it back into an equal page.
     """
     document: dict[str, Any] = {
         "logs": [
@@ -708,7 +708,7 @@ def parse_list_logs(response: Response) -> LogPage:
 
 
 def log_page_from_json(document: Any) -> LogPage:
-    """The :class:`LogPage` of a decoded ``GET /v1/logs`` document (see :func:`log_page_json`).
+    """The ``LogPage`` of a decoded ``GET /v1/logs`` document (see ``log_page_json``).
 
     Also reads Render's answers: ``labels: null`` and Go's zero times are read as
     empty, absent keys as their defaults. Raises UnexpectedResponseError for any

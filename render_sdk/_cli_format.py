@@ -171,7 +171,7 @@ def all_tasks(
     list_tasks: Callable[[ListTasksParams | None], list[Task]], *, max_pages: int | None = None
 ) -> Iterator[Task]:
     """Every registered task, fetched 100 a page (at most ``max_pages`` pages) with the
-    core's paging rule, :func:`render_core.flows.next_page`."""
+    core's paging rule, ``render_core.flows.next_page``."""
     params: ListTasksParams | None = ListTasksParams(limit=100)
     pages = 0
     while params is not None and (max_pages is None or pages < max_pages):

@@ -274,7 +274,7 @@ def dev_server(
     timeout_scale: float = 1.0,
 ) -> DevServerHarness:
     """A dev server for ``target``, for ``with dev_server(...) as server:`` (or
-    ``async with``; :data:`async_dev_server` is the same function).
+    ``async with``; ``async_dev_server`` is the same function).
 
     ``target`` is ``"module:app"`` or a start command (see :func:`command_for`), run
     in ``cwd`` (default: the current directory), which is also put first on the task
@@ -298,5 +298,5 @@ def dev_server(
 
 
 async_dev_server = dev_server
-""":func:`dev_server` under the name that reads right in ``async with
+"""``dev_server`` under the name that reads right in ``async with
 async_dev_server(...) as server:``, which also provides ``server.client_async``."""

@@ -1,7 +1,7 @@
 """What the two transports that frame HTTP/1.1 themselves share.
 
-:mod:`render_transports.h11_transport` (the task socket) and
-:mod:`render_transports.keepalive_transport` (REST on ``http.client``) write the
+``render_transports.h11_transport`` (the task socket) and
+``render_transports.keepalive_transport`` (REST on ``http.client``) write the
 request head and body themselves and map socket errors from the phase an exchange
 had reached; the framing rules and that mapping are written here once.
 """
