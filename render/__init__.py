@@ -7,11 +7,11 @@ both can be mixed in one program. Names load on first use, as in ``render_sdk``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import render_sdk as _sdk
 from render_sdk import __all__ as __all__
 from render_sdk import __version__ as __version__
+from render_sdk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from render_sdk import (
@@ -49,12 +49,7 @@ if TYPE_CHECKING:
     )
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'render' has no attribute {name!r}")
-    value = getattr(_sdk, name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: ("render_sdk", name) for name in __all__})
 
 
 def __dir__() -> list[str]:

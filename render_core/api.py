@@ -60,6 +60,8 @@ __all__ = [
     "build_task_run_events",
     "encode_json",
     "error_for_response",
+    "log_page_from_json",
+    "log_page_json",
     "parse_cancel_task_run",
     "parse_get_task",
     "parse_get_task_run",
@@ -206,24 +208,23 @@ def build_start_task(
     )
 
 
-def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
-    """``GET /v1/task-runs/{taskRunId}``."""
+def _task_run_request(config: ClientConfig, method: str, task_run_id: str) -> Request:
     run_id = _require_id(task_run_id, "task_run_id")
     return Request(
-        method="GET",
+        method=method,
         url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
         headers=_headers(config),
     )
+
+
+def build_get_task_run(config: ClientConfig, task_run_id: str) -> Request:
+    """``GET /v1/task-runs/{taskRunId}``."""
+    return _task_run_request(config, "GET", task_run_id)
 
 
 def build_cancel_task_run(config: ClientConfig, task_run_id: str) -> Request:
     """``DELETE /v1/task-runs/{taskRunId}``."""
-    run_id = _require_id(task_run_id, "task_run_id")
-    return Request(
-        method="DELETE",
-        url=_url(config, "/task-runs/" + _path_segment(run_id, "task_run_id")),
-        headers=_headers(config),
-    )
+    return _task_run_request(config, "DELETE", task_run_id)
 
 
 def _paging(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:
@@ -235,39 +236,52 @@ def _paging(limit: int | None, cursor: str | None) -> list[tuple[str, str]]:
     return query
 
 
-def _repeated(query: list[tuple[str, str]], key: str, values: Iterable[str] | None) -> None:
-    # Arrays are repeated keys (key=a&key=b), as the official clients send them.
-    if values:
-        query.extend((key, value) for value in values)
+# The query names of the list filters, in the order they are sent (arrays are
+# repeated keys, key=a&key=b, as the official clients send them).
+_TASK_RUN_FILTERS = (
+    ("taskSlug", "task_slug"),
+    ("rootTaskRunId", "root_task_run_id"),
+    ("ownerId", "owner_id"),
+    ("workflowVersionId", "workflow_version_id"),
+    ("workflowId", "workflow_id"),
+)
+_TASK_FILTERS = (
+    ("ownerId", "owner_id"),
+    ("taskSlug", "task_slug"),
+    ("workflowVersionId", "workflow_version_id"),
+    ("workflowId", "workflow_id"),
+)
+_ListParams = TypeVar("_ListParams", models.ListTaskRunsParams, models.ListTasksParams)
+
+
+def _build_list(
+    config: ClientConfig,
+    path: str,
+    params: _ListParams | None,
+    kind: type[_ListParams],
+    filters: Sequence[tuple[str, str]],
+) -> Request:
+    params = params if params is not None else kind()
+    if not isinstance(params, kind):
+        raise ValidationError(f"params must be {kind.__name__}, got {type(params).__name__}")
+    query = _paging(params.limit, params.cursor)
+    for key, attribute in filters:
+        values: tuple[str, ...] | None = getattr(params, attribute)
+        if values:
+            query.extend((key, value) for value in values)
+    return Request(method="GET", url=_url(config, path, query), headers=_headers(config))
 
 
 def build_list_task_runs(
     config: ClientConfig, params: models.ListTaskRunsParams | None = None
 ) -> Request:
     """``GET /v1/task-runs`` with its filters (unset ones omitted)."""
-    params = params if params is not None else models.ListTaskRunsParams()
-    if not isinstance(params, models.ListTaskRunsParams):
-        raise ValidationError(f"params must be ListTaskRunsParams, got {type(params).__name__}")
-    query = _paging(params.limit, params.cursor)
-    _repeated(query, "taskSlug", params.task_slug)
-    _repeated(query, "rootTaskRunId", params.root_task_run_id)
-    _repeated(query, "ownerId", params.owner_id)
-    _repeated(query, "workflowVersionId", params.workflow_version_id)
-    _repeated(query, "workflowId", params.workflow_id)
-    return Request(method="GET", url=_url(config, "/task-runs", query), headers=_headers(config))
+    return _build_list(config, "/task-runs", params, models.ListTaskRunsParams, _TASK_RUN_FILTERS)
 
 
 def build_list_tasks(config: ClientConfig, params: models.ListTasksParams | None = None) -> Request:
     """``GET /v1/tasks``."""
-    params = params if params is not None else models.ListTasksParams()
-    if not isinstance(params, models.ListTasksParams):
-        raise ValidationError(f"params must be ListTasksParams, got {type(params).__name__}")
-    query = _paging(params.limit, params.cursor)
-    _repeated(query, "ownerId", params.owner_id)
-    _repeated(query, "taskSlug", params.task_slug)
-    _repeated(query, "workflowVersionId", params.workflow_version_id)
-    _repeated(query, "workflowId", params.workflow_id)
-    return Request(method="GET", url=_url(config, "/tasks", query), headers=_headers(config))
+    return _build_list(config, "/tasks", params, models.ListTasksParams, _TASK_FILTERS)
 
 
 def build_get_task(config: ClientConfig, task_id: str) -> Request:
@@ -511,6 +525,9 @@ def parse_task_run_event(event: ServerSentEvent) -> models.TaskRunDetails | None
 
 # ---------------------------------------------------------------------------
 # Logs (Render's log API and the dev server's GET /v1/logs)
+#
+# The answer's document is defined once, here: ``log_page_json`` writes it (the
+# dev server serves it) and ``log_page_from_json`` reads it (the clients).
 
 _LOG_DIRECTIONS = ("forward", "backward")
 
@@ -651,6 +668,35 @@ def _log_entry(item: Any, index: int) -> LogEntry:
     )
 
 
+def _time_json(value: _dt.datetime | None) -> str | None:
+    return None if value is None else codec.format_timestamp(value)
+
+
+def log_page_json(page: LogPage) -> dict[str, Any]:
+    """The ``GET /v1/logs`` document of ``page``: ``logs`` (each with ``id``, ``labels``
+    as ``{"name", "value"}`` pairs, ``message``, ``timestamp``), ``hasMore``,
+    ``nextStartTime`` (null when unset) and ``nextEndTime`` when set.
+
+    ``log_page_from_json`` reads it back into an equal page.
+    """
+    document: dict[str, Any] = {
+        "logs": [
+            {
+                "id": entry.id,
+                "labels": [{"name": name, "value": value} for name, value in entry.labels.items()],
+                "message": entry.message,
+                "timestamp": _time_json(entry.timestamp),
+            }
+            for entry in page.logs
+        ],
+        "hasMore": page.has_more,
+        "nextStartTime": _time_json(page.next_start_time),
+    }
+    if page.next_end_time is not None:
+        document["nextEndTime"] = _time_json(page.next_end_time)
+    return document
+
+
 def parse_list_logs(response: Response) -> LogPage:
     """200 -> :class:`LogPage` (``labels: null`` and Go's zero times are read as empty)."""
     _expect(LIST_LOGS, response)
@@ -658,6 +704,16 @@ def parse_list_logs(response: Response) -> LogPage:
         document = _decode_json(response)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise _malformed_logs(f"not JSON: {_excerpt(response.body)}") from None
+    return log_page_from_json(document)
+
+
+def log_page_from_json(document: Any) -> LogPage:
+    """The ``LogPage`` of a decoded ``GET /v1/logs`` document (see ``log_page_json``).
+
+    Also reads Render's answers: ``labels: null`` and Go's zero times are read as
+    empty, absent keys as their defaults. Raises UnexpectedResponseError for any
+    other shape.
+    """
     if not isinstance(document, dict):
         raise _malformed_logs("expected an object with a 'logs' list")
     items = document.get("logs")

@@ -340,35 +340,17 @@ class ListTaskRunsParams:
         return attrs.evolve(self, cursor=cursor)
 
 
-@attrs.frozen(kw_only=True, init=False)
+@attrs.frozen(kw_only=True)
 class ListTasksParams:
-    """Filters and paging for ``list_tasks``."""
+    """Filters and paging for ``list_tasks``; every list filter accepts one string or
+    a list of strings."""
 
     limit: int | None = attrs.field(default=None, validator=_validate_limit)
     cursor: str | None = attrs.field(default=None, validator=_validate_cursor)
-    owner_id: tuple[str, ...] | None = None
-    task_slug: tuple[str, ...] | None = None
-    workflow_id: tuple[str, ...] | None = None
-    workflow_version_id: tuple[str, ...] | None = None
-
-    def __init__(
-        self,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-        owner_id: str | Sequence[str] | None = None,
-        task_slug: str | Sequence[str] | None = None,
-        workflow_id: str | Sequence[str] | None = None,
-        workflow_version_id: str | Sequence[str] | None = None,
-    ) -> None:
-        self.__attrs_init__(
-            limit=limit,
-            cursor=cursor,
-            owner_id=_str_list(owner_id),
-            task_slug=_str_list(task_slug),
-            workflow_id=_str_list(workflow_id),
-            workflow_version_id=_str_list(workflow_version_id),
-        )
+    owner_id: tuple[str, ...] | None = attrs.field(default=None, converter=_str_list)
+    task_slug: tuple[str, ...] | None = attrs.field(default=None, converter=_str_list)
+    workflow_id: tuple[str, ...] | None = attrs.field(default=None, converter=_str_list)
+    workflow_version_id: tuple[str, ...] | None = attrs.field(default=None, converter=_str_list)
 
     def with_cursor(self, cursor: str | None) -> ListTasksParams:
         return attrs.evolve(self, cursor=cursor)

@@ -40,14 +40,9 @@ from typing import Any, Final
 
 import attrs
 
+from render_core import models
 from render_core.codec import format_timestamp
-from render_core.models import (
-    TaskAttempt,
-    TaskAttemptDetails,
-    TaskRun,
-    TaskRunDetails,
-    TaskRunStatus,
-)
+from render_core.models import TaskRunStatus
 
 __all__ = [
     "ATTEMPT",
@@ -84,13 +79,13 @@ class Segment:
     error: str | None = None
 
 
-def _attempt_number(attempt: TaskAttempt | TaskAttemptDetails, index: int) -> int:
+def _attempt_number(attempt: models.TaskAttempt | models.TaskAttemptDetails, index: int) -> int:
     number = attempt.attempt
     return number if isinstance(number, int) else index
 
 
 def run_segments(
-    run: TaskRun | TaskRunDetails,
+    run: models.TaskRun | models.TaskRunDetails,
     *,
     created_at: _dt.datetime | None = None,
     next_enqueued_at: _dt.datetime | None = None,
@@ -105,7 +100,7 @@ def run_segments(
     segments: list[Segment] = []
     terminal = run.status.is_terminal
     run_end = run.completed_at if terminal else None
-    attempts: Sequence[TaskAttempt | TaskAttemptDetails] = run.attempts
+    attempts: Sequence[models.TaskAttempt | models.TaskAttemptDetails] = run.attempts
     started = [
         (index, attempt) for index, attempt in enumerate(attempts) if attempt.started_at is not None
     ]
@@ -173,18 +168,19 @@ def _iso(value: _dt.datetime | None) -> str | None:
 
 def segment_json(segment: Segment) -> dict[str, Any]:
     """A segment as camelCase JSON (times as RFC 3339, ``end`` null while open)."""
-    document: dict[str, Any] = {
-        "kind": segment.kind,
-        "start": _iso(segment.start),
-        "end": _iso(segment.end),
-    }
+    return {"kind": segment.kind, **_segment_fields(segment)}
+
+
+def _segment_fields(segment: Segment) -> dict[str, Any]:
+    """``start``, ``end`` and what is set of ``attempt``, ``status``, ``error``."""
+    fields: dict[str, Any] = {"start": _iso(segment.start), "end": _iso(segment.end)}
     if segment.attempt is not None:
-        document["attempt"] = segment.attempt
+        fields["attempt"] = segment.attempt
     if segment.status is not None:
-        document["status"] = segment.status.value
+        fields["status"] = segment.status.value
     if segment.error is not None:
-        document["error"] = segment.error
-    return document
+        fields["error"] = segment.error
+    return fields
 
 
 @attrs.frozen(kw_only=True)
@@ -305,17 +301,7 @@ def chrome_trace(
             name = _SEGMENT_NAMES.get(segment.kind, segment.kind)
             if segment.kind == ATTEMPT and segment.attempt is not None:
                 name = f"attempt {segment.attempt + 1}"
-            args: dict[str, Any] = {
-                "taskRunId": run.id,
-                "start": _iso(segment.start),
-                "end": _iso(segment.end),
-            }
-            if segment.attempt is not None:
-                args["attempt"] = segment.attempt
-            if segment.status is not None:
-                args["status"] = segment.status.value
-            if segment.error is not None:
-                args["error"] = segment.error
+            args: dict[str, Any] = {"taskRunId": run.id, **_segment_fields(segment)}
             if segment.end is None:
                 args["unfinished"] = True
             events.append(

@@ -29,7 +29,7 @@ from typing import Any
 from aiohttp import web, web_protocol
 
 from render_core import codec, lifecycle, trace
-from render_core.api import DEV_RERUN_HEADER
+from render_core.api import DEV_RERUN_HEADER, LogEntry, LogPage, log_page_json
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
 from render_devserver import dashboard
@@ -538,25 +538,20 @@ class _Api:
         records = self.store.logs(run_ids=run_ids, start=start, end=end, text=text, limit=limit + 1)
         more = len(records) > limit
         records = records[:limit]
-        return _json(
-            200,
-            {
-                "logs": [
-                    {
-                        "id": str(r.id),
-                        "labels": [
-                            {"name": "taskRun", "value": r.run_id},
-                            {"name": "stream", "value": r.stream},
-                        ],
-                        "message": r.message,
-                        "timestamp": codec.format_timestamp(r.timestamp),
-                    }
-                    for r in records
-                ],
-                "hasMore": more,
-                "nextStartTime": codec.format_timestamp(records[-1].timestamp) if records else None,
-            },
+        page = LogPage(
+            logs=[
+                LogEntry(
+                    id=str(r.id),
+                    message=r.message,
+                    timestamp=r.timestamp,
+                    labels={"taskRun": r.run_id, "stream": r.stream},
+                )
+                for r in records
+            ],
+            has_more=more,
+            next_start_time=records[-1].timestamp if records else None,
         )
+        return _json(200, log_page_json(page))
 
 
 def _is_id_prefix(text: str) -> bool:

@@ -46,6 +46,7 @@ from render_devserver.templates import (
     ForkedProcess,
     Template,
     TemplateLost,
+    exit_description,
     fork_unsupported_reason,
 )
 
@@ -97,17 +98,6 @@ def utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def _exit_description(code: int | None) -> str:
-    """``exited with status 3`` or ``was killed by signal 9 (SIGKILL)``."""
-    if code is not None and code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = "unknown signal"
-        return f"was killed by signal {-code} ({name})"
-    return f"exited with status {code}"
-
-
 class ProcessMode:
     """How attempts get their process: ``fork`` (from a warm template) or ``cold``."""
 
@@ -132,7 +122,7 @@ class ProcessMode:
 def _describe_exit(process: asyncio.subprocess.Process | ForkedProcess) -> str:
     if isinstance(process, ForkedProcess):
         return process.describe_exit()
-    return _exit_description(process.returncode)
+    return exit_description(process.returncode)
 
 
 class RegistrationError(RuntimeError):

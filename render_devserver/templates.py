@@ -44,10 +44,23 @@ __all__ = [
     "ForkedProcess",
     "Template",
     "TemplateLost",
+    "exit_description",
     "fork_unsupported_reason",
 ]
 
 logger = logging.getLogger("render_devserver")
+
+
+def exit_description(code: int | None) -> str:
+    """``exited with status 3`` or ``was killed by signal 9 (SIGKILL)``, from a return code."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        return f"was killed by signal {-code} ({name})"
+    return f"exited with status {code}"
+
 
 # A fork answer takes a millisecond or two; a template silent for this long is stuck
 # (or is not a template at all) and is replaced.
@@ -90,13 +103,7 @@ class ForkedProcess:
         code = self.returncode
         if not self.status_known:
             return "exited (its status is unknown: the template that forked it is gone)"
-        if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = "unknown signal"
-            return f"was killed by signal {-code} ({name})"
-        return f"exited with status {code}"
+        return exit_description(code)
 
     def _exited(self, returncode: int | None) -> None:
         if self._done.is_set():

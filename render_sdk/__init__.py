@@ -12,9 +12,10 @@ The same objects are importable as ``render`` (the official SDK's 1.x import nam
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from render_core import __version__
+from render_sdk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from render_core.tasks import Options, Retry
@@ -60,15 +61,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'render_sdk' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: (module, name) for name, module in _LAZY.items()})
 
 
 def __dir__() -> list[str]:

@@ -14,7 +14,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from render_core.config import ENV_API_KEY, ENV_USE_LOCAL_DEV, resolve_config
 from render_core.errors import (
@@ -29,6 +29,7 @@ from render_core.models import ListTaskRunsParams, TaskRun, TaskRunDetails, Task
 from render_sdk._cli_format import (
     Output,
     TaskNames,
+    all_tasks,
     attempt_count,
     duration,
     run_fields,
@@ -44,6 +45,8 @@ if TYPE_CHECKING:
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "HELP", "UsageError", "main"]
 
 PROG = "render-workflows"
+
+_N = TypeVar("_N", int, float)
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a run failed or was canceled, or the API answered with an error
@@ -143,21 +146,22 @@ def _global_options() -> _Parser:
     return options
 
 
-def _positive_float(text: str) -> float:
+def _number(text: str, kind: Callable[[str], _N], what: str) -> _N:
     try:
-        value = float(text)
+        return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+
+
+def _positive_float(text: str) -> float:
+    value = _number(text, float, "a number")
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
     return value
 
 
 def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _number(text, int, "an integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value
@@ -190,12 +194,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.required = True
 
-    start = commands.add_parser(
+    def command(
+        name: str, help: str, description: str, epilog: str | None = None
+    ) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, parents=[common], help=help, description=description, epilog=epilog
+        )
+
+    def run_id(parser: argparse.ArgumentParser, help: str = "task run id (trn-...)") -> None:
+        parser.add_argument("run_id", metavar="ID", help=help)
+
+    def wait_options(parser: argparse.ArgumentParser, what: str) -> None:
+        parser.add_argument(
+            "--wait", action="store_true", help=f"wait for {what} to finish; exit 1 if it fails"
+        )
+        parser.add_argument(
+            "--timeout",
+            type=_positive_float,
+            metavar="SECONDS",
+            help="with --wait: give up after SECONDS (exit 1; the run goes on)",
+        )
+
+    def interval_option(parser: argparse.ArgumentParser, help: str) -> None:
+        parser.add_argument(
+            "--interval", type=_positive_float, default=1.0, metavar="SECONDS", help=help
+        )
+
+    start = command(
         "start",
-        parents=[common],
-        help="start a task run",
-        description="Start a run of TASK and print it (with --wait: its final state).",
-        epilog=f"example: {PROG} runs start my-workflow/add --input '[2, 3]' --wait",
+        "start a task run",
+        "Start a run of TASK and print it (with --wait: its final state).",
+        f"example: {PROG} runs start my-workflow/add --input '[2, 3]' --wait",
     )
     start.add_argument(
         "task",
@@ -213,27 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="read the arguments' JSON from FILE ('-' for standard input)",
     )
-    start.add_argument(
-        "--wait", action="store_true", help="wait for the run to finish; exit 1 if it fails"
-    )
-    start.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --wait: give up after SECONDS (exit 1; the run goes on)",
-    )
+    wait_options(start, "the run")
     start.add_argument(
         "--idempotency-key",
         metavar="KEY",
         help="starting again with the same KEY returns the same run instead of a new one",
     )
 
-    listing = commands.add_parser(
-        "list",
-        parents=[common],
-        help="list recent task runs",
-        description="List task runs, newest first.",
-    )
+    listing = command("list", "list recent task runs", "List task runs, newest first.")
     listing.add_argument(
         "--status",
         action="append",
@@ -251,63 +267,51 @@ def build_parser() -> argparse.ArgumentParser:
         "--limit", type=_positive_int, default=20, metavar="N", help="at most N runs (default 20)"
     )
 
-    get = commands.add_parser(
-        "get",
-        parents=[common],
-        help="show a task run",
-        description="Show a run: status, times, attempts, input, result or error.",
+    run_id(
+        command(
+            "get",
+            "show a task run",
+            "Show a run: status, times, attempts, input, result or error.",
+        )
     )
-    get.add_argument("run_id", metavar="ID", help="task run id (trn-...)")
-
-    cancel = commands.add_parser(
-        "cancel",
-        parents=[common],
-        help="cancel a task run",
-        description="Cancel a run that has not finished, with its subtasks.",
+    run_id(
+        command(
+            "cancel",
+            "cancel a task run",
+            "Cancel a run that has not finished, with its subtasks.",
+        )
     )
-    cancel.add_argument("run_id", metavar="ID", help="task run id (trn-...)")
 
-    rerun = commands.add_parser(
+    rerun = command(
         "rerun",
-        parents=[common],
-        help="run a task run's task again with the same input",
-        description="Start a new run of the task of run ID with the input of run ID and print "
+        "run a task run's task again with the same input",
+        "Start a new run of the task of run ID with the input of run ID and print "
         "it (with --wait: its final state). A dev server on this machine records which run "
         "it re-runs, and its dashboard links the two.",
-        epilog=f"example: {PROG} runs rerun trn-d2k4l6o2j5r3ldc4k0ug --wait",
+        f"example: {PROG} runs rerun trn-d2k4l6o2j5r3ldc4k0ug --wait",
     )
-    rerun.add_argument("run_id", metavar="ID", help="the task run to run again (trn-...)")
-    rerun.add_argument(
-        "--wait", action="store_true", help="wait for the new run to finish; exit 1 if it fails"
-    )
-    rerun.add_argument(
-        "--timeout",
-        type=_positive_float,
-        metavar="SECONDS",
-        help="with --wait: give up after SECONDS (exit 1; the run goes on)",
-    )
+    run_id(rerun, "the task run to run again (trn-...)")
+    wait_options(rerun, "the new run")
 
-    trace = commands.add_parser(
+    trace = command(
         "trace",
-        parents=[common],
-        help="write a run tree as a trace-event file",
-        description="Write the tree of run ID (its root, every subtask, each attempt, "
+        "write a run tree as a trace-event file",
+        "Write the tree of run ID (its root, every subtask, each attempt, "
         "queue and retry wait) as a Chrome trace-event JSON file, which Perfetto "
         "(ui.perfetto.dev) and chrome://tracing open.",
-        epilog=f"example: {PROG} runs trace trn-d2k4l6o2j5r3ldc4k0ug > trace.json",
+        f"example: {PROG} runs trace trn-d2k4l6o2j5r3ldc4k0ug > trace.json",
     )
-    trace.add_argument("run_id", metavar="ID", help="any task run of the tree (trn-...)")
+    run_id(trace, "any task run of the tree (trn-...)")
     trace.add_argument(
         "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
     )
 
-    logs = commands.add_parser(
+    logs = command(
         "logs",
-        parents=[common],
-        help="print a task run's output",
-        description="Print the output a run's task process wrote, oldest first.",
+        "print a task run's output",
+        "Print the output a run's task process wrote, oldest first.",
     )
-    logs.add_argument("run_id", metavar="ID", help="task run id (trn-...)")
+    run_id(logs)
     logs.add_argument(
         "-f",
         "--follow",
@@ -319,30 +323,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OWNER_ID",
         help="the workspace id (Render's log API needs it; the dev server does not)",
     )
-    logs.add_argument(
-        "--interval",
-        type=_positive_float,
-        default=1.0,
-        metavar="SECONDS",
-        help="with --follow: seconds between checks (default 1)",
-    )
+    interval_option(logs, "with --follow: seconds between checks (default 1)")
 
-    watch = commands.add_parser(
+    watch = command(
         "watch",
-        parents=[common],
-        help="show task runs live until they finish",
-        description="Show the status and attempts of runs as they change, until all "
+        "show task runs live until they finish",
+        "Show the status and attempts of runs as they change, until all "
         "have finished. In a terminal the display is redrawn in place; otherwise one "
         "line is printed per change. Exit status 1 if any run failed or was canceled.",
     )
     watch.add_argument("run_ids", nargs="+", metavar="ID", help="task run ids (trn-...)")
-    watch.add_argument(
-        "--interval",
-        type=_positive_float,
-        default=1.0,
-        metavar="SECONDS",
-        help="seconds between checks (default 1)",
-    )
+    interval_option(watch, "seconds between checks (default 1)")
     return parser
 
 
@@ -389,15 +380,7 @@ Command = Callable[["Render", argparse.Namespace, Output], int]
 
 
 def _tasks_list(client: Render, args: argparse.Namespace, out: Output) -> int:
-    from render_core.models import ListTasksParams
-
-    tasks = []
-    params: ListTasksParams | None = ListTasksParams(limit=100)
-    while params is not None:
-        page = client.workflows.list_tasks(params)
-        tasks.extend(page)
-        cursor = page[-1].cursor if page else None
-        params = params.with_cursor(cursor) if len(page) == 100 and cursor else None
+    tasks = list(all_tasks(client.workflows.list_tasks))
     if out.json_mode:
         out.document([wire(task) for task in tasks])
     elif not tasks:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO, Any
 
 from render_core import codec
 from render_core.api import LogEntry
 from render_core.errors import RenderError
+from render_core.flows import next_page
 from render_core.models import (
     ListTasksParams,
     Task,
@@ -21,6 +22,7 @@ from render_core.models import (
 __all__ = [
     "Output",
     "TaskNames",
+    "all_tasks",
     "attempt_count",
     "compact",
     "duration",
@@ -165,6 +167,20 @@ def outcome(run: TaskRunDetails, width: int = CELL_WIDTH) -> str:
     return ""
 
 
+def all_tasks(
+    list_tasks: Callable[[ListTasksParams | None], list[Task]], *, max_pages: int | None = None
+) -> Iterator[Task]:
+    """Every registered task, fetched 100 a page (at most ``max_pages`` pages) with the
+    core's paging rule, ``render_core.flows.next_page``."""
+    params: ListTasksParams | None = ListTasksParams(limit=100)
+    pages = 0
+    while params is not None and (max_pages is None or pages < max_pages):
+        page = list_tasks(params)
+        yield from page
+        params = next_page(params, page)
+        pages += 1
+
+
 class TaskNames:
     """Task ids to the names people know (``slug`` when the server sends one).
 
@@ -182,15 +198,8 @@ class TaskNames:
         if self._names is None:
             self._names = {}
             try:
-                params: ListTasksParams | None = ListTasksParams(limit=100)
-                for _ in range(10):
-                    assert params is not None
-                    page = self._list_tasks(params)
-                    for task in page:
-                        self._names[task.id] = task_label(task)
-                    if len(page) < 100 or page[-1].cursor is None:
-                        break
-                    params = params.with_cursor(page[-1].cursor)
+                for task in all_tasks(self._list_tasks, max_pages=10):
+                    self._names[task.id] = task_label(task)
             except RenderError:
                 pass
         return self._names.get(task_id, task_id)

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import TYPE_CHECKING, TypeAlias
 
 from render_transports.inprocess import LocalRun, LocalRunner, run_local, run_local_async
@@ -241,12 +240,7 @@ class DevServerHarness:
     def __enter__(self) -> DevServerHarness:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     async def __aenter__(self) -> DevServerHarness:
@@ -254,12 +248,7 @@ class DevServerHarness:
         self._client_async = self.async_client()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         client, self._client_async = self._client_async, None
         try:
             if client is not None:
@@ -284,7 +273,8 @@ def dev_server(
     db: str | None = None,
     timeout_scale: float = 1.0,
 ) -> DevServerHarness:
-    """A dev server for ``target``, for ``with dev_server(...) as server:``.
+    """A dev server for ``target``, for ``with dev_server(...) as server:`` (or
+    ``async with``; ``async_dev_server`` is the same function).
 
     ``target`` is ``"module:app"`` or a start command (see :func:`command_for`), run
     in ``cwd`` (default: the current directory), which is also put first on the task
@@ -307,28 +297,6 @@ def dev_server(
     )
 
 
-def async_dev_server(
-    target: Target,
-    *,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    inherit_env: bool = True,
-    pythonpath: Sequence[str | os.PathLike[str]] = (),
-    concurrency: int | None = None,
-    workflow_slug: str | None = None,
-    db: str | None = None,
-    timeout_scale: float = 1.0,
-) -> DevServerHarness:
-    """:func:`dev_server` for ``async with async_dev_server(...) as server:``, which
-    also provides ``server.client_async``."""
-    return DevServerHarness(
-        target,
-        cwd=cwd,
-        env=env,
-        inherit_env=inherit_env,
-        pythonpath=pythonpath,
-        concurrency=concurrency,
-        workflow_slug=workflow_slug,
-        db=db,
-        timeout_scale=timeout_scale,
-    )
+async_dev_server = dev_server
+"""``dev_server`` under the name that reads right in ``async with
+async_dev_server(...) as server:``, which also provides ``server.client_async``."""

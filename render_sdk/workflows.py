@@ -1,29 +1,5 @@
-"""Task definitions at ``render_sdk.workflows`` (also importable from ``render_sdk``)."""
+"""Task definitions at ``render_sdk.workflows`` (also importable from ``render_sdk``):
+every name of ``render_transports.worker``, the very same objects."""
 
-from render_core.tasks import Options, Retry, TaskRegistry
-from render_transports.worker import (
-    TaskCallable,
-    TaskContext,
-    TaskDefinition,
-    TaskInstance,
-    TaskRunMetadata,
-    Workflows,
-    WorkflowTaskContext,
-    start,
-    task,
-)
-
-__all__ = [
-    "Options",
-    "Retry",
-    "TaskCallable",
-    "TaskContext",
-    "TaskDefinition",
-    "TaskInstance",
-    "TaskRegistry",
-    "TaskRunMetadata",
-    "WorkflowTaskContext",
-    "Workflows",
-    "start",
-    "task",
-]
+from render_transports.worker import *  # noqa: F403
+from render_transports.worker import __all__ as __all__  # noqa: PLC0414 (re-exported)

@@ -23,7 +23,7 @@ from render_core.errors import (
     ReadTimeout,
 )
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
+from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer
 
 __all__ = ["AiohttpStream", "AiohttpTransport"]
 
@@ -46,16 +46,6 @@ def _mapped() -> Iterator[None]:
         raise NetworkError(f"the response was cut off: {exc or type(exc).__name__}") from exc
     except (aiohttp.ClientError, OSError) as exc:
         raise NetworkError(f"the request failed: {exc or type(exc).__name__}") from exc
-
-
-async def _read_bounded(raw: aiohttp.ClientResponse) -> bytes:
-    """The whole body, or a NetworkError once it passes MAX_RESPONSE_BYTES."""
-    body = bytearray()
-    async for chunk in raw.content.iter_chunked(64 * 1024):
-        body += chunk
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise NetworkError(f"the response body is over the {MAX_RESPONSE_BYTES}-byte limit")
-    return bytes(body)
 
 
 def _response(raw: aiohttp.ClientResponse, body: bytes) -> Response:
@@ -118,6 +108,18 @@ class AiohttpTransport:
             await anext(self._closer)
         return self._session
 
+    async def _open(
+        self, request: Request, timeout: aiohttp.ClientTimeout
+    ) -> aiohttp.ClientResponse:
+        return await (await self._client()).request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            data=request.body or None,
+            allow_redirects=False,
+            timeout=timeout,
+        )
+
     async def send(self, request: Request) -> Response:
         timeout = self._send_timeout
         if timeout is None:  # built once: it is the same for every call
@@ -125,15 +127,11 @@ class AiohttpTransport:
                 total=None, sock_connect=self._timeouts.connect, sock_read=self._timeouts.read
             )
         with _mapped():
-            async with (await self._client()).request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                data=request.body or None,
-                allow_redirects=False,
-                timeout=timeout,
-            ) as raw:
-                return _response(raw, await _read_bounded(raw))
+            async with await self._open(request, timeout) as raw:
+                body = BodyBuffer()
+                async for chunk in raw.content.iter_chunked(64 * 1024):
+                    body.add(chunk)
+                return _response(raw, body.value())
 
     async def stream(self, request: Request) -> AiohttpStream:
         timeout = aiohttp.ClientTimeout(
@@ -142,14 +140,7 @@ class AiohttpTransport:
             sock_read=self._timeouts.stream_idle + _STREAM_READ_SLACK,
         )
         with _mapped():
-            raw = await (await self._client()).request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                data=request.body or None,
-                allow_redirects=False,
-                timeout=timeout,
-            )
+            raw = await self._open(request, timeout)
             if raw.status != 200:
                 try:
                     body = await raw.content.read(ERROR_BODY_LIMIT)

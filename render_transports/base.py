@@ -26,15 +26,19 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol, runtime_checkable
 
+from render_core.errors import NetworkError
 from render_core.http import Request, Response
 
 __all__ = [
     "AsyncStream",
     "AsyncTransport",
+    "BodyBuffer",
+    "ErrorStream",
     "SyncStream",
     "SyncTransport",
     "ERROR_BODY_LIMIT",
     "MAX_RESPONSE_BYTES",
+    "check_declared_size",
 ]
 
 # How much of a non-200 event-stream body a transport reads for the error message.
@@ -43,6 +47,32 @@ ERROR_BODY_LIMIT = 64 * 1024
 # far above any real page of runs, and a server sending an endless body costs a
 # bounded amount of memory before it becomes a NetworkError.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+def check_declared_size(declared: int, limit: int = MAX_RESPONSE_BYTES) -> None:
+    """Refuse a response whose ``Content-Length`` is over ``limit`` (a NetworkError)."""
+    if declared > limit:
+        raise NetworkError(f"the response declares {declared} bytes, over the {limit}-byte limit")
+
+
+class BodyBuffer:
+    """A response body read chunk by chunk; a NetworkError once it passes ``limit`` bytes."""
+
+    __slots__ = ("_limit", "_parts", "_size")
+
+    def __init__(self, limit: int = MAX_RESPONSE_BYTES) -> None:
+        self._limit = limit
+        self._parts: list[bytes] = []
+        self._size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        if self._size > self._limit:
+            raise NetworkError(f"the response body is over the {self._limit}-byte limit")
+        self._parts.append(chunk)
+
+    def value(self) -> bytes:
+        return b"".join(self._parts)
 
 
 @runtime_checkable
@@ -81,3 +111,16 @@ class AsyncTransport(Protocol):
     async def stream(self, request: Request) -> AsyncStream: ...
 
     async def aclose(self) -> None: ...
+
+
+class ErrorStream:
+    """A sync stream whose status was not 200: nothing to read, the body is in ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(())
+
+    def close(self) -> None:
+        pass

@@ -43,20 +43,23 @@ import contextlib
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING
 
 import h11
 
-from render_core.errors import (
-    ConnectionFailed,
-    ConnectTimeout,
-    NetworkError,
-    ReadTimeout,
-    RenderError,
-    ValidationError,
-)
+from render_core.errors import NetworkError, RenderError, ValidationError
 from render_core.http import Request, Response
+from render_transports._http11 import (
+    CONTENT_METHODS,
+    FRAMING_HEADERS,
+    READING,
+    WRITING,
+    Progress,
+    os_error,
+    timeout_error,
+)
+from render_transports.base import BodyBuffer, check_declared_size
 
 if TYPE_CHECKING:
     import asyncio
@@ -82,13 +85,6 @@ DEFAULT_SOCKET_TIMEOUT = 15.0
 # bounded separately by h11 (16 KiB of incomplete event).
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
-# Methods whose requests carry content by definition: an empty body is still framed
-# with ``Content-Length: 0`` (RFC 9110 8.6), as requests and http.client do.
-_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# Framing headers this module owns; the request's own values are replaced.
-_FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
-
-_CONNECTING, _WRITING, _READING = "connecting", "writing", "reading"
 
 
 def request_target(url: str) -> str:
@@ -108,15 +104,6 @@ def request_target(url: str) -> str:
     return url if url.startswith("/") else "/" + url
 
 
-class _Progress:
-    """How far one exchange got; decides what a failure means (see :func:`_mapped`)."""
-
-    __slots__ = ("phase",)
-
-    def __init__(self) -> None:
-        self.phase = _CONNECTING
-
-
 def _is_timeout(exc: BaseException) -> bool:
     if isinstance(exc, TimeoutError):  # socket.timeout is an alias since 3.10
         return True
@@ -127,7 +114,7 @@ def _is_timeout(exc: BaseException) -> bool:
 
 
 @contextlib.contextmanager
-def _mapped(progress: _Progress) -> Iterator[None]:
+def _mapped(progress: Progress) -> Iterator[None]:
     """socket/asyncio/h11 exceptions -> the core's transport errors (most specific first).
 
     Shared by both colours. ``progress.phase`` says whether the request can have
@@ -143,17 +130,10 @@ def _mapped(progress: _Progress) -> Iterator[None]:
         raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
     except Exception as exc:
         if _is_timeout(exc):
-            if progress.phase == _READING:
-                raise ReadTimeout("the server did not answer in time") from exc
-            raise ConnectTimeout(
-                f"the request could not be sent in time ({progress.phase})"
-            ) from exc
+            raise timeout_error(progress, "the server did not answer in time") from exc
         if not isinstance(exc, OSError):
             raise
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        if progress.phase == _CONNECTING:
-            raise ConnectionFailed(f"could not connect: {reason}") from exc
-        raise NetworkError(f"the connection failed while {progress.phase}: {reason}") from exc
+        raise os_error(exc, progress) from exc
 
 
 class _Exchange:
@@ -170,8 +150,7 @@ class _Exchange:
         self._limit = max_response_bytes
         self._status = 0
         self._headers: tuple[tuple[str, str], ...] = ()
-        self._body: list[bytes] = []
-        self._size = 0
+        self._body = BodyBuffer(max_response_bytes)
         self.outgoing = self._encode(request, host)
 
     def _encode(self, request: Request, host: str) -> bytes:
@@ -181,9 +160,9 @@ class _Exchange:
         headers.extend(
             (name.encode("ascii"), value.encode("latin-1"))
             for name, value in request.headers
-            if name.lower() not in _FRAMING_HEADERS
+            if name.lower() not in FRAMING_HEADERS
         )
-        if request.body or request.method.upper() in _CONTENT_METHODS:
+        if request.body or request.method.upper() in CONTENT_METHODS:
             headers.append((b"Content-Length", str(len(request.body)).encode("ascii")))
         headers.append((b"Connection", b"close"))
         head = h11.Request(
@@ -209,11 +188,9 @@ class _Exchange:
             if isinstance(event, h11.Response):
                 self._start(event)
             elif isinstance(event, h11.Data):
-                self._add(bytes(event.data))
+                self._body.add(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
-                return Response(
-                    status=self._status, headers=self._headers, body=b"".join(self._body)
-                )
+                return Response(status=self._status, headers=self._headers, body=self._body.value())
             else:  # ConnectionClosed, PAUSED: the response ended before it began
                 raise NetworkError("the server closed the connection without answering")
 
@@ -224,16 +201,8 @@ class _Exchange:
             for name, value in event.headers.raw_items()
         )
         declared = dict(event.headers).get(b"content-length")
-        if declared is not None and int(declared) > self._limit:
-            raise NetworkError(
-                f"the response declares {int(declared)} bytes, over the {self._limit}-byte limit"
-            )
-
-    def _add(self, chunk: bytes) -> None:
-        self._size += len(chunk)
-        if self._size > self._limit:
-            raise NetworkError(f"the response body is over the {self._limit}-byte limit")
-        self._body.append(chunk)
+        if declared is not None:
+            check_declared_size(int(declared), self._limit)
 
 
 # ---------------------------------------------------------------------- sync
@@ -250,23 +219,16 @@ def _remaining(deadline: float) -> float:
     return left
 
 
-def _send_sync(
-    connect: Callable[[float], socket.socket],
-    request: Request,
-    *,
-    host: str,
-    timeout: float,
-    max_response_bytes: int,
-) -> Response:
-    progress = _Progress()
+def _send_sync(endpoint: _Endpoint, request: Request) -> Response:
+    progress = Progress()
     with _mapped(progress):
-        deadline = time.monotonic() + timeout
-        exchange = _Exchange(request, host=host, max_response_bytes=max_response_bytes)
-        with connect(_remaining(deadline)) as sock:
-            progress.phase = _WRITING
+        deadline = time.monotonic() + endpoint.timeout
+        exchange = endpoint.exchange(request)
+        with endpoint.dial(_remaining(deadline)) as sock:
+            progress.phase = WRITING
             sock.settimeout(_remaining(deadline))
             sock.sendall(exchange.outgoing)
-            progress.phase = _READING
+            progress.phase = READING
             while True:
                 sock.settimeout(_remaining(deadline))
                 response = exchange.receive(sock.recv(_CHUNK))
@@ -289,13 +251,28 @@ def _host_header(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class UnixSocketTransport:
-    """Sync: ``send(request) -> Response`` over a fresh ``AF_UNIX`` connection per call.
+class _Endpoint:
+    """Where a transport dials (``dial`` in sync code, ``open`` in asyncio) and the
+    bounds of each call; the four public transports are one of each kind and colour."""
 
-    ``timeout`` bounds each whole call (connect, write, read). Safe to share between
-    threads: calls share nothing.
-    """
+    def __init__(self, host_header: str, timeout: float, max_response_bytes: int) -> None:
+        self._host_header = host_header
+        self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
 
+    def exchange(self, request: Request) -> _Exchange:
+        return _Exchange(
+            request, host=self._host_header, max_response_bytes=self.max_response_bytes
+        )
+
+    def dial(self, timeout: float) -> socket.socket:
+        raise NotImplementedError
+
+    def open(self) -> Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        raise NotImplementedError
+
+
+class _UnixEndpoint(_Endpoint):
     def __init__(
         self,
         path: str,
@@ -303,27 +280,19 @@ class UnixSocketTransport:
         timeout: float = DEFAULT_SOCKET_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        super().__init__("localhost", timeout, max_response_bytes)
         self.path = path
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
 
-    def send(self, request: Request) -> Response:
-        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
-        return _send_sync(
-            lambda timeout: _connect_unix(self.path, timeout),
-            request,
-            host="localhost",
-            timeout=self.timeout,
-            max_response_bytes=self.max_response_bytes,
-        )
+    def dial(self, timeout: float) -> socket.socket:
+        return _connect_unix(self.path, timeout)
 
-    def close(self) -> None:
-        """Nothing is pooled: a no-op, kept for the transport contract."""
+    def open(self) -> Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        import asyncio
+
+        return asyncio.open_unix_connection(self.path)
 
 
-class TCPTransport:
-    """Sync: like :class:`UnixSocketTransport`, over a fresh TCP connection per call."""
-
+class _TCPEndpoint(_Endpoint):
     def __init__(
         self,
         host: str,
@@ -332,60 +301,77 @@ class TCPTransport:
         timeout: float = DEFAULT_SOCKET_TIMEOUT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        super().__init__(_host_header(host, port), timeout, max_response_bytes)
         self.host = host
         self.port = port
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
 
+    def dial(self, timeout: float) -> socket.socket:
+        return socket.create_connection((self.host, self.port), timeout=timeout)
+
+    def open(self) -> Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+        import asyncio
+
+        return asyncio.open_connection(self.host, self.port)
+
+
+class _SyncSend(_Endpoint):
     def send(self, request: Request) -> Response:
         """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
-        return _send_sync(
-            lambda timeout: socket.create_connection((self.host, self.port), timeout=timeout),
-            request,
-            host=_host_header(self.host, self.port),
-            timeout=self.timeout,
-            max_response_bytes=self.max_response_bytes,
-        )
+        return _send_sync(self, request)
 
     def close(self) -> None:
         """Nothing is pooled: a no-op, kept for the transport contract."""
 
 
+class _AsyncSend(_Endpoint):
+    async def send(self, request: Request) -> Response:
+        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
+        return await _send_async(self, request)
+
+    async def aclose(self) -> None:
+        """Nothing is pooled: a no-op, kept for the transport contract."""
+
+
+class UnixSocketTransport(_SyncSend, _UnixEndpoint):
+    """Sync: ``send(request) -> Response`` over a fresh ``AF_UNIX`` connection per call.
+
+    ``UnixSocketTransport(path, *, timeout=15.0, max_response_bytes=64 MiB)``:
+    ``timeout`` bounds each whole call (connect, write, read). Safe to share between
+    threads: calls share nothing.
+    """
+
+
+class TCPTransport(_SyncSend, _TCPEndpoint):
+    """Sync: like :class:`UnixSocketTransport`, over a fresh TCP connection per call
+    (``TCPTransport(host, port, *, timeout, max_response_bytes)``)."""
+
+
 # --------------------------------------------------------------------- asyncio
 
-_OpenStreams = Callable[[], "Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]"]
 
-
-async def _send_async(
-    connect: _OpenStreams,
-    request: Request,
-    *,
-    host: str,
-    timeout: float,
-    max_response_bytes: int,
-) -> Response:
+async def _send_async(endpoint: _Endpoint, request: Request) -> Response:
     import asyncio
 
-    progress = _Progress()
+    progress = Progress()
     with _mapped(progress):
-        exchange = _Exchange(request, host=host, max_response_bytes=max_response_bytes)
-        return await asyncio.wait_for(_exchange_async(connect, exchange, progress), timeout)
+        exchange = endpoint.exchange(request)
+        return await asyncio.wait_for(
+            _exchange_async(endpoint, exchange, progress), endpoint.timeout
+        )
 
 
-async def _exchange_async(
-    connect: _OpenStreams, exchange: _Exchange, progress: _Progress
-) -> Response:
-    reader, writer = await connect()
+async def _exchange_async(endpoint: _Endpoint, exchange: _Exchange, progress: Progress) -> Response:
+    reader, writer = await endpoint.open()
     finished = False
     try:
         if writer.get_extra_info("peername") is None:
             # asyncio mistakes a Unix connect refused with EAGAIN (the server's backlog
             # is full) for success; such a socket has no peer. Still connecting.
             raise ConnectionRefusedError("the server's connection backlog is full")
-        progress.phase = _WRITING
+        progress.phase = WRITING
         writer.write(exchange.outgoing)
         await writer.drain()
-        progress.phase = _READING
+        progress.phase = READING
         while True:
             response = exchange.receive(await reader.read(_CHUNK))
             if response is not None:
@@ -402,67 +388,15 @@ async def _exchange_async(
             await writer.wait_closed()
 
 
-class AsyncUnixSocketTransport:
+class AsyncUnixSocketTransport(_AsyncSend, _UnixEndpoint):
     """asyncio: ``await send(request) -> Response`` (``asyncio.open_unix_connection``).
 
+    ``AsyncUnixSocketTransport(path, *, timeout=15.0, max_response_bytes=64 MiB)``:
     ``timeout`` bounds each whole call. Calls share nothing, so concurrent sends
     (``asyncio.gather``) each get their own connection.
     """
 
-    def __init__(
-        self,
-        path: str,
-        *,
-        timeout: float = DEFAULT_SOCKET_TIMEOUT,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> None:
-        self.path = path
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
 
-    async def send(self, request: Request) -> Response:
-        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
-        import asyncio
-
-        return await _send_async(
-            lambda: asyncio.open_unix_connection(self.path),
-            request,
-            host="localhost",
-            timeout=self.timeout,
-            max_response_bytes=self.max_response_bytes,
-        )
-
-    async def aclose(self) -> None:
-        """Nothing is pooled: a no-op, kept for the transport contract."""
-
-
-class AsyncTCPTransport:
-    """asyncio: like :class:`AsyncUnixSocketTransport`, over a fresh TCP connection per call."""
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        *,
-        timeout: float = DEFAULT_SOCKET_TIMEOUT,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.max_response_bytes = max_response_bytes
-
-    async def send(self, request: Request) -> Response:
-        """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
-        import asyncio
-
-        return await _send_async(
-            lambda: asyncio.open_connection(self.host, self.port),
-            request,
-            host=_host_header(self.host, self.port),
-            timeout=self.timeout,
-            max_response_bytes=self.max_response_bytes,
-        )
-
-    async def aclose(self) -> None:
-        """Nothing is pooled: a no-op, kept for the transport contract."""
+class AsyncTCPTransport(_AsyncSend, _TCPEndpoint):
+    """asyncio: like :class:`AsyncUnixSocketTransport`, over a fresh TCP connection per
+    call (``AsyncTCPTransport(host, port, *, timeout, max_response_bytes)``)."""

@@ -42,16 +42,17 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from render_core.config import Timeouts
-from render_core.errors import (
-    ConnectionFailed,
-    ConnectTimeout,
-    NetworkError,
-    ReadTimeout,
-    RenderError,
-    ValidationError,
-)
+from render_core.errors import NetworkError, RenderError, ValidationError
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
+from render_transports import _http11
+from render_transports._http11 import Progress
+from render_transports.base import (
+    ERROR_BODY_LIMIT,
+    MAX_RESPONSE_BYTES,
+    BodyBuffer,
+    ErrorStream,
+    check_declared_size,
+)
 
 if TYPE_CHECKING:
     import ssl
@@ -64,10 +65,6 @@ _STREAM_READ_SLACK = 5.0
 _CHUNK = 64 * 1024
 # Idle connections kept per origin: enough for a few threads sharing one client.
 DEFAULT_MAX_IDLE = 8
-_CONTENT_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
-
-_CONNECTING, _WRITING, _READING = "connecting", "writing", "reading"
 
 _Origin = tuple[str, str, int]
 
@@ -100,15 +97,8 @@ def _split(url: str) -> tuple[_Origin, str]:
     return (scheme, host, port), target
 
 
-class _Progress:
-    __slots__ = ("phase",)
-
-    def __init__(self) -> None:
-        self.phase = _CONNECTING
-
-
 @contextlib.contextmanager
-def _mapped(progress: _Progress) -> Iterator[None]:
+def _mapped(progress: Progress) -> Iterator[None]:
     """socket/ssl/http.client exceptions -> the core's transport errors (most specific first)."""
     try:
         yield
@@ -118,16 +108,11 @@ def _mapped(progress: _Progress) -> Iterator[None]:
         # http.client refuses a header with a newline or a non-Latin-1 value.
         raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
     except TimeoutError as exc:  # socket.timeout is an alias
-        if progress.phase == _READING:
-            raise ReadTimeout("the server sent nothing for too long") from exc
-        raise ConnectTimeout(f"the request could not be sent in time ({progress.phase})") from exc
+        raise _http11.timeout_error(progress, "the server sent nothing for too long") from exc
     except http.client.HTTPException as exc:
         raise NetworkError(f"the server's response was cut off or malformed: {exc!r}") from exc
     except OSError as exc:  # ssl.SSLError included
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        if progress.phase == _CONNECTING:
-            raise ConnectionFailed(f"could not connect: {reason}") from exc
-        raise NetworkError(f"the connection failed while {progress.phase}: {reason}") from exc
+        raise _http11.os_error(exc, progress) from exc
 
 
 def _gather_or_send(connection: Any, data: Any, send: Any) -> None:
@@ -176,21 +161,12 @@ def _headers(raw: http.client.HTTPResponse) -> tuple[tuple[str, str], ...]:
 def _read_body(raw: http.client.HTTPResponse, limit: int = MAX_RESPONSE_BYTES) -> bytes:
     declared = raw.getheader("content-length")
     if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            raise NetworkError(
-                f"the response declares {declared} bytes, over the {limit}-byte limit"
-            )
+        check_declared_size(int(declared), limit)
         return raw.read()  # http.client raises IncompleteRead if it ends early
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        chunk = raw.read1(_CHUNK)
-        if not chunk:
-            return b"".join(parts)
-        size += len(chunk)
-        if size > limit:
-            raise NetworkError(f"the response body is over the {limit}-byte limit")
-        parts.append(chunk)
+    body = BodyBuffer(limit)
+    for chunk in iter(lambda: raw.read1(_CHUNK), b""):
+        body.add(chunk)
+    return body.value()
 
 
 class KeepAliveStream:
@@ -220,8 +196,7 @@ class KeepAliveStream:
         return self._closed
 
     def __iter__(self) -> Iterator[bytes]:
-        progress = _Progress()
-        progress.phase = _READING
+        progress = Progress(_http11.READING)
         with self._lock:
             self._reading = True
         try:
@@ -263,19 +238,6 @@ class KeepAliveStream:
             self._connection.close()
         with contextlib.suppress(OSError):
             self._sock.close()
-
-
-class _ErrorStream:
-    """A stream whose status was not 200: nothing to read, the body is in ``response``."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
 
 
 class KeepAliveTransport:
@@ -344,7 +306,7 @@ class KeepAliveTransport:
         self,
         request: Request,
         timeout: float,
-        progress: _Progress,
+        progress: Progress,
         connection: _AnyConnection | None = None,
     ) -> tuple[_Origin, _AnyConnection, http.client.HTTPResponse]:
         origin, target = _split(request.url)
@@ -354,7 +316,7 @@ class KeepAliveTransport:
             sock = connection.sock
             assert sock is not None
             sock.settimeout(timeout)
-            progress.phase = _WRITING
+            progress.phase = _http11.WRITING
             connection.gathered = []
             connection.putrequest(
                 request.method,
@@ -363,14 +325,14 @@ class KeepAliveTransport:
                 skip_accept_encoding=True,
             )
             for name, value in request.headers:
-                if name.lower() not in _FRAMING:
+                if name.lower() not in _http11.FRAMING_HEADERS:
                     connection.putheader(name, value)
-            if request.body or request.method.upper() in _CONTENT_METHODS:
+            if request.body or request.method.upper() in _http11.CONTENT_METHODS:
                 connection.putheader("Content-Length", str(len(request.body)))
             connection.endheaders(request.body or None)
             data, connection.gathered = b"".join(connection.gathered), None
             sock.sendall(data)
-            progress.phase = _READING
+            progress.phase = _http11.READING
             return origin, connection, connection.getresponse()
         except BaseException:
             connection.gathered = None
@@ -379,7 +341,7 @@ class KeepAliveTransport:
 
     def send(self, request: Request) -> Response:
         """One exchange. Raises ConnectionFailed, ConnectTimeout, ReadTimeout, NetworkError."""
-        progress = _Progress()
+        progress = Progress()
         with _mapped(progress):
             origin, connection, raw = self._exchange(request, self._timeouts.read, progress)
             try:
@@ -393,9 +355,9 @@ class KeepAliveTransport:
                 self._give_back(origin, connection)
             return Response(status=raw.status, headers=_headers(raw), body=body)
 
-    def stream(self, request: Request) -> KeepAliveStream | _ErrorStream:
+    def stream(self, request: Request) -> KeepAliveStream | ErrorStream:
         """An event stream on a connection of its own (never pooled afterwards)."""
-        progress = _Progress()
+        progress = Progress()
         with _mapped(progress):
             origin, _ = _split(request.url)
             connection = self._connect(origin)
@@ -409,7 +371,7 @@ class KeepAliveTransport:
                     body = raw.read(ERROR_BODY_LIMIT) or b""
                 finally:
                     connection.close()
-                return _ErrorStream(Response(status=raw.status, headers=_headers(raw), body=body))
+                return ErrorStream(Response(status=raw.status, headers=_headers(raw), body=body))
             return KeepAliveStream(connection, sock, raw)
 
     def close(self) -> None:

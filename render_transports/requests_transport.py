@@ -25,7 +25,7 @@ from render_core.errors import (
     ReadTimeout,
 )
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT, MAX_RESPONSE_BYTES
+from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer, ErrorStream
 
 __all__ = ["RequestsStream", "RequestsTransport"]
 
@@ -80,12 +80,10 @@ def _reason(exc: BaseException) -> str:
 
 def _read_bounded(raw: requests.Response) -> bytes:
     """The whole body, or a NetworkError once it passes MAX_RESPONSE_BYTES."""
-    body = bytearray()
+    body = BodyBuffer()
     for chunk in raw.iter_content(chunk_size=_CHUNK):
-        body += chunk
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise NetworkError(f"the response body is over the {MAX_RESPONSE_BYTES}-byte limit")
-    return bytes(body)
+        body.add(chunk)
+    return body.value()
 
 
 def _response(raw: requests.Response, body: bytes) -> Response:
@@ -183,19 +181,6 @@ class RequestsStream:
             self._raw.close()
 
 
-class _ErrorStream:
-    """A stream whose status was not 200: nothing to read, the body is in ``response``."""
-
-    def __init__(self, response: Response) -> None:
-        self.response = response
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(())
-
-    def close(self) -> None:
-        pass
-
-
 class RequestsTransport:
     """``SyncTransport`` over a ``requests.Session``."""
 
@@ -206,39 +191,34 @@ class RequestsTransport:
         self._session = session if session is not None else requests.Session()
         self._timeouts = timeouts if timeouts is not None else Timeouts()
 
+    def _open(self, request: Request, read_timeout: float) -> requests.Response:
+        return self._session.request(
+            request.method,
+            request.url,
+            headers=dict(request.headers),
+            data=request.body or None,
+            timeout=(self._timeouts.connect, read_timeout),
+            allow_redirects=False,
+            stream=True,
+        )
+
     def send(self, request: Request) -> Response:
         with _mapped():
-            raw = self._session.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                data=request.body or None,
-                timeout=(self._timeouts.connect, self._timeouts.read),
-                allow_redirects=False,
-                stream=True,
-            )
+            raw = self._open(request, self._timeouts.read)
             try:
                 return _response(raw, _read_bounded(raw))
             finally:
                 raw.close()
 
-    def stream(self, request: Request) -> RequestsStream | _ErrorStream:
+    def stream(self, request: Request) -> RequestsStream | ErrorStream:
         with _mapped():
-            raw = self._session.request(
-                request.method,
-                request.url,
-                headers=dict(request.headers),
-                data=request.body or None,
-                timeout=(self._timeouts.connect, self._timeouts.stream_idle + _STREAM_READ_SLACK),
-                allow_redirects=False,
-                stream=True,
-            )
+            raw = self._open(request, self._timeouts.stream_idle + _STREAM_READ_SLACK)
             if raw.status_code != 200:
                 try:
                     body = raw.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""
                 finally:
                     raw.close()
-                return _ErrorStream(_response(raw, body))
+                return ErrorStream(_response(raw, body))
             return RequestsStream(raw)
 
     def close(self) -> None:

@@ -6,9 +6,9 @@ blocking one, as in the official SDK; both load on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import render_sdk.client as _client
+from render_sdk._lazy import lazy_getattr
 from render_sdk.client import (
     CursorParam as CursorParam,
 )
@@ -55,9 +55,4 @@ if TYPE_CHECKING:
     from render_sdk.client import WorkflowsService as WorkflowsService
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module 'render.client' has no attribute {name!r}")
-    value = getattr(_client, name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(globals(), {name: ("render_sdk.client", name) for name in __all__})

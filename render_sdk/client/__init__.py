@@ -7,8 +7,9 @@ SDKs; both are imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from render_sdk._lazy import lazy_getattr
 from render_sdk.client.types import (
     CursorParam,
     LimitParam,
@@ -47,18 +48,10 @@ __all__ = [
     "WorkflowsService",
 ]
 
-_SERVICES = {
-    "WorkflowsService": "AsyncWorkflowsService",
-    "SyncWorkflowsService": "SyncWorkflowsService",
-}
-
-
-def __getattr__(name: str) -> Any:
-    target = _SERVICES.get(name)
-    if target is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from render_transports import clients
-
-    value = getattr(clients, target)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(
+    globals(),
+    {
+        "WorkflowsService": ("render_transports.clients", "AsyncWorkflowsService"),
+        "SyncWorkflowsService": ("render_transports.clients", "SyncWorkflowsService"),
+    },
+)

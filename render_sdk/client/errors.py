@@ -1,37 +1,5 @@
-"""The SDK's exceptions at their documented path (``render_sdk.client.errors``)."""
+"""The SDK's exceptions at their documented path (``render_sdk.client.errors``):
+every name of ``render_core.errors``, the very same objects."""
 
-from render_core.errors import (
-    ClientError,
-    ConfigurationError,
-    ConnectionFailed,
-    ConnectTimeout,
-    NetworkError,
-    NotFoundError,
-    ProtocolError,
-    RateLimitError,
-    ReadTimeout,
-    RenderError,
-    ServerError,
-    TaskRunError,
-    TimeoutError,
-    UnexpectedResponseError,
-    ValidationError,
-)
-
-__all__ = [
-    "ClientError",
-    "ConfigurationError",
-    "ConnectTimeout",
-    "ConnectionFailed",
-    "NetworkError",
-    "NotFoundError",
-    "ProtocolError",
-    "RateLimitError",
-    "ReadTimeout",
-    "RenderError",
-    "ServerError",
-    "TaskRunError",
-    "TimeoutError",
-    "UnexpectedResponseError",
-    "ValidationError",
-]
+from render_core.errors import *  # noqa: F403
+from render_core.errors import __all__ as __all__  # noqa: PLC0414 (re-exported)

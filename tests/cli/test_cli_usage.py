@@ -195,3 +195,25 @@ def test_the_api_commands_are_imported_lazily() -> None:
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_task_listing_pages_with_the_cores_rule() -> None:
+    """``tasks list`` and the task-name lookup walk every page by the last cursor."""
+    from render_core.models import ListTasksParams, Task
+    from render_sdk._cli_format import all_tasks
+
+    tasks = [Task(id=f"tsk-{n:03d}", name=f"t{n}", cursor=f"c{n}") for n in range(205)]
+    asked: list[str | None] = []
+
+    def list_tasks(params: ListTasksParams | None) -> list[Task]:
+        assert params is not None
+        assert params.limit == 100
+        asked.append(params.cursor)
+        start = 0 if params.cursor is None else int(params.cursor[1:]) + 1
+        return tasks[start : start + 100]
+
+    assert [task.id for task in all_tasks(list_tasks)] == [task.id for task in tasks]
+    assert asked == [None, "c99", "c199"]
+    asked.clear()
+    assert len(list(all_tasks(list_tasks, max_pages=2))) == 200
+    assert asked == [None, "c99"]

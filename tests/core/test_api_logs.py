@@ -121,26 +121,26 @@ def test_bad_arguments_are_refused_before_sending(kwargs: dict[str, Any], messag
 # Parsing
 
 
+# What the dev server answers, key order included.
+OUR_PAGE = {
+    "logs": [
+        {
+            "id": "7",
+            "labels": [
+                {"name": "taskRun", "value": "trn-a"},
+                {"name": "stream", "value": "stderr"},
+            ],
+            "message": "hello",
+            "timestamp": "2026-08-20T12:00:00.123456Z",
+        }
+    ],
+    "hasMore": True,
+    "nextStartTime": "2026-08-20T12:00:00.123456Z",
+}
+
+
 def test_parses_our_dev_servers_page() -> None:
-    page = api.parse_list_logs(
-        _ok(
-            {
-                "logs": [
-                    {
-                        "id": "7",
-                        "labels": [
-                            {"name": "taskRun", "value": "trn-a"},
-                            {"name": "stream", "value": "stderr"},
-                        ],
-                        "message": "hello",
-                        "timestamp": "2026-08-20T12:00:00.123456Z",
-                    }
-                ],
-                "hasMore": True,
-                "nextStartTime": "2026-08-20T12:00:00.123456Z",
-            }
-        )
-    )
+    page = api.parse_list_logs(_ok(OUR_PAGE))
     assert page.has_more is True
     assert page.next_start_time == T0
     assert page.next_end_time is None
@@ -153,6 +153,18 @@ def test_parses_our_dev_servers_page() -> None:
     )
     assert entry.task_run_id == "trn-a"
     assert entry.stream == "stderr"
+
+
+def test_the_dev_servers_page_is_written_by_the_same_definition() -> None:
+    page = api.log_page_from_json(OUR_PAGE)
+    assert json.dumps(api.log_page_json(page)) == json.dumps(OUR_PAGE)
+    # No lines: an empty list and a null start time, as the dev server has always sent.
+    assert json.dumps(api.log_page_json(api.LogPage())) == (
+        '{"logs": [], "hasMore": false, "nextStartTime": null}'
+    )
+    # An end time (Render sends one) is written only when set, and read back.
+    later = api.LogPage(next_start_time=T0, next_end_time=T0.astimezone(PLUS_TWO))
+    assert api.log_page_from_json(api.log_page_json(later)) == later
 
 
 def test_parses_the_official_dev_servers_page() -> None:

@@ -16,6 +16,8 @@ import requests
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 MAIN = """
+import os
+
 from render_sdk import Workflows
 
 app = Workflows()
@@ -23,6 +25,9 @@ app = Workflows()
 @app.task
 def hello(name: str) -> str:
     print(f"hello {name}", flush=True)
+    # Where this server put the task socket, for the test that checks its cleanup.
+    with open("socket-path.txt", "w", encoding="utf-8") as record:
+        record.write(os.environ["RENDER_SDK_SOCKET_PATH"])
     return f"hello {name}"
 
 if __name__ == "__main__":
@@ -48,7 +53,6 @@ def test_dev_command_serves_prints_and_stops_cleanly(tmp_path: pathlib.Path) -> 
     (tmp_path / "main.py").write_text(MAIN, encoding="utf-8")
     (tmp_path / ".env").write_text("GREETING=hi\n", encoding="utf-8")
     port = _free_port()
-    socket_dirs_before = set(pathlib.Path("/tmp").glob("rwd-*"))
     process = subprocess.Popen(
         [
             sys.executable,
@@ -106,8 +110,11 @@ def test_dev_command_serves_prints_and_stops_cleanly(tmp_path: pathlib.Path) -> 
         out, err = process.communicate(timeout=30)
     assert process.returncode == 0, err
     assert "hello you" in "".join(lines) + out  # task output is echoed with its run id
-    # The socket directory of this server is gone with it.
-    assert set(pathlib.Path("/tmp").glob("rwd-*")) <= socket_dirs_before
+    # The socket directory of this server is gone with it (only this one: other dev
+    # servers on the machine have theirs).
+    socket_dir = pathlib.Path((tmp_path / "socket-path.txt").read_text(encoding="utf-8")).parent
+    assert socket_dir.name.startswith("rwd-"), socket_dir
+    assert not socket_dir.exists()
 
 
 def test_port_in_use_is_a_clear_message(tmp_path: pathlib.Path) -> None:
