@@ -33,14 +33,13 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from render_core import callback as protocol
-from render_core import codec, lifecycle
+from render_core import codec, lifecycle, taskserver
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
 from render_core.template import ENV_TEMPLATE_FD, env_delta
 from render_devserver import processes
 from render_devserver.ids import new_id
-from render_devserver.socket_server import HandlerError, TaskSocketServer
+from render_devserver.socket_server import TaskSocketServer
 from render_devserver.store import Owner, ProcessRecord, Store, TaskRecord
 from render_devserver.templates import (
     ForkedProcess,
@@ -143,7 +142,7 @@ class _Attempt:
     def __init__(self, run_id: str, number: int) -> None:
         self.run_id = run_id
         self.number = number
-        self.reported: asyncio.Future[protocol.CallbackResult] = (
+        self.reported: asyncio.Future[taskserver.CallbackResult] = (
             asyncio.get_running_loop().create_future()
         )
         self.process: asyncio.subprocess.Process | ForkedProcess | None = None
@@ -151,68 +150,35 @@ class _Attempt:
 
 
 class _AttemptHandler:
-    """The task socket of one attempt, backed by the scheduler."""
+    """What one attempt's task socket asks of the scheduler
+    (:class:`render_core.taskserver.AttemptHandler`)."""
 
     def __init__(self, scheduler: Scheduler, attempt: _Attempt) -> None:
         self._scheduler = scheduler
         self._attempt = attempt
 
-    async def get_input(self) -> bytes:
-        run = self._scheduler.store.get_run(self._attempt.run_id)
-        if run is None:  # pragma: no cover - the run exists for as long as its attempt
-            raise HandlerError(404, "task run not found")
-        return protocol.build_input_response(
-            run.task_name,
-            run.input,
-            task_run_id=run.id,
-            root_task_run_id=run.root_id or run.id,
-            parent_task_run_id=run.parent_id or None,
-            attempt=self._attempt.number,
-        )
+    def get_run(self, task_run_id: str) -> Run | None:
+        return self._scheduler.store.get_run(task_run_id)
 
-    async def register(self, tasks: list[protocol.RegisteredTask]) -> None:
-        raise HandlerError(409, "this process was started to run a task, not to register tasks")
-
-    async def callback(self, result: protocol.CallbackResult) -> None:
-        # Idempotent: the first report wins, repeats (retried POSTs) are acknowledged.
+    def report(self, result: taskserver.CallbackResult) -> None:
         if not self._attempt.reported.done():
             self._attempt.reported.set_result(result)
 
-    async def run_subtask(self, request: protocol.SubtaskRequest) -> str:
-        return self._scheduler.start_subtask(self._attempt.run_id, request)
-
-    async def subtask_result(self, task_run_id: str) -> bytes:
-        run = self._scheduler.store.get_run(task_run_id)
-        if run is None or run.parent_id != self._attempt.run_id:
-            # Each attempt's socket answers for its own subtasks only.
-            raise HandlerError(404, f"no subtask {task_run_id} of task run {self._attempt.run_id}")
-        return await self._scheduler.wait_subtask_result(task_run_id)
+    def start_subtask(self, parent: Run, request: taskserver.SubtaskRequest) -> str | None:
+        return self._scheduler.start_subtask(parent, request)
 
 
 class _RegisterHandler:
-    """The task socket of the register-mode process."""
+    """What the register-mode process's task socket asks of the scheduler."""
 
     def __init__(self) -> None:
-        self.registered: asyncio.Future[list[protocol.RegisteredTask]] = (
+        self.registered: asyncio.Future[list[taskserver.RegisteredTask]] = (
             asyncio.get_running_loop().create_future()
         )
 
-    async def get_input(self) -> bytes:
-        # What the official dev server answers in register mode.
-        return json.dumps({"task_name": "", "input": None}).encode()
-
-    async def register(self, tasks: list[protocol.RegisteredTask]) -> None:
+    def register(self, tasks: list[taskserver.RegisteredTask]) -> None:
         if not self.registered.done():
             self.registered.set_result(tasks)
-
-    async def callback(self, result: protocol.CallbackResult) -> None:
-        raise HandlerError(409, "this process was started to register tasks, not to run one")
-
-    async def run_subtask(self, request: protocol.SubtaskRequest) -> str:
-        raise HandlerError(409, "subtasks can only be started from a running task")
-
-    async def subtask_result(self, task_run_id: str) -> bytes:
-        raise HandlerError(409, "subtasks can only be awaited from a running task")
 
 
 class Scheduler:
@@ -402,11 +368,11 @@ class Scheduler:
             self._install_template(template)
         return self.tasks
 
-    async def _run_registration(self) -> tuple[list[protocol.RegisteredTask], Template | None]:
+    async def _run_registration(self) -> tuple[list[taskserver.RegisteredTask], Template | None]:
         """One register-mode process: its tasks, and the template it became (if any)."""
         handler = _RegisterHandler()
         path = self._socket_path()
-        server = TaskSocketServer(path, handler)
+        server = TaskSocketServer(path, taskserver.TaskSocket.for_registration(handler))
         await server.start()
         output: list[str] = []
         template = Template(on_lost=self._template_lost) if self.fork else None
@@ -690,13 +656,9 @@ class Scheduler:
         self._enqueue(run.id)
         return run, True
 
-    def start_subtask(self, parent_id: str, request: protocol.SubtaskRequest) -> str:
-        parent = self.store.get_run(parent_id)
-        if parent is None or parent.status is not Status.RUNNING:
-            raise HandlerError(409, f"task run {parent_id} is not running")
-        root = self.store.get_run(parent.root_id or parent.id)
-        if root is not None and root.is_terminal:
-            raise HandlerError(409, f"root task run {root.id} is not active")
+    def start_subtask(self, parent: Run, request: taskserver.SubtaskRequest) -> str | None:
+        """A child of ``parent`` (once the task socket has checked that ``parent`` and its
+        root are running): its run id, or None if no task matches the name."""
         try:
             run, _ = self.start_run(
                 request.task_name,
@@ -704,32 +666,16 @@ class Scheduler:
                 idempotency_key=request.idempotency_key,
                 parent=parent,
             )
-        except TaskNotFound as exc:
-            raise HandlerError(404, str(exc)) from None
+        except TaskNotFound:
+            return None
         return run.id
 
-    def subtask_result(self, run_id: str) -> bytes:
-        run = self.store.get_run(run_id)
-        if run is None:
-            raise HandlerError(404, f"task run not found: {run_id}")
-        if run.status is Status.COMPLETED:
-            return protocol.build_subtask_result_response(still_running=False, output=run.results)
-        if run.status is Status.FAILED:
-            return protocol.build_subtask_result_response(
-                still_running=False, error=run.error or "the subtask failed"
-            )
-        if run.status is Status.CANCELED:
-            return protocol.build_subtask_result_response(
-                still_running=False, error="the subtask was canceled"
-            )
-        return protocol.build_subtask_result_response(still_running=True)
-
-    async def wait_subtask_result(self, run_id: str) -> bytes:
-        """:meth:`subtask_result`, held while the child runs (up to the hold bound)."""
+    async def wait_for_end(self, run_id: str) -> None:
+        """Hold a subtask-result poll while the child runs (up to the hold bound)."""
         self.counters["subtask_result_polls"] += 1
         run = self.store.get_run(run_id)
         if run is None or run.is_terminal or self.subtask_hold_seconds <= 0:
-            return self.subtask_result(run_id)
+            return
         ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         held = self._held.setdefault(run_id, set())
         held.add(ended)
@@ -739,7 +685,6 @@ class Scheduler:
             held.discard(ended)
             if not held and self._held.get(run_id) is held:
                 del self._held[run_id]
-        return self.subtask_result(run_id)
 
     def cancel_run(self, run_id: str) -> Run:
         """Cancel a run and everything below it; raises KeyError or LifecycleError."""
@@ -828,7 +773,13 @@ class Scheduler:
 
     async def _run_attempt(self, run: Run, attempt: _Attempt) -> None:
         path = self._socket_path()
-        server = TaskSocketServer(path, _AttemptHandler(self, attempt))
+        server = TaskSocketServer(
+            path,
+            taskserver.TaskSocket.for_attempt(
+                _AttemptHandler(self, attempt), run.id, attempt.number
+            ),
+            wait_for_end=self.wait_for_end,
+        )
         output: list[str] = []
         process: asyncio.subprocess.Process | ForkedProcess | None = None
         try:
@@ -881,26 +832,23 @@ class Scheduler:
             if self._wake is not None:
                 self._wake.set()
 
-    def _reported(self, run_id: str, result: protocol.CallbackResult) -> None:
+    def _reported(self, run_id: str, result: taskserver.CallbackResult) -> None:
         run = self.store.get_run(run_id)
-        if run is None or run.status is not Status.RUNNING:
-            return
-        if result.error is not None:
-            self._attempt_failed(run_id, result.error.details or "the task failed")
-            return
-        output = result.output if isinstance(result.output, list) else [result.output]
-        self._save_terminal(lifecycle.complete(run, output, utcnow()))
+        if run is not None and run.status is Status.RUNNING:
+            self._attempt_ended(taskserver.apply_report(run, result, utcnow()))
 
     def _attempt_failed(self, run_id: str, error: str) -> None:
         run = self.store.get_run(run_id)
-        if run is None or run.status is not Status.RUNNING:
-            return
-        failed = lifecycle.fail_attempt(run, error, utcnow())
-        if failed.is_terminal:
-            self._save_terminal(failed)
+        if run is not None and run.status is Status.RUNNING:
+            self._attempt_ended(lifecycle.fail_attempt(run, error, utcnow()))
+
+    def _attempt_ended(self, run: Run) -> None:
+        """Store a run whose attempt just ended: terminal, or waiting for its retry."""
+        if run.is_terminal:
+            self._save_terminal(run)
         else:
-            self.store.put_run(failed)
-            self._schedule_retry(failed)
+            self.store.put_run(run)
+            self._schedule_retry(run)
 
     def _schedule_retry(self, run: Run) -> None:
         assert run.retry_at is not None

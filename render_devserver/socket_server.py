@@ -4,32 +4,27 @@ Theory of operation
 -------------------
 The platform (here: the dev server's scheduler) starts every task process with
 ``RENDER_SDK_SOCKET_PATH`` pointing at a socket it serves. This module
-is that server: asyncio for the bytes, h11 for HTTP/1.1, :mod:`render_core.callback`
-for everything the protocol decides (routes, request parsing, response bodies). It
-knows nothing of runs or tasks: it parses a request, calls one method of the
-:class:`SocketHandler` it was handed (the scheduler, never imported here), and writes
-the answer.
+is that server's I/O: asyncio for the bytes, h11 for HTTP/1.1. Everything the
+protocol decides (routes, request parsing, refusals, response bodies) is
+:class:`render_core.taskserver.TaskSocket`'s: this host reads a whole request, hands
+its method, target and body to :meth:`~render_core.taskserver.TaskSocket.respond`,
+and writes the answer back. It knows nothing of runs or tasks. Its one wait is a
+held subtask-result poll: it awaits the ``wait_for_end`` coroutine it was handed (the
+scheduler's, never imported here) before asking the core for the answer.
 
 What goes in: requests from any worker. The official ones differ in how they use
 connections: 0.6.1 opens one connection per call, 1.x sends ``Connection: close``,
 ours (``render_transports.h11_transport``) does both, a curl user may keep one alive.
 All are served: keep-alive and pipelining work, ``Connection: close`` is honoured.
 
-What comes out, per request:
-
-- routing on method and path only (``GET /input?sdk_started_at=...`` is ``/input``);
-- 200 with exactly the documented body: JSON for ``/input``, ``/run-subtask``,
-  ``/get-subtask-result``, an empty body (``Content-Length: 0``) for ``/callback`` and
-  ``/register-tasks``;
-- errors as JSON ``{"message": ...}``: 400 bad JSON or shape, 404 unknown path (and
-  whatever the handler says is unknown), 405 wrong method (with ``Allow``), 408 a
-  request not received within ``idle_timeout``, 413 a body over ``max_body_bytes``
-  (refused from ``Content-Length`` before the body is read), 400 malformed HTTP (431
-  for oversized headers, 501 for an unknown transfer coding, as h11 classifies them),
-  and any :class:`HandlerError`'s own status. Permanent problems are 4xx so the
-  worker fails at once instead of retrying for five minutes (G.19, G.34);
-- 500 only when the handler itself breaks: logged with its traceback, and the server
-  goes on serving. A bug never takes the server, or another connection, down.
+What comes out, per request: the core's answer (see :mod:`render_core.taskserver`),
+or one of the refusals only the I/O side can make, as JSON ``{"message": ...}``: 408
+a request not received within ``idle_timeout``, 413 a body over ``max_body_bytes``
+(refused from ``Content-Length`` before the body is read), 400 malformed HTTP (431 for
+oversized headers, 501 for an unknown transfer coding, as h11 classifies them). These
+are 4xx, permanent, so the worker fails at once instead of retrying for five minutes.
+A 500 only when the handler behind the core breaks: logged with its traceback, and
+the server goes on serving. A bug never takes the server, or another connection, down.
 
 Connections are independent tasks (accepted by the server itself, so that close()
 accounts for every socket): a silent, slow or vanished client costs only its
@@ -38,11 +33,12 @@ request (or without it reading its answer). After refusing a request whose body 
 still arriving (413, 408, malformed), the server half-closes and drains for a moment, so
 a client that writes its whole request before reading still sees the answer.
 
-What it will never do: time out the handler (the handler owns its waits; the Go dev
-server's callback blocked until the scheduler read it, E.8), deduplicate callbacks
-or subtask starts (the handler decides: it knows the runs), follow a symlink at the
-socket path, replace a socket another server is listening on, or leave its socket
-file behind after :meth:`TaskSocketServer.close` (G.32).
+What it will never do: time out a held poll (``wait_for_end`` owns that bound; the
+official Go dev server, too, let a callback wait until its scheduler read it),
+deduplicate callbacks or subtask starts (the core and its handler decide), follow a
+symlink at the socket path, replace a socket another server is listening on, or leave
+its socket file behind after :meth:`TaskSocketServer.close`, even when closed while
+connections are still being accepted.
 """
 
 from __future__ import annotations
@@ -56,35 +52,27 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Protocol
 
 import attrs
 import h11
 
-from render_core import callback
-from render_core.callback import (
-    CallbackRequestError,
-    CallbackResult,
-    RegisteredTask,
-    SubtaskRequest,
+from render_core.taskserver import (
+    DEFAULT_MAX_BODY,
+    Answer,
+    SubtaskPoll,
+    TaskSocket,
+    body_too_large,
+    error_answer,
 )
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_MAX_BODY",
-    "HandlerError",
-    "SocketHandler",
     "TaskSocketServer",
 ]
 
 logger = logging.getLogger(__name__)
 
-# The largest request is a /callback carrying a result (base64, so 4/3 of the JSON).
-# 32 MiB leaves room for any result the platform would keep (results are stored and
-# served back to every reader of the run) while bounding what one misbehaving
-# process can make the dev server buffer. The worker's own transport accepts up to
-# 64 MiB per answer, so whatever is accepted here can be sent back to a parent.
-DEFAULT_MAX_BODY = 32 * 1024 * 1024
 # A worker sends each request in one go right after connecting; 30 s without a
 # complete request (or without reading an answer) means it is stuck or gone. Twice
 # the workers' own 15 s per-call timeout, so we never drop a client that is still
@@ -101,80 +89,18 @@ _ACCEPT_RETRY_SECONDS = 1.0
 _SOCKET_MODE = 0o600
 
 
-class HandlerError(Exception):
-    """Raised by a :class:`SocketHandler` method: answer ``status`` with ``{"message": ...}``.
-
-    For conditions the handler knows are permanent: 404 unknown task or run, 409 the
-    root run is no longer active, 400 a request that makes no sense for this process.
-    ``status`` must be 400..599.
-    """
-
-    def __init__(self, status: int, message: str) -> None:
-        if not 400 <= status <= 599:
-            raise ValueError(f"HandlerError status must be 400..599, got {status!r}")
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-    def __repr__(self) -> str:
-        return f"HandlerError({self.status}, {self.message!r})"
-
-
-class SocketHandler(Protocol):
-    """What the server asks of its owner, one method per endpoint.
-
-    Each method may raise :class:`HandlerError`; anything else is a bug (500). Calls for
-    different connections run concurrently. ``callback`` and ``run_subtask`` may be
-    called again for the same report or start: workers retry when an answer is lost,
-    so the handler acknowledges repeats and deduplicates starts on
-    ``idempotency_key``.
-    """
-
-    async def get_input(self) -> bytes:
-        """The whole ``GET /input`` body (:func:`render_core.callback.build_input_response`)."""
-        ...
-
-    async def register(self, tasks: list[RegisteredTask]) -> None: ...
-
-    async def callback(self, result: CallbackResult) -> None: ...
-
-    async def run_subtask(self, request: SubtaskRequest) -> str:
-        """Start (or find, by idempotency key) a child run; its task run id."""
-        ...
-
-    async def subtask_result(self, task_run_id: str) -> bytes:
-        """The whole body (:func:`render_core.callback.build_subtask_result_response`)."""
-        ...
-
-
 @attrs.frozen
-class _Answer:
-    status: int
-    body: bytes = b""
-    headers: tuple[tuple[str, str], ...] = ()
+class _Reply:
+    answer: Answer
     close: bool = False
     """Close the connection after this answer (the request was not read whole)."""
     linger: bool = False
     """Drain what the client still sends before closing, so it can read the answer."""
 
 
-def _error(
-    status: int,
-    message: str,
-    *,
-    headers: tuple[tuple[str, str], ...] = (),
-    close: bool = False,
-    linger: bool = False,
-) -> _Answer:
-    return _Answer(
-        status, callback.build_error_response(message), headers, close=close, linger=linger
-    )
-
-
-def _json(body: object) -> _Answer:
-    if not isinstance(body, bytes):
-        raise TypeError(f"the handler must return the body as bytes, got {type(body).__name__}")
-    return _Answer(200, body)
+def _refusal(status: int, message: str) -> _Reply:
+    """A request refused before it was read whole: answered, then the connection ends."""
+    return _Reply(error_answer(status, message), close=True, linger=True)
 
 
 class _Slot:
@@ -201,10 +127,13 @@ class _Received:
 
 
 class TaskSocketServer:
-    """Serve the five task-socket endpoints on the Unix socket at ``path``.
+    """Serve ``server`` (the task socket's protocol) on the Unix socket at ``path``.
 
     ``await start()``, hand ``path`` to the task process, ``await close()`` when it is
-    done; or use ``async with``. ``max_body_bytes`` bounds one request body;
+    done; or use ``async with``. ``wait_for_end(task_run_id)`` is awaited for every
+    :class:`~render_core.taskserver.SubtaskPoll` before it is answered: it returns when
+    the child has ended or when its owner no longer wants to hold the poll (without
+    it, polls are answered at once). ``max_body_bytes`` bounds one request body;
     ``idle_timeout`` is how long a connection may take to deliver a request or to
     read its answer.
     """
@@ -212,8 +141,9 @@ class TaskSocketServer:
     def __init__(
         self,
         path: str,
-        handler: SocketHandler,
+        server: TaskSocket,
         *,
+        wait_for_end: Callable[[str], Awaitable[None]] | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
     ) -> None:
@@ -222,7 +152,8 @@ class TaskSocketServer:
         if not idle_timeout > 0:
             raise ValueError(f"idle_timeout must be > 0, got {idle_timeout!r}")
         self._path = os.fspath(path)
-        self._handler = handler
+        self._server = server
+        self._wait_for_end = wait_for_end
         self.max_body_bytes = max_body_bytes
         self.idle_timeout = idle_timeout
         self._listener: socket.socket | None = None
@@ -233,13 +164,6 @@ class TaskSocketServer:
         self._closing = False
         self._closed = asyncio.Event()
         self._served = 0
-        self._routes: dict[str, Callable[[bytes], Awaitable[_Answer]]] = {
-            callback.GET_INPUT.path: self._get_input,
-            callback.POST_CALLBACK.path: self._post_callback,
-            callback.REGISTER_TASKS.path: self._register_tasks,
-            callback.RUN_SUBTASK.path: self._run_subtask,
-            callback.GET_SUBTASK_RESULT.path: self._get_subtask_result,
-        }
 
     @property
     def path(self) -> str:
@@ -369,16 +293,15 @@ class TaskSocketServer:
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._connections.pop(task, None)
 
-    async def _dispatch(self, request: _Received) -> _Answer:
+    async def _dispatch(self, request: _Received) -> Answer:
         """The answer to one complete request; never raises (but CancelledError)."""
         try:
-            op = callback.match_route(request.method, request.target)
-            return await self._routes[op.path](request.body)
-        except CallbackRequestError as exc:
-            allow = (("Allow", exc.allow),) if exc.allow else ()
-            return _error(exc.status, exc.message, headers=allow)
-        except HandlerError as exc:
-            return _error(exc.status, exc.message)
+            answer = self._server.respond(request.method, request.target, request.body)
+            if isinstance(answer, SubtaskPoll):
+                if self._wait_for_end is not None:
+                    await self._wait_for_end(answer.task_run_id)
+                answer = self._server.answer_poll(answer)
+            return answer
         except Exception:
             logger.exception(
                 "task socket %s: the handler failed on %s %s",
@@ -386,26 +309,9 @@ class TaskSocketServer:
                 request.method,
                 request.target,
             )
-            return _error(500, "the task-socket handler failed; the server log has the details")
-
-    async def _get_input(self, body: bytes) -> _Answer:
-        return _json(await self._handler.get_input())
-
-    async def _post_callback(self, body: bytes) -> _Answer:
-        await self._handler.callback(callback.parse_callback_request(body))
-        return _Answer(200)
-
-    async def _register_tasks(self, body: bytes) -> _Answer:
-        await self._handler.register(callback.parse_register_request(body))
-        return _Answer(200)
-
-    async def _run_subtask(self, body: bytes) -> _Answer:
-        run_id = await self._handler.run_subtask(callback.parse_run_subtask_request(body))
-        return _Answer(200, callback.build_run_subtask_response(run_id))
-
-    async def _get_subtask_result(self, body: bytes) -> _Answer:
-        run_id = callback.parse_subtask_result_request(body)
-        return _json(await self._handler.subtask_result(run_id))
+            return error_answer(
+                500, "the task-socket handler failed; the server log has the details"
+            )
 
     def _count(self) -> None:
         self._served += 1
@@ -444,14 +350,14 @@ class _Connection:
             received = await self._receive()
             if received is None:
                 return True
-            if isinstance(received, _Answer):  # refused before the request ended
+            if isinstance(received, _Reply):  # refused before the request ended
                 if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
                     await self._respond(received)
                     if received.linger:
                         await self._linger()
                 return True
             answer = await self._server._dispatch(received)
-            await self._respond(answer)
+            await self._respond(_Reply(answer))
             logger.debug(
                 "task socket %s: %s %s -> %d",
                 self._server.path,
@@ -475,7 +381,7 @@ class _Connection:
         except OSError:  # reset by the client: the same as its end
             return b""
 
-    async def _receive(self) -> _Received | _Answer | None:
+    async def _receive(self) -> _Received | _Reply | None:
         """The next whole request; an answer refusing it; None when there is none."""
         conn = self._conn
         limit = self._server.max_body_bytes
@@ -488,12 +394,7 @@ class _Connection:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                return _error(
-                    exc.error_status_hint,
-                    f"malformed HTTP request: {exc}",
-                    close=True,
-                    linger=True,
-                )
+                return _refusal(exc.error_status_hint, f"malformed HTTP request: {exc}")
             if event is h11.NEED_DATA:
                 if conn.they_are_waiting_for_100_continue:
                     await self._send(
@@ -503,23 +404,18 @@ class _Connection:
                 if data is None:
                     if head is None and not conn.trailing_data[0]:
                         return None  # an idle keep-alive connection: just close it
-                    return _error(
-                        408,
-                        f"the request did not arrive within {self._timeout:g} s",
-                        close=True,
-                        linger=True,
-                    )
+                    return _refusal(408, f"the request did not arrive within {self._timeout:g} s")
                 conn.receive_data(data)
             elif isinstance(event, h11.Request):
                 head = event
                 self._method = event.method
                 declared = _content_length(event)
                 if declared is not None and declared > limit:
-                    return self._too_large(f"the body declares {declared} bytes")
+                    return self._too_large(declared)
             elif isinstance(event, h11.Data):
                 size += len(event.data)
                 if size > limit:
-                    return self._too_large("the body is larger")
+                    return self._too_large(None)
                 body.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
                 assert head is not None
@@ -531,23 +427,20 @@ class _Connection:
             else:  # ConnectionClosed: the client left before (or between) requests
                 return None
 
-    def _too_large(self, what: str) -> _Answer:
+    def _too_large(self, declared: int | None) -> _Reply:
         # A client waiting for "100 Continue" sends no body: nothing to drain.
         linger = not self._conn.they_are_waiting_for_100_continue
-        limit = self._server.max_body_bytes
-        return _error(413, f"{what} than the {limit}-byte limit", close=True, linger=linger)
+        answer = body_too_large(self._server.max_body_bytes, declared=declared)
+        return _Reply(answer, close=True, linger=linger)
 
-    async def _respond(self, answer: _Answer) -> None:
+    async def _respond(self, reply: _Reply) -> None:
+        answer = reply.answer
         try:
             reason = HTTPStatus(answer.status).phrase.encode("ascii")
         except ValueError:
             reason = b""
-        headers: list[tuple[str, str]] = []
-        if answer.body:
-            headers.append(("Content-Type", "application/json"))
-        headers.append(("Content-Length", str(len(answer.body))))
-        headers.extend(answer.headers)
-        if answer.close:
+        headers = list(answer.headers)
+        if reply.close:
             headers.append(("Connection", "close"))
         conn = self._conn
         parts = [conn.send(h11.Response(status_code=answer.status, headers=headers, reason=reason))]

@@ -5,8 +5,8 @@ Theory of operation
 Each attempt is run by the worker's own runtime (``render_transports.worker``), the
 code a task process runs in production. Only its transport differs: instead of HTTP
 on a Unix socket, the runtime's requests go to an :class:`_AttemptSocket`, an
-in-memory task socket that answers them with the request and response bodies of
-:mod:`render_core.callback`. So arguments reach the task after a
+in-memory task socket answered by :class:`render_core.taskserver.TaskSocket`, the
+same server the dev server's sockets use. So arguments reach the task after a
 base64 JSON round trip, results come back the same way, and a value JSON cannot carry
 fails exactly as it would on Render.
 
@@ -34,20 +34,25 @@ import asyncio
 import datetime as _dt
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-from render_core import callback, lifecycle
-from render_core.callback import CallbackRequestError, CallbackResult, TaskFailure
+from render_core import lifecycle
 from render_core.http import Request, Response
 from render_core.models import TaskRunDetails, TaskRunStatus
 from render_core.tasks import TaskRegistry, TaskSpec
+from render_core.taskserver import (
+    CallbackResult,
+    SubtaskPoll,
+    SubtaskRequest,
+    TaskFailure,
+    TaskSocket,
+    apply_report,
+)
 from render_core.waiter import task_run_error
 from render_transports.worker import TaskDefinition, Workflows, _Runtime
 
 __all__ = ["LocalRun", "LocalRunner", "run_local", "run_local_async"]
-
-_JSON_HEADERS = (("Content-Type", "application/json"),)
 
 
 def _now() -> _dt.datetime:
@@ -141,75 +146,40 @@ class LocalRun:
 
 
 class _AttemptSocket:
-    """The task socket of one attempt, in memory: what the runtime's ``send`` reaches."""
+    """The task socket of one attempt, in memory: what the runtime's ``send`` reaches.
+
+    A host of :class:`render_core.taskserver.TaskSocket` that only moves values: a
+    subtask poll is held until the child has finished, so waiting costs no polling.
+    """
 
     def __init__(self, runner: LocalRunner, record: LocalRun, attempt: int) -> None:
         self._runner = runner
-        self._record = record
-        self._attempt = attempt
-        self.reported: CallbackResult | None = None
-        self._routes: dict[str, Callable[[bytes], Awaitable[bytes]]] = {
-            callback.GET_INPUT.path: self._get_input,
-            callback.POST_CALLBACK.path: self._post_callback,
-            callback.REGISTER_TASKS.path: self._register_tasks,
-            callback.RUN_SUBTASK.path: self._run_subtask,
-            callback.GET_SUBTASK_RESULT.path: self._get_subtask_result,
-        }
+        self.server = TaskSocket.for_attempt(_RunnerHandler(runner), record.id, attempt)
 
     async def send(self, request: Request) -> Response:
-        try:
-            op = callback.match_route(request.method, request.url)
-            body = await self._routes[op.path](request.body)
-        except CallbackRequestError as exc:
-            return Response(
-                status=exc.status,
-                headers=_JSON_HEADERS,
-                body=callback.build_error_response(exc.message),
-            )
-        return Response(status=200, headers=_JSON_HEADERS, body=body)
+        answer = self.server.respond(request.method, request.url, request.body)
+        if isinstance(answer, SubtaskPoll):
+            await asyncio.wait({self._runner._by_id[answer.task_run_id]._done})
+            answer = self.server.answer_poll(answer)
+        return Response(status=answer.status, headers=answer.headers, body=answer.body)
 
-    async def _get_input(self, _body: bytes) -> bytes:
-        run = self._record._run
-        return callback.build_input_response(
-            run.task_name,
-            run.input,
-            task_run_id=run.id,
-            root_task_run_id=run.root_id or run.id,
-            parent_task_run_id=run.parent_id or None,
-            attempt=self._attempt,
-        )
 
-    async def _post_callback(self, body: bytes) -> bytes:
-        result = callback.parse_callback_request(body)
-        if self.reported is None:  # the first report wins, as on the dev server
-            self.reported = result
-        return b""
+class _RunnerHandler:
+    """What the task socket asks of the runner (:class:`render_core.taskserver.AttemptHandler`)."""
 
-    async def _register_tasks(self, _body: bytes) -> bytes:
-        raise CallbackRequestError(409, "this attempt runs a task; it cannot register tasks")
+    def __init__(self, runner: LocalRunner) -> None:
+        self._runner = runner
 
-    async def _run_subtask(self, body: bytes) -> bytes:
-        request = callback.parse_run_subtask_request(body)
-        child = self._runner._start_child(self._record, request)
-        return callback.build_run_subtask_response(child.id)
+    def get_run(self, task_run_id: str) -> lifecycle.Run | None:
+        record = self._runner._by_id.get(task_run_id)
+        return None if record is None else record._run
 
-    async def _get_subtask_result(self, body: bytes) -> bytes:
-        run_id = callback.parse_subtask_result_request(body)
-        child = self._runner._by_id.get(run_id)
-        if child is None:
-            raise CallbackRequestError(404, f"task run not found: {run_id}")
-        # Answer once the child has finished: no polling in process.
-        await asyncio.wait({child._done})
-        run = child._run
-        if run.status is TaskRunStatus.COMPLETED:
-            return callback.build_subtask_result_response(still_running=False, output=run.results)
-        if run.status is TaskRunStatus.FAILED:
-            return callback.build_subtask_result_response(
-                still_running=False, error=run.error or "the subtask failed"
-            )
-        return callback.build_subtask_result_response(
-            still_running=False, error="the subtask was canceled"
-        )
+    def report(self, result: CallbackResult) -> None:
+        pass  # read from the socket once the attempt is over
+
+    def start_subtask(self, parent: lifecycle.Run, request: SubtaskRequest) -> str | None:
+        child = self._runner._start_child(self._runner._by_id[parent.id], request)
+        return None if child is None else child.id
 
 
 def _input_of(
@@ -300,16 +270,15 @@ class LocalRunner:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _start_child(self, parent: LocalRun, request: callback.SubtaskRequest) -> LocalRun:
+    def _start_child(self, parent: LocalRun, request: SubtaskRequest) -> LocalRun | None:
+        """The child ``request`` asks for (None if no task has its name)."""
         if request.idempotency_key:
             existing = self._by_key.get(request.idempotency_key)
             if existing is not None:
                 return existing  # a retried POST /run-subtask starts nothing new
-        if parent._run.status is not TaskRunStatus.RUNNING:
-            raise CallbackRequestError(409, f"task run {parent.id} is not running")
         definition = self._registry.get(request.task_name.rsplit("/", 1)[-1])
         if definition is None:
-            raise CallbackRequestError(404, f"task not found: {request.task_name}")
+            return None
         record = self._new_run(definition, request.input, parent, request.idempotency_key)
         self._spawn(record)
         return record
@@ -321,13 +290,9 @@ class LocalRunner:
                 attempt = record._run.current_attempt
                 assert attempt is not None
                 outcome = await self._attempt(record, attempt.number)
-                if outcome.error is None:
-                    output = outcome.output if isinstance(outcome.output, list) else []
-                    record._run = lifecycle.complete(record._run, output, _now())
-                    return
-                record.stack_trace = outcome.error.stack_trace
-                details = outcome.error.details or "the task failed"
-                record._run = lifecycle.fail_attempt(record._run, details, _now())
+                if outcome.error is not None:
+                    record.stack_trace = outcome.error.stack_trace
+                record._run = apply_report(record._run, outcome, _now())
                 if record._run.is_terminal:
                     return
                 if self.retry_waits and record._run.retry_at is not None:
@@ -350,8 +315,8 @@ class LocalRunner:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             return CallbackResult(error=TaskFailure(details=f"the worker failed: {reason}"))
-        if socket.reported is not None:
-            return socket.reported
+        if socket.server.reported is not None:
+            return socket.server.reported
         return CallbackResult(
             error=TaskFailure(details=f"the task exited (status {code}) before reporting a result")
         )

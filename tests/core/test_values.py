@@ -7,9 +7,10 @@ import pickle
 
 import pytest
 
-from render_core.callback import RegisteredTask, SubtaskOutcome, TaskInput
+from render_core.callback import SubtaskOutcome, TaskInput
 from render_core.effects import Send, Sleep
 from render_core.http import Request, Response
+from render_core.taskserver import RegisteredTask
 from render_core.values import FrozenError
 
 

@@ -1,6 +1,8 @@
 """Tests for render_devserver.socket_server: the task socket over a real Unix socket.
 
-A stub handler records calls and returns canned answers. Clients are our own h11
+The server hosts the core's :class:`~render_core.taskserver.TaskSocket`; a stub
+handler behind it records calls, keeps a few runs and can fail or hold a subtask poll
+on demand. Clients are our own h11
 transports (both colours), the stdlib ``http.client`` the way the 1.x worker uses it,
 the worker's own flows from ``render_core.callback``, and raw sockets for everything
 a well-behaved client would never send.
@@ -23,34 +25,38 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import h11
 import pytest
 
-from render_core import callback
+from render_core import callback, lifecycle
 from render_core.backoff import Backoff
 from render_core.callback import (
+    build_callback_error,
+    build_callback_success,
+    build_get_subtask_result,
+    build_register_tasks,
+    build_run_subtask,
+)
+from render_core.effects import run_async
+from render_core.errors import ClientError, NetworkError, TaskRunError
+from render_core.http import Request, Response
+from render_core.lifecycle import Run
+from render_core.taskserver import (
     CallbackResult,
     RegisteredRetry,
     RegisteredTask,
     SubtaskRequest,
     TaskFailure,
-    build_callback_error,
-    build_callback_success,
-    build_get_subtask_result,
+    TaskSocket,
+    TaskSocketError,
     build_input_response,
-    build_register_tasks,
-    build_run_subtask,
-    build_subtask_result_response,
 )
-from render_core.effects import run_async
-from render_core.errors import ClientError, NetworkError, TaskRunError
-from render_core.http import Request, Response
 from render_devserver.socket_server import (
     DEFAULT_IDLE_TIMEOUT,
     DEFAULT_MAX_BODY,
-    HandlerError,
     TaskSocketServer,
 )
 from render_transports.h11_transport import AsyncUnixSocketTransport, UnixSocketTransport
@@ -65,55 +71,108 @@ NO_RETRY = Backoff(base=0.01, factor=1.0, cap=0.01, max_attempts=1, jitter=False
 FAST_POLL = Backoff(base=0.01, factor=1.0, cap=0.01, max_attempts=1_000_000, jitter=False)
 
 
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+OWN = "trn-1"
+CHILD = "trn-child"
+
+
+def running(run_id: str, input_data: list[Any], parent: Run | None = None) -> Run:
+    new = lifecycle.new_run(
+        run_id=run_id,
+        task_id="add",
+        task_name="add",
+        input_data=input_data,
+        now=NOW,
+        policy=lifecycle.RetryPolicy(max_retries=0, wait_duration_ms=0),
+        parent=parent,
+    )
+    return lifecycle.start_attempt(new, NOW)
+
+
+OWN_RUN = running(OWN, [2, 3])
+CHILD_RUNNING = running(CHILD, [4], parent=OWN_RUN)
+
+
+def completed(output: list[Any]) -> Run:
+    return lifecycle.complete(CHILD_RUNNING, output, NOW)
+
+
+def failed(error: str) -> Run:
+    return lifecycle.fail_attempt(CHILD_RUNNING, error, NOW)
+
+
+# What GET /input answers for OWN_RUN, attempt 1.
+INPUT_BODY = build_input_response("add", [2, 3], task_run_id=OWN, root_task_run_id=OWN, attempt=1)
+
+
 class StubHandler:
-    """Records every call; answers with the canned values; can fail or wait on demand."""
+    """The core's handler (both modes) and the host's ``wait_for_end``: records every
+    call, keeps runs by id, can fail or wait on demand.
+
+    Each held poll moves the child to the next of ``child_states`` (if any), as if it
+    had progressed while the poll waited.
+    """
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
-        self.input_body = build_input_response("add", [2, 3], task_run_id="trn-1")
-        self.run_id: Any = "trn-child"
-        self.results: list[bytes] = [build_subtask_result_response(still_running=True)]
+        self.runs: dict[str, Any] = {OWN: OWN_RUN, CHILD: CHILD_RUNNING}
+        self.child_states: list[Run] = []
+        self.run_id: Any = CHILD
         self.failures: dict[str, BaseException] = {}
         self.gates: dict[str, asyncio.Event] = {}
         self.entered: dict[str, asyncio.Event] = {}
         self.cancelled: list[str] = []
 
     def gate(self, name: str) -> asyncio.Event:
-        """Make calls of ``name`` wait until the returned event is set."""
+        """Make calls of ``name`` (``wait_for_end``, the only coroutine) wait until the
+        returned event is set."""
         self.gates[name] = asyncio.Event()
         self.entered[name] = asyncio.Event()
         return self.gates[name]
 
-    async def _enter(self, name: str, argument: Any) -> None:
+    def _enter(self, name: str, argument: Any) -> None:
         self.calls.append((name, argument))
         if name in self.entered:
             self.entered[name].set()
-        if name in self.gates:
-            try:
-                await self.gates[name].wait()
-            except asyncio.CancelledError:
-                self.cancelled.append(name)
-                raise
         if name in self.failures:
             raise self.failures[name]
 
-    async def get_input(self) -> bytes:
-        await self._enter("get_input", None)
-        return self.input_body
+    def actions(self) -> list[tuple[str, Any]]:
+        """The calls other than run lookups."""
+        return [call for call in self.calls if call[0] != "get_run"]
 
-    async def register(self, tasks: list[RegisteredTask]) -> None:
-        await self._enter("register", tasks)
+    def get_run(self, task_run_id: str) -> Run | None:
+        self._enter("get_run", task_run_id)
+        return self.runs.get(task_run_id)  # type: ignore[no-any-return]
 
-    async def callback(self, result: CallbackResult) -> None:
-        await self._enter("callback", result)
+    def register(self, tasks: list[RegisteredTask]) -> None:
+        self._enter("register", tasks)
 
-    async def run_subtask(self, request: SubtaskRequest) -> str:
-        await self._enter("run_subtask", request)
+    def report(self, result: CallbackResult) -> None:
+        self._enter("report", result)
+
+    def start_subtask(self, parent: Run, request: SubtaskRequest) -> str | None:
+        self._enter("start_subtask", request)
         return self.run_id  # type: ignore[no-any-return]
 
-    async def subtask_result(self, task_run_id: str) -> bytes:
-        await self._enter("subtask_result", task_run_id)
-        return self.results.pop(0) if len(self.results) > 1 else self.results[0]
+    async def wait_for_end(self, task_run_id: str) -> None:
+        self.calls.append(("wait_for_end", task_run_id))
+        if "wait_for_end" in self.entered:
+            self.entered["wait_for_end"].set()
+        if "wait_for_end" in self.gates:
+            try:
+                await self.gates["wait_for_end"].wait()
+            except asyncio.CancelledError:
+                self.cancelled.append("wait_for_end")
+                raise
+        if self.child_states:
+            self.runs[task_run_id] = self.child_states.pop(0)
+
+
+def serve(path: str, handler: StubHandler, **options: Any) -> TaskSocketServer:
+    """A server for attempt 1 of OWN_RUN."""
+    protocol = TaskSocket.for_attempt(handler, OWN, 1)
+    return TaskSocketServer(path, protocol, wait_for_end=handler.wait_for_end, **options)
 
 
 @pytest.fixture
@@ -132,15 +191,21 @@ def handler() -> StubHandler:
 
 @pytest.fixture
 async def server(socket_dir: str, handler: StubHandler) -> AsyncIterator[TaskSocketServer]:
-    async with TaskSocketServer(
-        os.path.join(socket_dir, "task.sock"), handler, idle_timeout=IDLE
-    ) as served:
+    async with serve(os.path.join(socket_dir, "task.sock"), handler, idle_timeout=IDLE) as served:
+        yield served
+
+
+@pytest.fixture
+async def registrar(socket_dir: str, handler: StubHandler) -> AsyncIterator[TaskSocketServer]:
+    """A server for the register-mode process."""
+    protocol = TaskSocket.for_registration(handler)
+    async with TaskSocketServer(os.path.join(socket_dir, "reg.sock"), protocol) as served:
         yield served
 
 
 @pytest.fixture
 async def impatient(socket_dir: str, handler: StubHandler) -> AsyncIterator[TaskSocketServer]:
-    async with TaskSocketServer(
+    async with serve(
         os.path.join(socket_dir, "short.sock"), handler, idle_timeout=SHORT_IDLE
     ) as served:
         yield served
@@ -261,6 +326,7 @@ async def until(predicate: Any, timeout: float = 10.0) -> None:
 
 
 GET_INPUT_RAW = b"GET /input HTTP/1.1\r\nHost: localhost\r\n\r\n"
+POLL = b'{"task_run_id":"trn-child"}'
 
 
 # ---------------------------------------------------------------- endpoints
@@ -269,10 +335,10 @@ GET_INPUT_RAW = b"GET /input HTTP/1.1\r\nHost: localhost\r\n\r\n"
 async def test_get_input_ignores_the_query(server: TaskSocketServer, handler: StubHandler) -> None:
     response = await call(server, "GET", "/input?sdk_import_started_at=1.5&sdk_started_at=2.5")
     assert response.status == 200
-    assert response.body == handler.input_body
+    assert response.body == INPUT_BODY
     assert response.header("content-type") == "application/json"
-    assert response.header("content-length") == str(len(handler.input_body))
-    assert handler.calls == [("get_input", None)]
+    assert response.header("content-length") == str(len(INPUT_BODY))
+    assert handler.calls == [("get_run", OWN)]
     task_input = callback.parse_input(response)
     assert (task_input.task_name, task_input.input, task_input.task_run_id) == (
         "add",
@@ -281,8 +347,13 @@ async def test_get_input_ignores_the_query(server: TaskSocketServer, handler: St
     )
 
 
-async def test_register_tasks_answers_an_empty_200(
-    server: TaskSocketServer, handler: StubHandler
+async def test_register_mode_input_says_there_is_no_task(registrar: TaskSocketServer) -> None:
+    response = await call(registrar, "GET", "/input")
+    assert (response.status, response.body) == (200, b'{"task_name":"","input":null}')
+
+
+async def test_register_tasks_answers_an_empty_200_and_passes_the_first_on(
+    registrar: TaskSocketServer, handler: StubHandler
 ) -> None:
     payload = {
         "tasks": [
@@ -294,10 +365,11 @@ async def test_register_tasks_answers_an_empty_200(
         ]
     }
     request = build_register_tasks(payload, UA)
-    response = await call(server, "POST", "/register-tasks", request.body, request.headers)
-    assert (response.status, response.body) == (200, b"")
-    assert response.header("content-length") == "0"
-    assert response.header("content-type") is None
+    for _ in range(2):
+        response = await call(registrar, "POST", "/register-tasks", request.body, request.headers)
+        assert (response.status, response.body) == (200, b"")
+        assert response.header("content-length") == "0"
+        assert response.header("content-type") is None
     assert handler.calls == [
         (
             "register",
@@ -321,12 +393,8 @@ async def test_callbacks_answer_an_empty_200_every_time(
         response = await call(server, "POST", "/callback", request.body, request.headers)
         assert (response.status, response.body) == (200, b"")
         assert response.header("content-length") == "0"
-    # Repeats reach the handler: it, not the server, knows whether one was seen.
-    assert handler.calls == [
-        ("callback", CallbackResult(output=[5])),
-        ("callback", CallbackResult(output=[5])),
-        ("callback", CallbackResult(error=TaskFailure(details="boom"))),
-    ]
+    # The first report wins; repeats (retried POSTs) are acknowledged, not passed on.
+    assert handler.calls == [("report", CallbackResult(output=[5]))]
 
 
 async def test_run_subtask_answers_the_run_id(
@@ -342,9 +410,9 @@ async def test_run_subtask_answers_the_run_id(
     response = await call(server, "POST", "/run-subtask", request.body, request.headers)
     assert (response.status, response.body) == (200, b'{"task_run_id":"trn-child"}')
     assert response.header("content-type") == "application/json"
-    assert handler.calls == [
+    assert handler.actions() == [
         (
-            "run_subtask",
+            "start_subtask",
             SubtaskRequest(
                 task_name="square",
                 input=[4],
@@ -355,22 +423,31 @@ async def test_run_subtask_answers_the_run_id(
     ]
 
 
-async def test_get_subtask_result_answers_the_handlers_body(
+async def test_get_subtask_result_waits_then_answers_the_childs_state(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    handler.results = [build_subtask_result_response(still_running=False, output=[7])]
-    request = build_get_subtask_result("trn-child", UA)
+    handler.child_states = [completed([7])]
+    request = build_get_subtask_result(CHILD, UA)
     response = await call(server, "POST", "/get-subtask-result?x=1", request.body)
     assert response.status == 200
     assert response.body == b'{"still_running":false,"complete":{"output":"Wzdd"}}'
-    assert handler.calls == [("subtask_result", "trn-child")]
+    assert handler.calls == [("get_run", CHILD), ("wait_for_end", CHILD), ("get_run", CHILD)]
+
+
+async def test_without_wait_for_end_a_poll_is_answered_at_once(
+    socket_dir: str, handler: StubHandler
+) -> None:
+    protocol = TaskSocket.for_attempt(handler, OWN, 1)
+    async with TaskSocketServer(os.path.join(socket_dir, "t.sock"), protocol) as server:
+        response = await call(server, "POST", "/get-subtask-result", b'{"task_run_id":"trn-child"}')
+    assert (response.status, response.body) == (200, b'{"still_running":true}')
 
 
 async def test_sync_transport(server: TaskSocketServer, handler: StubHandler) -> None:
     transport = UnixSocketTransport(server.path, timeout=10)
     request = Request(method="GET", url="http://localhost/input")
     response = await asyncio.to_thread(transport.send, request)
-    assert (response.status, response.body) == (200, handler.input_body)
+    assert (response.status, response.body) == (200, INPUT_BODY)
 
 
 class _UnixHTTPConnection(http.client.HTTPConnection):
@@ -405,7 +482,7 @@ async def test_official_1x_style_client(server: TaskSocketServer, handler: StubH
     status, body = await asyncio.to_thread(
         _official_style_call, server.path, "GET", "/input?sdk_started_at=1", None
     )
-    assert (status, body) == (200, handler.input_body)
+    assert (status, body) == (200, INPUT_BODY)
     status, body = await asyncio.to_thread(
         _official_style_call, server.path, "POST", "/callback", {"error": {"details": ""}}
     )
@@ -414,9 +491,9 @@ async def test_official_1x_style_client(server: TaskSocketServer, handler: StubH
         _official_style_call, server.path, "POST", "/run-subtask", {"task_name": "t"}
     )
     assert (status, json.loads(body)) == (200, {"task_run_id": "trn-child"})
-    assert handler.calls[1:] == [
-        ("callback", CallbackResult(error=TaskFailure(details=""))),
-        ("run_subtask", SubtaskRequest(task_name="t", input=[])),
+    assert handler.actions() == [
+        ("report", CallbackResult(error=TaskFailure(details=""))),
+        ("start_subtask", SubtaskRequest(task_name="t", input=[])),
     ]
 
 
@@ -437,16 +514,13 @@ async def test_worker_flows_against_the_server(
         transport.send,
         asyncio.sleep,
     )
-    handler.results = [
-        build_subtask_result_response(still_running=True),
-        build_subtask_result_response(still_running=True),
-        build_subtask_result_response(still_running=False, output=[9]),
-    ]
+    handler.child_states = [CHILD_RUNNING, CHILD_RUNNING, completed([9])]
     value = await run_async(
         callback.wait_for_subtask(run_id, UA, poll=FAST_POLL), transport.send, asyncio.sleep
     )
     assert value == 9
-    handler.results = [build_subtask_result_response(still_running=False, error="boom")]
+    assert [name for name, _ in handler.actions()].count("wait_for_end") == 3
+    handler.runs[CHILD] = failed("boom")
     with pytest.raises(TaskRunError, match="Subtask failed: boom"):
         await run_async(
             callback.wait_for_subtask(run_id, UA, poll=FAST_POLL), transport.send, asyncio.sleep
@@ -454,14 +528,15 @@ async def test_worker_flows_against_the_server(
     await run_async(
         callback.post_callback(build_callback_success(b"[81]", UA)), transport.send, asyncio.sleep
     )
-    assert handler.calls[-1] == ("callback", CallbackResult(output=[81]))
+    assert handler.calls[-1] == ("report", CallbackResult(output=[81]))
 
 
 async def test_a_permanent_handler_error_is_not_retried_by_the_worker(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    # G.19/G.34: an unknown subtask is a 404, so the worker fails at once.
-    handler.failures["run_subtask"] = HandlerError(404, "task not found: nope")
+    # An unknown task is a permanent 404, so the worker fails at once, not after
+    # retrying for five minutes.
+    handler.run_id = None
     transport = AsyncUnixSocketTransport(server.path, timeout=10)
     flow = callback.run_subtask(
         "nope", [], idempotency_key="k", created_at="2026-01-01T00:00:00+00:00", user_agent=UA
@@ -469,7 +544,7 @@ async def test_a_permanent_handler_error_is_not_retried_by_the_worker(
     with pytest.raises(ClientError, match="task not found: nope") as info:
         await run_async(flow, transport.send, asyncio.sleep)
     assert info.value.status == 404
-    assert [name for name, _ in handler.calls] == ["run_subtask"]
+    assert [name for name, _ in handler.actions()] == ["start_subtask"]
 
 
 # ---------------------------------------------------------------- refusals
@@ -556,25 +631,34 @@ async def test_bad_bodies_are_400_with_a_message(
 async def test_handler_errors_become_their_status(
     server: TaskSocketServer, handler: StubHandler, status: int, message: str
 ) -> None:
-    handler.failures["subtask_result"] = HandlerError(status, message)
+    handler.failures["get_run"] = TaskSocketError(status, message)
     response = await call(server, "POST", "/get-subtask-result", b'{"task_run_id": "trn-x"}')
     assert response.status == status
     assert message_of(response) == message
 
 
-def test_handler_error_values() -> None:
-    error = HandlerError(409, "not active")
-    assert (error.status, error.message, str(error)) == (409, "not active", "not active")
-    assert repr(error) == "HandlerError(409, 'not active')"
-    for status in (200, 399, 600):
-        with pytest.raises(ValueError, match=r"400\.\.599"):
-            HandlerError(status, "x")
+ATTEMPT_REFUSALS = [
+    ("/register-tasks", b'{"tasks": []}', 409, "started to run a task"),
+    ("/get-subtask-result", b'{"task_run_id": "trn-1"}', 404, "no subtask trn-1"),
+    ("/get-subtask-result", b'{"task_run_id": "nope"}', 404, "no subtask nope"),
+]
+
+
+@pytest.mark.parametrize("case", ATTEMPT_REFUSALS, ids=lambda case: case[3])
+async def test_the_core_refuses_what_an_attempt_may_not_ask(
+    server: TaskSocketServer, handler: StubHandler, case: tuple[str, bytes, int, str]
+) -> None:
+    target, body, status, fragment = case
+    response = await call(server, "POST", target, body)
+    assert response.status == status
+    assert fragment in message_of(response)
+    assert "wait_for_end" not in [name for name, _ in handler.calls]
 
 
 async def test_a_handler_bug_is_a_logged_500_and_the_server_goes_on(
     server: TaskSocketServer, handler: StubHandler, caplog: pytest.LogCaptureFixture
 ) -> None:
-    handler.failures["get_input"] = ZeroDivisionError("division by zero")
+    handler.failures["get_run"] = ZeroDivisionError("division by zero")
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         response = await call(server, "GET", "/input")
     assert response.status == 500
@@ -583,27 +667,30 @@ async def test_a_handler_bug_is_a_logged_500_and_the_server_goes_on(
     assert record.exc_info is not None
     assert record.exc_info[0] is ZeroDivisionError
     assert "GET /input" in record.getMessage()
-    del handler.failures["get_input"]
+    del handler.failures["get_run"]
     assert (await call(server, "GET", "/input")).status == 200
 
 
 WRONG_ANSWERS = [
-    ("input_body", "not bytes", "GET", "/input", b""),
-    ("results", [{"still_running": True}], "POST", "/get-subtask-result", b'{"task_run_id":"x"}'),
-    ("run_id", "", "POST", "/run-subtask", b'{"task_name":"t"}'),
-    ("run_id", None, "POST", "/run-subtask", b'{"task_name":"t"}'),
+    ("own run", OWN, "not a run", "GET", "/input", b""),
+    ("child", CHILD, "not a run", "POST", "/get-subtask-result", b'{"task_run_id":"trn-child"}'),
+    ("run_id", None, "", "POST", "/run-subtask", b'{"task_name":"t"}'),
+    ("run_id", None, 5, "POST", "/run-subtask", b'{"task_name":"t"}'),
 ]
 
 
-@pytest.mark.parametrize("case", WRONG_ANSWERS, ids=lambda case: f"{case[0]}={case[1]!r}")
+@pytest.mark.parametrize("case", WRONG_ANSWERS, ids=lambda case: f"{case[0]}={case[2]!r}")
 async def test_a_handler_answer_of_the_wrong_type_is_a_500(
     server: TaskSocketServer,
     handler: StubHandler,
     caplog: pytest.LogCaptureFixture,
-    case: tuple[str, Any, str, str, bytes],
+    case: tuple[str, str | None, Any, str, str, bytes],
 ) -> None:
-    attribute, value, method, target, body = case
-    setattr(handler, attribute, value)
+    _, run_id, value, method, target, body = case
+    if run_id is None:
+        handler.run_id = value
+    else:
+        handler.runs[run_id] = value
     with caplog.at_level(logging.ERROR, logger=LOGGER):
         response = await call(server, method, target, body)
     assert response.status == 500
@@ -615,17 +702,17 @@ async def test_a_handler_answer_of_the_wrong_type_is_a_500(
 
 @pytest.fixture
 async def small(socket_dir: str, handler: StubHandler) -> AsyncIterator[TaskSocketServer]:
-    async with TaskSocketServer(
+    async with serve(
         os.path.join(socket_dir, "small.sock"), handler, max_body_bytes=1024, idle_timeout=IDLE
     ) as served:
         yield served
 
 
 async def test_a_body_at_the_limit_is_read(small: TaskSocketServer, handler: StubHandler) -> None:
-    body = json.dumps({"task_run_id": "x" * 1000}).encode().ljust(1024)
+    body = json.dumps({"task_run_id": CHILD, "padding": "x" * 980}).encode().ljust(1024)
     assert len(body) == 1024
     response = await call(small, "POST", "/get-subtask-result", body)
-    assert response.status == 200
+    assert (response.status, response.body) == (200, b'{"still_running":true}')
 
 
 @pytest.mark.parametrize("size", [1025, 8 * 1024 * 1024])
@@ -661,7 +748,7 @@ async def test_a_chunked_body_over_the_limit_is_413(
 
 
 async def test_expect_100_continue(small: TaskSocketServer, handler: StubHandler) -> None:
-    body = b'{"task_run_id": "trn-1"}'
+    body = b'{"task_run_id": "trn-child"}'
     async with raw(small.path) as client:
         await client.write(
             b"POST /get-subtask-result HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
@@ -672,7 +759,7 @@ async def test_expect_100_continue(small: TaskSocketServer, handler: StubHandler
         await client.write(body)
         head, _ = await client.response(b"POST")
         assert head.status_code == 200
-    assert handler.calls == [("subtask_result", "trn-1")]
+    assert handler.actions() == [("wait_for_end", CHILD)]
 
 
 async def test_expect_100_continue_over_the_limit_is_refused_at_once(
@@ -692,11 +779,11 @@ async def test_expect_100_continue_over_the_limit_is_refused_at_once(
 def test_constructor_checks_its_limits(socket_dir: str, handler: StubHandler) -> None:
     path = os.path.join(socket_dir, "x.sock")
     with pytest.raises(ValueError, match="max_body_bytes"):
-        TaskSocketServer(path, handler, max_body_bytes=-1)
+        serve(path, handler, max_body_bytes=-1)
     for idle in (0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="idle_timeout"):
-            TaskSocketServer(path, handler, idle_timeout=idle)
-    server = TaskSocketServer(path, handler)
+            serve(path, handler, idle_timeout=idle)
+    server = serve(path, handler)
     assert (server.max_body_bytes, server.idle_timeout) == (DEFAULT_MAX_BODY, DEFAULT_IDLE_TIMEOUT)
     assert DEFAULT_MAX_BODY == 32 * 1024 * 1024
     assert server.path == path
@@ -736,7 +823,7 @@ async def test_keep_alive_serves_many_requests_on_one_connection(
         for _ in range(20):
             await client.write(GET_INPUT_RAW)
             head, body = await client.response()
-            assert (head.status_code, body) == (200, handler.input_body)
+            assert (head.status_code, body) == (200, INPUT_BODY)
             assert header(head, b"connection") is None
         # Refusals that read the whole request keep the connection too.
         await client.write(b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -752,11 +839,8 @@ async def test_keep_alive_serves_many_requests_on_one_connection(
 async def test_pipelined_requests_are_answered_in_order(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    handler.results = [
-        build_subtask_result_response(still_running=True),
-        build_subtask_result_response(still_running=False, error="boom"),
-    ]
-    poll = b'{"task_run_id":"a"}'
+    handler.child_states = [CHILD_RUNNING, failed("boom")]
+    poll = b'{"task_run_id":"trn-child"}'
     request = b"POST /get-subtask-result HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (
         len(poll),
         poll,
@@ -765,7 +849,7 @@ async def test_pipelined_requests_are_answered_in_order(
         await client.write(request * 2 + GET_INPUT_RAW)
         assert (await client.response(b"POST"))[1] == b'{"still_running":true}'
         assert b"boom" in (await client.response(b"POST"))[1]
-        assert (await client.response())[1] == handler.input_body
+        assert (await client.response())[1] == INPUT_BODY
 
 
 @pytest.mark.parametrize(
@@ -782,7 +866,7 @@ async def test_connection_close_is_honoured(
     async with raw(server.path) as client:
         await client.write(request_bytes)
         head, body = await client.response()
-        assert (head.status_code, body) == (200, handler.input_body)
+        assert (head.status_code, body) == (200, INPUT_BODY)
         assert header(head, b"connection") == b"close"
         assert await client.at_eof()
 
@@ -793,15 +877,15 @@ async def test_many_sequential_requests(server: TaskSocketServer, handler: StubH
         response = await call(server, "POST", "/get-subtask-result", request.body)
         assert response.status == 200
     assert server.requests_served == 200
-    assert len(handler.calls) == 200
+    assert len(handler.actions()) == 200
 
 
 async def test_concurrent_requests_run_their_handlers_concurrently(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    gate = handler.gate("get_input")
-    waiting = asyncio.ensure_future(call(server, "GET", "/input"))
-    await asyncio.wait_for(handler.entered["get_input"].wait(), 10)
+    gate = handler.gate("wait_for_end")
+    waiting = asyncio.ensure_future(call(server, "POST", "/get-subtask-result", POLL))
+    await asyncio.wait_for(handler.entered["wait_for_end"].wait(), 10)
     results = await asyncio.gather(
         *(call(server, "POST", "/callback", b'{"error":{"details":"x"}}') for _ in range(10))
     )
@@ -879,7 +963,7 @@ async def test_a_trickling_client_is_dropped_on_time(
 async def test_a_client_that_does_not_read_its_answer_is_dropped(
     impatient: TaskSocketServer, handler: StubHandler, caplog: pytest.LogCaptureFixture
 ) -> None:
-    handler.input_body = json.dumps({"task_name": "t", "input": "x" * 16_000_000}).encode()
+    handler.runs[OWN] = running(OWN, ["x" * 12_000_000])  # 16 MB of base64
     caplog.set_level(logging.DEBUG, logger=LOGGER)
     async with raw(impatient.path) as client:
         await client.write(GET_INPUT_RAW)
@@ -889,7 +973,7 @@ async def test_a_client_that_does_not_read_its_answer_is_dropped(
         with contextlib.suppress(ConnectionResetError):
             while chunk := await asyncio.wait_for(client.reader.read(1 << 20), 10):
                 received += len(chunk)
-        assert received < len(handler.input_body)
+        assert received < 16_000_000
     assert impatient.requests_served == 0
     assert (await call(impatient, "GET", "/input?again")).status == 200
     assert any("did not read its answer" in record.getMessage() for record in caplog.records)
@@ -909,25 +993,23 @@ async def test_a_client_leaving_mid_request_affects_no_one(
             await leaving.write(b"GET /inp")
         assert (await call(server, "GET", "/input")).status == 200
     assert errors_logged(caplog) == []
-    assert handler.calls == [("get_input", None), ("get_input", None)]
+    assert handler.calls == [("get_run", OWN), ("get_run", OWN)]
 
 
 async def test_a_client_leaving_while_its_handler_runs_affects_no_one(
     server: TaskSocketServer, handler: StubHandler, caplog: pytest.LogCaptureFixture
 ) -> None:
-    gate = handler.gate("callback")
+    gate = handler.gate("wait_for_end")
     with caplog.at_level(logging.DEBUG, logger=LOGGER):
         async with raw(server.path) as leaving:
             await leaving.write(
-                b"POST /callback HTTP/1.1\r\nHost: x\r\nContent-Length: 25\r\n\r\n"
-                b'{"error":{"details":"x"}}'
+                b"POST /get-subtask-result HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(POLL), POLL)
             )
-            await asyncio.wait_for(handler.entered["callback"].wait(), 10)
+            await asyncio.wait_for(handler.entered["wait_for_end"].wait(), 10)
             leaving.writer.transport.abort()
         await asyncio.sleep(0.05)
         gate.set()
-        # The report was complete: the handler saw it, whoever is left to hear the 200.
-        assert handler.calls == [("callback", CallbackResult(error=TaskFailure(details="x")))]
         assert (await call(server, "GET", "/input")).status == 200
     assert errors_logged(caplog) == []
 
@@ -935,16 +1017,17 @@ async def test_a_client_leaving_while_its_handler_runs_affects_no_one(
 _OUT_OF_DESCRIPTORS = """
 import asyncio, os, resource, sys
 
+from render_core.taskserver import TaskSocket
 from render_devserver.socket_server import TaskSocketServer
 
 
 class Handler:
-    async def get_input(self):
-        return b'{"task_name":"t","input":null}'
+    def register(self, tasks):
+        pass
 
 
 async def main(path):
-    server = TaskSocketServer(path, Handler())
+    server = TaskSocketServer(path, TaskSocket.for_registration(Handler()))
     await server.start()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     lowest_free = os.dup(0)
@@ -1002,7 +1085,7 @@ async def test_socket_is_private_and_removed_on_close(
     path = os.path.join(socket_dir, "task.sock")
     old_umask = os.umask(0)  # even with a permissive umask
     try:
-        server = TaskSocketServer(path, handler)
+        server = serve(path, handler)
         await server.start()
     finally:
         os.umask(old_umask)
@@ -1022,7 +1105,7 @@ async def test_close_before_start_and_start_after_close(
     socket_dir: str, handler: StubHandler
 ) -> None:
     path = os.path.join(socket_dir, "never.sock")
-    server = TaskSocketServer(path, handler)
+    server = serve(path, handler)
     await server.close()
     with pytest.raises(RuntimeError, match="only once"):
         await server.start()
@@ -1042,12 +1125,12 @@ async def test_concurrent_closes_all_wait_for_the_end(server: TaskSocketServer) 
 async def test_close_drops_open_connections_and_cancels_handlers(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    handler.gate("get_input")
+    handler.gate("wait_for_end")
     async with raw(server.path) as idle:
-        waiting = asyncio.ensure_future(call(server, "GET", "/input"))
-        await asyncio.wait_for(handler.entered["get_input"].wait(), 10)
+        waiting = asyncio.ensure_future(call(server, "POST", "/get-subtask-result", POLL))
+        await asyncio.wait_for(handler.entered["wait_for_end"].wait(), 10)
         await asyncio.wait_for(server.close(), 5)
-        assert handler.cancelled == ["get_input"]
+        assert handler.cancelled == ["wait_for_end"]
         with pytest.raises(NetworkError):
             await waiting
         assert await idle.at_eof(timeout=5)
@@ -1083,7 +1166,7 @@ async def test_start_refuses_a_path_that_is_not_a_socket(
         os.mkdir(path)
     else:
         os.symlink(target, path)
-    server = TaskSocketServer(path, handler)
+    server = serve(path, handler)
     with pytest.raises(FileExistsError, match="not a socket"):
         await server.start()
     await server.close()
@@ -1098,7 +1181,7 @@ async def test_start_replaces_a_stale_socket(socket_dir: str, handler: StubHandl
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
         stale.bind(path)  # bound, never listening: what a killed server leaves behind
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
-    async with TaskSocketServer(path, handler) as server:
+    async with serve(path, handler) as server:
         assert (await call(server, "GET", "/input")).status == 200
     assert not os.path.exists(path)
 
@@ -1106,13 +1189,13 @@ async def test_start_replaces_a_stale_socket(socket_dir: str, handler: StubHandl
 async def test_start_refuses_a_socket_another_server_listens_on(
     server: TaskSocketServer, handler: StubHandler
 ) -> None:
-    second = TaskSocketServer(server.path, StubHandler())
+    second = serve(server.path, StubHandler())
     with pytest.raises(OSError, match="already listening") as info:
         await second.start()
     assert info.value.errno == errno.EADDRINUSE
     await second.close()  # must not remove the first server's socket
     assert (await call(server, "GET", "/input")).status == 200
-    assert handler.calls == [("get_input", None)]
+    assert handler.calls == [("get_run", OWN)]
 
 
 async def test_start_refuses_a_socket_whose_listener_is_swamped(
@@ -1120,7 +1203,7 @@ async def test_start_refuses_a_socket_whose_listener_is_swamped(
 ) -> None:
     # A full backlog: connecting would block, which still means someone listens.
     path = os.path.join(socket_dir, "task.sock")
-    server = TaskSocketServer(path, handler)
+    server = serve(path, handler)
     clients: list[socket.socket] = []
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as busy:
         busy.bind(path)
@@ -1146,10 +1229,10 @@ async def test_close_leaves_a_replacement_socket_alone(
     socket_dir: str, handler: StubHandler
 ) -> None:
     path = os.path.join(socket_dir, "task.sock")
-    first = TaskSocketServer(path, handler)
+    first = serve(path, handler)
     await first.start()
     os.unlink(path)  # someone else took the path over meanwhile
-    async with TaskSocketServer(path, handler) as second:
+    async with serve(path, handler) as second:
         await first.close()
         assert os.path.exists(path)
         assert (await call(second, "GET", "/input")).status == 200
@@ -1157,11 +1240,11 @@ async def test_close_leaves_a_replacement_socket_alone(
 
 async def test_start_fails_cleanly_when_bind_fails(socket_dir: str, handler: StubHandler) -> None:
     missing = os.path.join(socket_dir, "no-such-dir", "task.sock")
-    server = TaskSocketServer(missing, handler)
+    server = serve(missing, handler)
     with pytest.raises(FileNotFoundError):
         await server.start()
     too_long = os.path.join(socket_dir, "x" * 200)
-    server = TaskSocketServer(too_long, handler)
+    server = serve(too_long, handler)
     with pytest.raises(OSError, match="too long"):
         await server.start()
     assert os.listdir(socket_dir) == []

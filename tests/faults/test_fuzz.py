@@ -3,8 +3,8 @@
 - the SSE decoder: :class:`ProtocolError` (a line over the limit), nothing else;
 - the REST parsers (any status, any headers, any body): a :class:`RenderError`;
 - the event parser (any event name and data): a :class:`RenderError`;
-- the task-socket parsers, both sides: :class:`CallbackRequestError` on the server
-  side (a 4xx answer), :class:`RenderError` on the worker side.
+- the task-socket parsers, both sides: ``TaskSocketError`` on the server side (a
+  4xx answer), :class:`RenderError` on the worker side.
 
 Bodies are drawn as raw bytes and as near-valid JSON (documents with the right keys
 holding wrong types), so the parsers are reached past their first check.
@@ -20,11 +20,11 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from render_core import api, callback
-from render_core.callback import CallbackRequestError
+from render_core import api, callback, taskserver
 from render_core.errors import ProtocolError, RenderError
 from render_core.http import Response
 from render_core.sse import ServerSentEvent, SSEDecoder
+from render_core.taskserver import TaskSocketError
 
 FUZZ = settings(max_examples=300, deadline=None)
 
@@ -67,10 +67,10 @@ REST_PARSERS: list[Callable[[Response], Any]] = [
     callback.parse_subtask_result,
 ]
 SERVER_PARSERS: list[Callable[[bytes], Any]] = [
-    callback.parse_register_request,
-    callback.parse_callback_request,
-    callback.parse_run_subtask_request,
-    callback.parse_subtask_result_request,
+    taskserver.parse_register_request,
+    taskserver.parse_callback_request,
+    taskserver.parse_run_subtask_request,
+    taskserver.parse_subtask_result_request,
 ]
 
 
@@ -112,10 +112,10 @@ def test_event_parser_raises_only_render_errors(name: str, data: bytes) -> None:
 def test_socket_server_parsers_raise_only_4xx_request_errors(
     body: bytes, parser: Callable[[bytes], Any]
 ) -> None:
-    error: CallbackRequestError | None = None
+    error: TaskSocketError | None = None
     try:
         parser(body)
-    except CallbackRequestError as exc:
+    except TaskSocketError as exc:
         error = exc
     if error is not None:
         assert 400 <= error.status <= 499

@@ -1,8 +1,8 @@
-"""Tests for the server side of render_core.callback.
+"""Tests for the request parsers and response builders of render_core.taskserver.
 
 Parsers are checked on golden bodies, against the bodies our own worker builds
 (``build_*`` of the worker side), on a table of invalid inputs, and with Hypothesis:
-for any bytes they return or raise :class:`CallbackRequestError` (400), nothing else.
+for any bytes they return or raise :class:`TaskSocketError` (400), nothing else.
 Builders are checked byte for byte and read back with the worker's own parsers.
 """
 
@@ -23,36 +23,38 @@ from render_core.callback import (
     POST_CALLBACK,
     REGISTER_TASKS,
     RUN_SUBTASK,
-    SOCKET_ROUTES,
-    CallbackRequestError,
-    CallbackResult,
-    RegisteredRetry,
-    RegisteredTask,
     SubtaskOutcome,
-    SubtaskRequest,
-    TaskFailure,
     TaskInput,
     build_callback_error,
     build_callback_success,
-    build_error_response,
     build_get_subtask_result,
-    build_input_response,
     build_register_tasks,
     build_run_subtask,
-    build_run_subtask_response,
-    build_subtask_result_response,
     error_for_status,
-    match_route,
-    parse_callback_request,
     parse_input,
-    parse_register_request,
     parse_run_subtask,
-    parse_run_subtask_request,
     parse_subtask_result,
-    parse_subtask_result_request,
 )
 from render_core.errors import ClientError
 from render_core.http import Response
+from render_core.taskserver import (
+    SOCKET_ROUTES,
+    CallbackResult,
+    RegisteredRetry,
+    RegisteredTask,
+    SubtaskRequest,
+    TaskFailure,
+    TaskSocketError,
+    build_error_response,
+    build_input_response,
+    build_run_subtask_response,
+    build_subtask_result_response,
+    match_route,
+    parse_callback_request,
+    parse_register_request,
+    parse_run_subtask_request,
+    parse_subtask_result_request,
+)
 
 UA = "render-sdk-python/0.0.0-test"
 
@@ -66,16 +68,16 @@ def body(document: Any) -> bytes:
 
 
 def status_of(parse: Any, raw: bytes) -> int:
-    """200 if ``parse`` accepts ``raw``, else the status of its CallbackRequestError."""
+    """200 if ``parse`` accepts ``raw``, else the status of its TaskSocketError."""
     try:
         parse(raw)
-    except CallbackRequestError as exc:
+    except TaskSocketError as exc:
         return exc.status if exc.message else 0
     return 200
 
 
-def refused(parse: Any, raw: bytes) -> CallbackRequestError:
-    with pytest.raises(CallbackRequestError) as info:
+def refused(parse: Any, raw: bytes) -> TaskSocketError:
+    with pytest.raises(TaskSocketError) as info:
         parse(raw)
     assert info.value.status == 400
     return info.value
@@ -167,7 +169,7 @@ def test_match_route_uses_method_and_path_only(
     ],
 )
 def test_match_route_unknown_path_is_404(target: str) -> None:
-    with pytest.raises(CallbackRequestError) as info:
+    with pytest.raises(TaskSocketError) as info:
         match_route("GET", target)
     assert info.value.status == 404
     assert info.value.allow is None
@@ -187,21 +189,25 @@ def test_match_route_unknown_path_is_404(target: str) -> None:
     ],
 )
 def test_match_route_wrong_method_is_405_with_allow(method: str, target: str, allow: str) -> None:
-    with pytest.raises(CallbackRequestError) as info:
+    with pytest.raises(TaskSocketError) as info:
         match_route(method, target)
     assert (info.value.status, info.value.allow) == (405, allow)
     assert info.value.message.endswith(f"takes {allow}, not {method}")
 
 
 def test_request_error_values() -> None:
-    error = CallbackRequestError(400, "tasks must be an array")
+    error = TaskSocketError(400, "tasks must be an array")
     assert (error.status, error.message, error.allow, str(error)) == (
         400,
         "tasks must be an array",
         None,
         "tasks must be an array",
     )
-    assert repr(error) == "CallbackRequestError(400, 'tasks must be an array')"
+    assert repr(error) == "TaskSocketError(400, 'tasks must be an array')"
+    assert TaskSocketError(405, "x", allow="GET").allow == "GET"
+    for status in (200, 399, 600):
+        with pytest.raises(ValueError, match=r"400\.\.599"):
+            TaskSocketError(status, "x")
 
 
 # ---------------------------------------------------------------- any body
