@@ -38,16 +38,9 @@ __all__ = [
     "Send",
     "Sleep",
     "call",
-    "cancel_task_run",
-    "get_task",
-    "get_task_run",
-    "list_logs",
-    "list_task_runs",
-    "list_tasks",
     "next_page",
     "run_async",
     "run_sync",
-    "start_task",
     "with_operation",
 ]
 
@@ -115,113 +108,12 @@ def call(
         yield Sleep(decision.delay)
 
 
-def start_task(
-    config: ClientConfig,
-    task_identifier: str,
-    input_data: Sequence[Any] | dict[str, Any],
-    *,
-    idempotency_key: str | None = None,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[models.TaskRun]:
-    request = api.build_start_task(
-        config, task_identifier, input_data, idempotency_key=idempotency_key
-    )
-    return call(
-        api.START_TASK,
-        request,
-        api.parse_start_task,
-        policy=policy,
-        rng=rng,
-        idempotency_key=idempotency_key is not None,
-    )
-
-
-def get_task_run(
-    config: ClientConfig,
-    task_run_id: str,
-    *,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[models.TaskRunDetails]:
-    request = api.build_get_task_run(config, task_run_id)
-    return call(api.GET_TASK_RUN, request, api.parse_get_task_run, policy=policy, rng=rng)
-
-
-def cancel_task_run(
-    config: ClientConfig,
-    task_run_id: str,
-    *,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[None]:
-    request = api.build_cancel_task_run(config, task_run_id)
-    return call(api.CANCEL_TASK_RUN, request, api.parse_cancel_task_run, policy=policy, rng=rng)
-
-
-def list_task_runs(
-    config: ClientConfig,
-    params: models.ListTaskRunsParams | None = None,
-    *,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[list[models.TaskRun]]:
-    request = api.build_list_task_runs(config, params)
-    return call(api.LIST_TASK_RUNS, request, api.parse_list_task_runs, policy=policy, rng=rng)
-
-
-def list_tasks(
-    config: ClientConfig,
-    params: models.ListTasksParams | None = None,
-    *,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[list[models.Task]]:
-    request = api.build_list_tasks(config, params)
-    return call(api.LIST_TASKS, request, api.parse_list_tasks, policy=policy, rng=rng)
-
-
-def get_task(
-    config: ClientConfig,
-    task_id: str,
-    *,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[models.Task]:
-    request = api.build_get_task(config, task_id)
-    return call(api.GET_TASK, request, api.parse_get_task, policy=policy, rng=rng)
-
-
-def list_logs(
-    config: ClientConfig,
-    task_run_ids: Iterable[str],
-    *,
-    owner_id: str | None = None,
-    start_time: _dt.datetime | None = None,
-    end_time: _dt.datetime | None = None,
-    direction: str | None = None,
-    limit: int | None = None,
-    policy: Backoff = DEFAULT_REQUEST_BACKOFF,
-    rng: RandomSource | None = None,
-) -> Flow[api.LogPage]:
-    request = api.build_list_logs(
-        config,
-        task_run_ids,
-        owner_id=owner_id,
-        start_time=start_time,
-        end_time=end_time,
-        direction=direction,
-        limit=limit,
-    )
-    return call(api.LIST_LOGS, request, api.parse_list_logs, policy=policy, rng=rng)
-
-
 class Operations:
-    """Every REST operation as a flow, bound to one client's settings.
+    """Every REST operation as a flow, bound once to one client's settings.
 
     ``config`` says where and as whom; ``policy`` and ``rng`` drive the retries of
     :func:`call`. Nothing here performs I/O: each method returns a generator for a
-    driver to run.
+    driver to run, e.g. ``run_sync(Operations(config).get_task_run(run_id), send, sleep)``.
     """
 
     def __init__(
@@ -234,6 +126,23 @@ class Operations:
         self.policy = policy
         self.rng = rng
 
+    def _call(
+        self,
+        operation: api.Operation,
+        request: Request,
+        parse: Callable[[Response], T],
+        *,
+        idempotency_key: bool = False,
+    ) -> Flow[T]:
+        return call(
+            operation,
+            request,
+            parse,
+            policy=self.policy,
+            rng=self.rng,
+            idempotency_key=idempotency_key,
+        )
+
     def start_task(
         self,
         task_identifier: str,
@@ -241,35 +150,61 @@ class Operations:
         *,
         idempotency_key: str | None = None,
     ) -> Flow[models.TaskRun]:
-        return start_task(
-            self.config,
-            task_identifier,
-            input_data,
-            idempotency_key=idempotency_key,
-            policy=self.policy,
-            rng=self.rng,
+        request = api.build_start_task(
+            self.config, task_identifier, input_data, idempotency_key=idempotency_key
         )
+        keyed = idempotency_key is not None
+        return self._call(api.START_TASK, request, api.parse_start_task, idempotency_key=keyed)
 
     def get_task_run(self, task_run_id: str) -> Flow[models.TaskRunDetails]:
-        return get_task_run(self.config, task_run_id, policy=self.policy, rng=self.rng)
+        request = api.build_get_task_run(self.config, task_run_id)
+        return self._call(api.GET_TASK_RUN, request, api.parse_get_task_run)
 
     def cancel_task_run(self, task_run_id: str) -> Flow[None]:
-        return cancel_task_run(self.config, task_run_id, policy=self.policy, rng=self.rng)
+        request = api.build_cancel_task_run(self.config, task_run_id)
+        return self._call(api.CANCEL_TASK_RUN, request, api.parse_cancel_task_run)
 
     def list_task_runs(
         self, params: models.ListTaskRunsParams | None = None
     ) -> Flow[list[models.TaskRun]]:
-        return list_task_runs(self.config, params, policy=self.policy, rng=self.rng)
+        request = api.build_list_task_runs(self.config, params)
+        return self._call(api.LIST_TASK_RUNS, request, api.parse_list_task_runs)
+
+    def task_run_page(
+        self, params: models.ListTaskRunsParams
+    ) -> Flow[tuple[list[models.TaskRun], models.ListTaskRunsParams | None]]:
+        """One page of runs and the parameters of the next page (None after the last)."""
+        page = yield from self.list_task_runs(params)
+        return page, next_page(params, page)
 
     def list_tasks(self, params: models.ListTasksParams | None = None) -> Flow[list[models.Task]]:
-        return list_tasks(self.config, params, policy=self.policy, rng=self.rng)
+        request = api.build_list_tasks(self.config, params)
+        return self._call(api.LIST_TASKS, request, api.parse_list_tasks)
 
     def get_task(self, task_id: str) -> Flow[models.Task]:
-        return get_task(self.config, task_id, policy=self.policy, rng=self.rng)
+        request = api.build_get_task(self.config, task_id)
+        return self._call(api.GET_TASK, request, api.parse_get_task)
 
-    def list_logs(self, task_run_ids: Iterable[str], **filters: Any) -> Flow[api.LogPage]:
-        """``filters``: ``owner_id``, ``start_time``, ``end_time``, ``direction``, ``limit``."""
-        return list_logs(self.config, task_run_ids, policy=self.policy, rng=self.rng, **filters)
+    def list_logs(
+        self,
+        task_run_ids: Iterable[str],
+        *,
+        owner_id: str | None = None,
+        start_time: _dt.datetime | None = None,
+        end_time: _dt.datetime | None = None,
+        direction: str | None = None,
+        limit: int | None = None,
+    ) -> Flow[api.LogPage]:
+        request = api.build_list_logs(
+            self.config,
+            task_run_ids,
+            owner_id=owner_id,
+            start_time=start_time,
+            end_time=end_time,
+            direction=direction,
+            limit=limit,
+        )
+        return self._call(api.LIST_LOGS, request, api.parse_list_logs)
 
 
 P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)

@@ -50,7 +50,7 @@ What it guarantees:
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import quote
 
 import attrs
@@ -81,7 +81,9 @@ __all__ = [
     "OpenStream",
     "RunResult",
     "RunWaiter",
+    "WAIT_OPERATION",
     "task_run_error",
+    "wait_timed_out",
 ]
 
 # One connection per 100 runs: the URL stays near 3.7 KB, well under the 8 KB
@@ -168,6 +170,22 @@ class Fetch:
 
 Action = OpenStream | CloseStream | Fetch
 
+WAIT_OPERATION = "wait for task runs"
+
+
+def wait_timed_out(run_ids: Sequence[str], timeout: float | None) -> TimeoutError:
+    """The error of a wait whose deadline passed with ``run_ids`` still running.
+
+    Both client faces raise exactly this, whichever colour drove the wait: it names
+    the runs (the first five) and the ``timeout`` that was given, when one was.
+    """
+    shown = ", ".join(run_ids[:5]) + (" ..." if len(run_ids) > 5 else "")
+    when = "at the deadline" if timeout is None else f"after {timeout:g} s"
+    return TimeoutError(
+        f"{len(run_ids)} task run(s) still not finished {when}: {shown}",
+        operation=WAIT_OPERATION,
+    )
+
 
 def task_run_error(details: models.TaskRunDetails) -> TaskRunError | None:
     """The :class:`TaskRunError` for a run that ended without success, else None."""
@@ -228,6 +246,7 @@ class _Batch:
 class _Run:
     batch: _Batch
     deadline: float | None
+    timeout: float | None  # the seconds the caller gave, for the error at the deadline
     next_check_at: float
     check_interval: float
     polls: int = 0
@@ -305,10 +324,6 @@ class RunWaiter:
         """No run is waiting and no close is outstanding."""
         return not self._runs and not self._to_close
 
-    @property
-    def waiting(self) -> frozenset[str]:
-        return frozenset(self._runs)
-
     def next_deadline(self) -> float | None:
         """The earliest ``now`` at which :meth:`poll` has work; None if only events can help."""
         times: list[float] = []
@@ -344,11 +359,26 @@ class RunWaiter:
 
     # -- inputs from the caller -------------------------------------------------
 
-    def add(self, run_ids: Iterable[str], now: float, *, deadline: float | None = None) -> None:
+    def add(
+        self,
+        run_ids: Iterable[str],
+        now: float,
+        *,
+        deadline: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
         """Start waiting for ``run_ids`` (ids already waited for are left as they are).
 
-        ``deadline`` (same clock as ``now``) bounds the wait for these runs only.
+        ``deadline`` (same clock as ``now``), or ``timeout`` seconds from ``now``,
+        bounds the wait for these runs only; at that moment each still waiting
+        resolves with :func:`wait_timed_out`.
         """
+        if timeout is not None:
+            end = now + timeout
+            if deadline is not None and deadline < end:
+                timeout = None  # the earlier deadline binds: no number of seconds to name
+            else:
+                deadline = end
         if isinstance(run_ids, str):
             raise TypeError("run_ids must be an iterable of run ids, not a single string")
         new: list[str] = []
@@ -372,6 +402,7 @@ class RunWaiter:
                 self._runs[run_id] = _Run(
                     batch=batch,
                     deadline=deadline,
+                    timeout=timeout,
                     next_check_at=now + self._check_interval * spread,
                     check_interval=self._check_interval,
                 )
@@ -379,16 +410,12 @@ class RunWaiter:
                 self._runs[run_id] = _Run(
                     batch=batch,
                     deadline=deadline,
+                    timeout=timeout,
                     next_check_at=now + self._confirm_wait + offset,
                     check_interval=self._check_interval,
                     confirmed=False,
                     confirm_offset=offset,
                 )
-
-    def offer(self, details: models.TaskRunDetails) -> None:
-        """Resolve a waiting run from details obtained elsewhere, if they are terminal."""
-        if details.id in self._runs and details.status.is_terminal:
-            self._resolve(details.id, details=details)
 
     def discard(self, run_ids: Iterable[str]) -> None:
         """Stop waiting for ``run_ids`` without a result (the caller gave up)."""
@@ -648,13 +675,8 @@ class RunWaiter:
             if self._deadline is not None:
                 limit = self._deadline if limit is None else min(limit, self._deadline)
             if limit is not None and now >= limit:
-                self._resolve(
-                    run_id,
-                    error=TimeoutError(
-                        f"gave up waiting for task run {run_id}: the deadline passed",
-                        operation="wait for task run",
-                    ),
-                )
+                timeout = run.timeout if limit == run.deadline else None
+                self._resolve(run_id, error=wait_timed_out([run_id], timeout))
 
     def _resolve(
         self,

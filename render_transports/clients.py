@@ -15,7 +15,15 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -34,7 +42,7 @@ from render_core.models import (
     TaskRunStatus,
 )
 from render_core.tasks import TaskSpec, typed_result, typed_start
-from render_core.waiter import KnownRuns, RunResult, RunWaiter
+from render_core.waiter import KnownRuns, RunResult, RunWaiter, wait_timed_out
 from render_transports import _otel
 from render_transports.base import AsyncTransport, SyncTransport
 from render_transports.waiting import AsyncWaitHub, wait_sync
@@ -55,8 +63,6 @@ __all__ = [
 
 logger = logging.getLogger("render_sdk")
 logger.addHandler(logging.NullHandler())
-
-_WAIT = "wait for task runs"
 
 
 def _sleep(seconds: float) -> None:
@@ -85,34 +91,72 @@ def _check_timeout(timeout: float | None) -> float | None:
     return timeout
 
 
-def _timed_out(run_ids: Sequence[str], timeout: float | None) -> TimeoutError:
-    shown = ", ".join(run_ids[:5]) + (" ..." if len(run_ids) > 5 else "")
-    return TimeoutError(
-        f"{len(run_ids)} task run(s) still not finished after {timeout:g} s: {shown}",
-        operation=_WAIT,
-    )
+class _Outcomes:
+    """What a caller of one wait sees, given the waiter's results: the same in both faces.
+
+    A run's final details are handed back (failed and canceled runs too); the first
+    error ends the wait. A deadline that passed names every run not finished yet.
+    """
+
+    def __init__(self, run_ids: list[str], timeout: float | None) -> None:
+        self.run_ids = run_ids
+        self.timeout = timeout
+        self.finished: dict[str, TaskRunDetails] = {}
+
+    def take(self, result: RunResult) -> TaskRunDetails:
+        if result.error is not None:
+            if isinstance(result.error, TimeoutError) and self.timeout is not None:
+                missing = [run_id for run_id in self.run_ids if run_id not in self.finished]
+                raise wait_timed_out(missing, self.timeout) from result.error
+            raise result.error
+        assert result.details is not None
+        self.finished[result.run_id] = result.details
+        return result.details
+
+    def in_order(self) -> list[TaskRunDetails]:
+        return [self.finished[run_id] for run_id in self.run_ids]
 
 
-def _settings(
-    *,
-    token: str | None,
-    base_url: str | None,
-    allow_insecure_http: bool,
-    env: Mapping[str, str] | None,
-    timeouts: Timeouts | None,
-    retry: Backoff | None,
-) -> tuple[ClientConfig, Timeouts, Backoff]:
-    config = resolve_config(
-        token=token,
-        base_url=base_url,
-        env=os.environ if env is None else env,
-        allow_insecure_http=allow_insecure_http,
-    )
-    return (
-        config,
-        timeouts if timeouts is not None else Timeouts(),
-        retry if retry is not None else flows.DEFAULT_REQUEST_BACKOFF,
-    )
+class _Settings:
+    """What both clients hold: where and as whom, the bound operations, the waiter's inputs."""
+
+    def __init__(
+        self,
+        *,
+        token: str | None,
+        base_url: str | None,
+        allow_insecure_http: bool,
+        env: Mapping[str, str] | None,
+        timeouts: Timeouts | None,
+        retry: Backoff | None,
+    ) -> None:
+        self._config: ClientConfig = resolve_config(
+            token=token,
+            base_url=base_url,
+            env=os.environ if env is None else env,
+            allow_insecure_http=allow_insecure_http,
+        )
+        self._timeouts = timeouts if timeouts is not None else Timeouts()
+        self._retry = retry if retry is not None else flows.DEFAULT_REQUEST_BACKOFF
+        self._rng = random.Random()
+        self._ops = flows.Operations(self._config, self._retry, self._rng)
+        self._known_runs = KnownRuns()
+
+    @property
+    def base_url(self) -> str:
+        return self._config.base_url
+
+    def _waiter(self) -> RunWaiter:
+        return RunWaiter(
+            self._config,
+            idle_timeout=self._timeouts.stream_idle,
+            rng=self._rng,
+            known_runs=self._known_runs,
+        )
+
+    def __repr__(self) -> str:
+        auth = "token" if self._config.has_token else "no token"
+        return f"{type(self).__name__}(base_url={self._config.base_url!r}, {auth})"
 
 
 P = ParamSpec("P")
@@ -129,6 +173,11 @@ def _spec_of(task: Any) -> TaskSpec:
             operation="start task",
         )
     return spec
+
+
+def _unseen(run_id: str) -> TaskRun:
+    """A run known only by its id: waiting for it starts with no status."""
+    return TaskRun(id=run_id, status="pending")
 
 
 def _check_injection(session: object, transport: object) -> object:
@@ -150,17 +199,6 @@ class SyncWorkflowsService:
 
     def _run(self, flow: Flow[T]) -> T:
         return _otel.run_sync(flow, self._client._transport.send, _sleep)
-
-    def _waiter(self, timeout: float | None) -> RunWaiter:
-        client = self._client
-        deadline = None if timeout is None else time.monotonic() + timeout
-        return RunWaiter(
-            client._config,
-            idle_timeout=client._timeouts.stream_idle,
-            deadline=deadline,
-            rng=client._rng,
-            known_runs=client._known_runs,
-        )
 
     def start_task(
         self,
@@ -193,7 +231,7 @@ class SyncWorkflowsService:
         """Start a run and wait for it; raises :class:`TaskRunError` if it fails or is canceled."""
         _check_timeout(timeout)
         run = self.start_task(task_identifier, input_data, idempotency_key=idempotency_key)
-        return self._wait_one(run.id, run.status, timeout)
+        return self._wait_one(run, timeout).unwrap()
 
     def run(self, task: TaskDefinition[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a task by its definition and return its result, typed and converted.
@@ -215,19 +253,17 @@ class SyncWorkflowsService:
         An id that names no run raises :class:`NotFoundError` within about a second.
         """
         _check_timeout(timeout)
-        return self._wait_one(task_run_id, None, timeout)
+        return self._wait_one(_unseen(task_run_id), timeout).unwrap()
 
-    def _wait_one(
-        self, run_id: str, status: TaskRunStatus | None, timeout: float | None
-    ) -> TaskRunDetails:
-        if status is not None and status.is_terminal:
-            return RunResult(run_id, details=self.get_task_run(run_id)).unwrap()
-        (result,) = self._results([run_id], timeout)
-        return result.unwrap()
+    def _wait_one(self, run: TaskRun, timeout: float | None) -> RunResult:
+        if run.status.is_terminal:  # already finished: one GET, no stream
+            return RunResult(run.id, details=self.get_task_run(run.id))
+        (result,) = self._results([run.id], timeout)
+        return result
 
     def _results(self, run_ids: list[str], timeout: float | None) -> Iterator[RunResult]:
-        waiter = self._waiter(timeout)
-        waiter.add(run_ids, time.monotonic())
+        waiter = self._client._waiter()
+        waiter.add(run_ids, time.monotonic(), timeout=timeout)
         results = wait_sync(waiter, self._client._transport)
         results = _otel.traced_wait(results, run_ids, self._client.base_url)
         try:
@@ -244,14 +280,9 @@ class SyncWorkflowsService:
         error of a run that cannot be waited for (e.g. :class:`NotFoundError`).
         """
         ids = _run_ids(task_run_ids)
-        _check_timeout(timeout)
+        outcomes = _Outcomes(ids, _check_timeout(timeout))
         for result in self._results(ids, timeout):
-            if result.error is not None:
-                if isinstance(result.error, TimeoutError) and timeout is not None:
-                    raise _timed_out([result.run_id], timeout) from result.error
-                raise result.error
-            assert result.details is not None
-            yield result.details
+            yield outcomes.take(result)
 
     def wait_for_runs(
         self, task_run_ids: Iterable[str], *, timeout: float | None = None
@@ -261,17 +292,10 @@ class SyncWorkflowsService:
         Failed and canceled runs are returned, not raised: check ``.status``.
         """
         ids = _run_ids(task_run_ids)
-        _check_timeout(timeout)
-        done: dict[str, TaskRunDetails] = {}
+        outcomes = _Outcomes(ids, _check_timeout(timeout))
         for result in self._results(ids, timeout):
-            if result.error is not None:
-                if isinstance(result.error, TimeoutError) and timeout is not None:
-                    missing = [run_id for run_id in ids if run_id not in done]
-                    raise _timed_out(missing, timeout) from result.error
-                raise result.error
-            assert result.details is not None
-            done[result.run_id] = result.details
-        return [done[run_id] for run_id in ids]
+            outcomes.take(result)
+        return outcomes.in_order()
 
     def task_run_events(self, task_run_ids: Iterable[str]) -> Iterator[TaskRunDetails]:
         """Yield each run's final details once, as it finishes; ends when all have been seen."""
@@ -293,9 +317,8 @@ class SyncWorkflowsService:
         """Every run matching ``params``, fetching pages as needed."""
         current: ListTaskRunsParams | None = params or ListTaskRunsParams()
         while current is not None:
-            page = self.list_task_runs(current)
+            page, current = self._run(self._client._ops.task_run_page(current))
             yield from page
-            current = flows.next_page(current, page)
 
     def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
         """One page of registered tasks."""
@@ -331,7 +354,7 @@ class SyncWorkflowsService:
         return self._run(logs)
 
 
-class Render:
+class Render(_Settings):
     """The synchronous Render client: ``Render().workflows.run_task(...)``.
 
     ``token`` defaults to ``RENDER_API_KEY``; ``base_url`` to the Render API, or to
@@ -353,7 +376,7 @@ class Render:
         allow_insecure_http: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._config, self._timeouts, self._retry = _settings(
+        super().__init__(
             token=token,
             base_url=base_url,
             allow_insecure_http=allow_insecure_http,
@@ -367,14 +390,7 @@ class Render:
             transport = RequestsTransport(session, timeouts=self._timeouts)
         assert transport is not None
         self._transport: SyncTransport = transport
-        self._rng = random.Random()
-        self._ops = flows.Operations(self._config, self._retry, self._rng)
-        self._known_runs = KnownRuns()
         self.workflows = SyncWorkflowsService(self)
-
-    @property
-    def base_url(self) -> str:
-        return self._config.base_url
 
     def close(self) -> None:
         """Release connections (a session you passed in stays open)."""
@@ -390,10 +406,6 @@ class Render:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        auth = "token" if self._config.has_token else "no token"
-        return f"Render(base_url={self._config.base_url!r}, {auth})"
 
 
 # ---------------------------------------------------------------------------
@@ -442,7 +454,7 @@ class AwaitableTaskRun:
     async def wait(self, *, timeout: float | None = None) -> TaskRunDetails:
         """Wait for the run to finish, at most ``timeout`` seconds (our :class:`TimeoutError`)."""
         if self._outcome is None:
-            self._outcome = await self._service._wait_result(self._run, timeout)
+            self._outcome = await self._service._wait_one(self._run, _check_timeout(timeout))
         return self._outcome.unwrap()
 
     def __repr__(self) -> str:
@@ -504,69 +516,66 @@ class AsyncWorkflowsService:
         An id that names no run raises :class:`NotFoundError` within about a second.
         """
         _check_timeout(timeout)
-        result = await self._wait_result(TaskRun(id=task_run_id, status="pending"), timeout)
-        return result.unwrap()
+        return (await self._wait_one(_unseen(task_run_id), timeout)).unwrap()
 
-    async def _wait_result(self, run: TaskRun, timeout: float | None) -> RunResult:
-        if run.status.is_terminal:
+    async def _wait_one(self, run: TaskRun, timeout: float | None) -> RunResult:
+        if run.status.is_terminal:  # already finished: one GET, no stream
             return RunResult(run.id, details=await self.get_task_run(run.id))
-        waiting = self._client._hub().wait(run.id)
-        waiting = _otel.traced_wait_async(waiting, [run.id], self._client.base_url)
-        if timeout is None:
-            return await waiting
-        try:
-            return await asyncio.wait_for(waiting, timeout)
-        except asyncio.TimeoutError:
-            raise _timed_out([run.id], timeout) from None
+        (result,) = [r async for r in self._results([run.id], timeout)]
+        return result
 
-    async def as_completed(
-        self, task_run_ids: Iterable[str], *, timeout: float | None = None
-    ) -> AsyncIterator[TaskRunDetails]:
-        """Yield each run's final details as it finishes (failed and canceled runs too)."""
-        ids = _run_ids(task_run_ids)
-        _check_timeout(timeout)
+    async def _results(
+        self, run_ids: list[str], timeout: float | None
+    ) -> AsyncGenerator[RunResult, None]:
+        """Each run's result as it resolves, over the client's shared streams."""
         hub = self._client._hub()
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        since = loop.time()
         base = self._client.base_url
         pending = {
-            loop.create_task(_otel.traced_wait_async(hub.wait(run_id), [run_id], base)): run_id
-            for run_id in ids
+            loop.create_task(
+                _otel.traced_wait_async(hub.wait(run_id, timeout, since=since), [run_id], base)
+            ): run_id
+            for run_id in run_ids
         }
         try:
             while pending:
-                remaining = None if deadline is None else max(0.0, deadline - loop.time())
-                done, _ = await asyncio.wait(
-                    pending, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-                )
-                if not done:
-                    raise _timed_out(sorted(pending.values()), timeout)
-                for task in sorted(done, key=lambda t: ids.index(pending[t])):
+                done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=lambda t: run_ids.index(pending[t])):
                     pending.pop(task)
-                    result = task.result()
-                    if result.error is not None:
-                        raise result.error
-                    assert result.details is not None
-                    yield result.details
+                    yield task.result()
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
 
+    async def as_completed(
+        self, task_run_ids: Iterable[str], *, timeout: float | None = None
+    ) -> AsyncIterator[TaskRunDetails]:
+        """Yield each run's final details as it finishes (failed and canceled runs too)."""
+        ids = _run_ids(task_run_ids)
+        outcomes = _Outcomes(ids, _check_timeout(timeout))
+        results = self._results(ids, timeout)
+        try:
+            async for result in results:
+                yield outcomes.take(result)
+        finally:
+            await results.aclose()
+
     async def wait_for_runs(
         self, task_run_ids: Iterable[str], *, timeout: float | None = None
     ) -> list[TaskRunDetails]:
         """Wait for every run; final details in the order the ids were given."""
         ids = _run_ids(task_run_ids)
-        done: dict[str, TaskRunDetails] = {}
+        outcomes = _Outcomes(ids, _check_timeout(timeout))
+        results = self._results(ids, timeout)
         try:
-            async for details in self.as_completed(ids, timeout=timeout):
-                done[details.id] = details
-        except TimeoutError as exc:
-            missing = [run_id for run_id in ids if run_id not in done]
-            raise _timed_out(missing, timeout) from exc
-        return [done[run_id] for run_id in ids]
+            async for result in results:
+                outcomes.take(result)
+        finally:
+            await results.aclose()
+        return outcomes.in_order()
 
     async def task_run_events(self, task_run_ids: Iterable[str]) -> AsyncIterator[TaskRunDetails]:
         """Yield each run's final details once, as it finishes; ends when all have been seen."""
@@ -587,10 +596,9 @@ class AsyncWorkflowsService:
     ) -> AsyncIterator[TaskRun]:
         current: ListTaskRunsParams | None = params or ListTaskRunsParams()
         while current is not None:
-            page = await self.list_task_runs(current)
+            page, current = await self._run(self._client._ops.task_run_page(current))
             for run in page:
                 yield run
-            current = flows.next_page(current, page)
 
     async def list_tasks(self, params: ListTasksParams | None = None) -> list[Task]:
         return await self._run(self._client._ops.list_tasks(params))
@@ -620,7 +628,7 @@ class AsyncWorkflowsService:
         return await self._run(logs)
 
 
-class RenderAsync:
+class RenderAsync(_Settings):
     """The asyncio Render client: ``await RenderAsync().workflows.run_task(...)``.
 
     Configuration as :class:`Render`; pass ``session`` to use your own
@@ -640,7 +648,7 @@ class RenderAsync:
         allow_insecure_http: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> None:
-        self._config, self._timeouts, self._retry = _settings(
+        super().__init__(
             token=token,
             base_url=base_url,
             allow_insecure_http=allow_insecure_http,
@@ -654,15 +662,8 @@ class RenderAsync:
             transport = AiohttpTransport(session, timeouts=self._timeouts)
         assert transport is not None
         self._transport: AsyncTransport = transport
-        self._rng = random.Random()
-        self._ops = flows.Operations(self._config, self._retry, self._rng)
-        self._known_runs = KnownRuns()
         self._wait_hub: AsyncWaitHub | None = None
         self.workflows = AsyncWorkflowsService(self)
-
-    @property
-    def base_url(self) -> str:
-        return self._config.base_url
 
     @property
     def streams_opened(self) -> int:
@@ -671,13 +672,7 @@ class RenderAsync:
 
     def _hub(self) -> AsyncWaitHub:
         if self._wait_hub is None:
-            waiter = RunWaiter(
-                self._config,
-                idle_timeout=self._timeouts.stream_idle,
-                rng=self._rng,
-                known_runs=self._known_runs,
-            )
-            self._wait_hub = AsyncWaitHub(waiter, self._transport)
+            self._wait_hub = AsyncWaitHub(self._waiter(), self._transport)
         return self._wait_hub
 
     async def aclose(self) -> None:
@@ -699,7 +694,3 @@ class RenderAsync:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        auth = "token" if self._config.has_token else "no token"
-        return f"RenderAsync(base_url={self._config.base_url!r}, {auth})"

@@ -23,12 +23,24 @@ from collections.abc import Callable, Generator
 from typing import Any
 
 from render_core.errors import NetworkError, RenderError
-from render_core.waiter import CloseStream, Fetch, OpenStream, RunResult, RunWaiter
+from render_core.waiter import (
+    CloseStream,
+    Fetch,
+    OpenStream,
+    RunResult,
+    RunWaiter,
+    wait_timed_out,
+)
 from render_transports.base import AsyncStream, AsyncTransport, SyncStream, SyncTransport
 
 __all__ = ["AsyncWaitHub", "wait_sync"]
 
 logger = logging.getLogger("render_sdk")
+
+
+def _settle(future: asyncio.Future[RunResult], result: RunResult) -> None:
+    if not future.done():
+        future.set_result(result)
 
 
 def _unexpected(exc: BaseException) -> RenderError:
@@ -186,8 +198,15 @@ class AsyncWaitHub:
     def streams_opened(self) -> int:
         return self._waiter.streams_opened
 
-    async def wait(self, run_id: str) -> RunResult:
-        """Wait for ``run_id``'s result; cancelling this coroutine stops waiting for it."""
+    async def wait(
+        self, run_id: str, timeout: float | None = None, *, since: float | None = None
+    ) -> RunResult:
+        """Wait for ``run_id``'s result; cancelling this coroutine stops waiting for it.
+
+        ``timeout`` seconds after ``since`` (the loop's clock; default: now) the
+        result is the waiter's :func:`~render_core.waiter.wait_timed_out` error,
+        for this awaiter only: others awaiting the same run keep their own deadline.
+        """
         if self._closed:
             raise RenderError("the client is closed", operation="wait for task run")
         loop = asyncio.get_running_loop()
@@ -195,9 +214,16 @@ class AsyncWaitHub:
         self._futures.setdefault(run_id, []).append(future)
         self._waiter.add([run_id], loop.time())
         self._kick()
+        expiry = None
+        if timeout is not None:
+            timed_out = RunResult(run_id, error=wait_timed_out([run_id], timeout))
+            start = loop.time() if since is None else since
+            expiry = loop.call_at(start + timeout, _settle, future, timed_out)
         try:
             return await future
         finally:
+            if expiry is not None:
+                expiry.cancel()
             waiting = self._futures.get(run_id)
             if waiting is not None and future in waiting:
                 waiting.remove(future)
@@ -255,8 +281,7 @@ class AsyncWaitHub:
     def _dispatch(self) -> None:
         for result in self._waiter.take_results():
             for future in self._futures.pop(result.run_id, []):
-                if not future.done():
-                    future.set_result(result)
+                _settle(future, result)
 
     def _poke(self) -> None:
         if self._wake is not None:

@@ -40,17 +40,18 @@ def send(request: Request) -> Response:
 class UrllibClient:
     def __init__(self, **options: Any) -> None:
         self.config = resolve_config(env=os.environ, **options)  # the core's rules
+        self.operations = flows.Operations(self.config)  # every REST call, bound to it
 
     def start_task(self, task: str, input_data: Any) -> TaskRun:
-        return flows.run_sync(flows.start_task(self.config, task, input_data), send, time.sleep)
+        return flows.run_sync(self.operations.start_task(task, input_data), send, time.sleep)
 
     def get_task_run(self, run_id: str) -> TaskRunDetails:
-        return flows.run_sync(flows.get_task_run(self.config, run_id), send, time.sleep)
+        return flows.run_sync(self.operations.get_task_run(run_id), send, time.sleep)
 
     def wait_for_runs(self, ids: list[str], timeout: float) -> list[TaskRunDetails]:
         """Final details of every run, in order; raises TaskRunError for a failed one."""
         waiter = RunWaiter(self.config)
-        waiter.add(ids, time.monotonic(), deadline=time.monotonic() + timeout)
+        waiter.add(ids, time.monotonic(), timeout=timeout)
         events: queue.Queue[tuple[str, int, Any]] = queue.Queue()
         closed: set[int] = set()
         finished: dict[str, TaskRunDetails] = {}

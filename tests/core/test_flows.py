@@ -31,6 +31,7 @@ from render_core.errors import (
 from render_core.http import Request, Response
 
 CONFIG = ClientConfig(base_url="https://api.example.test", token="tok", user_agent="ua/1")
+OPS = flows.Operations(CONFIG)
 RUN = {
     "id": "trn-1",
     "taskId": "tsk-1",
@@ -102,7 +103,7 @@ def run_both(make_flow: Any, *answers: Response | RenderError) -> tuple[Any, Scr
 
 
 def test_start_task_success() -> None:
-    run, script, _ = run_both(lambda: flows.start_task(CONFIG, "wf/square", [2]), ok(202, RUN))
+    run, script, _ = run_both(lambda: OPS.start_task("wf/square", [2]), ok(202, RUN))
     assert isinstance(run, models.TaskRun)
     assert run.id == "trn-1"
     (request,) = script.requests
@@ -111,29 +112,27 @@ def test_start_task_success() -> None:
 
 
 def test_get_task_run_success() -> None:
-    details, _, _ = run_both(lambda: flows.get_task_run(CONFIG, "trn-1"), ok(200, DETAILS))
+    details, _, _ = run_both(lambda: OPS.get_task_run("trn-1"), ok(200, DETAILS))
     assert details.results == [4]
 
 
 def test_cancel_list_and_tasks() -> None:
-    assert run_both(lambda: flows.cancel_task_run(CONFIG, "trn-1"), ok(204))[0] is None
+    assert run_both(lambda: OPS.cancel_task_run("trn-1"), ok(204))[0] is None
     page, _, _ = run_both(
-        lambda: flows.list_task_runs(CONFIG, models.ListTaskRunsParams(limit=1)),
+        lambda: OPS.list_task_runs(models.ListTaskRunsParams(limit=1)),
         ok(200, [{"taskRun": RUN, "cursor": "c1"}]),
     )
     assert page[0].cursor == "c1"
     task = {"id": "tsk-1", "name": "square", "createdAt": "2026-01-01T00:00:00Z"}
-    tasks, _, _ = run_both(
-        lambda: flows.list_tasks(CONFIG), ok(200, [{"task": task, "cursor": "t"}])
-    )
+    tasks, _, _ = run_both(OPS.list_tasks, ok(200, [{"task": task, "cursor": "t"}]))
     assert tasks[0].name == "square"
-    got, _, _ = run_both(lambda: flows.get_task(CONFIG, "tsk-1"), ok(200, task))
+    got, _, _ = run_both(lambda: OPS.get_task("tsk-1"), ok(200, task))
     assert got.id == "tsk-1"
 
 
 def test_get_retries_transient_statuses_with_backoff() -> None:
     details, script, _ = run_both(
-        lambda: flows.get_task_run(CONFIG, "trn-1"),
+        lambda: OPS.get_task_run("trn-1"),
         ok(503, {"message": "busy"}),
         ok(502),
         ok(200, DETAILS),
@@ -145,7 +144,7 @@ def test_get_retries_transient_statuses_with_backoff() -> None:
 
 def test_get_retries_connection_errors_and_timeouts() -> None:
     _, script, _ = run_both(
-        lambda: flows.get_task_run(CONFIG, "trn-1"),
+        lambda: OPS.get_task_run("trn-1"),
         NetworkError("connection reset"),
         ReadTimeout("read timed out"),
         ok(200, DETAILS),
@@ -157,7 +156,7 @@ def test_get_gives_up_after_budget_and_names_operation() -> None:
     policy = Backoff(base=0.1, factor=2, cap=1, max_attempts=3)
     with pytest.raises(ServerError) as info:
         run_both(
-            lambda: flows.get_task_run(CONFIG, "trn-1", policy=policy),
+            lambda: flows.Operations(CONFIG, policy).get_task_run("trn-1"),
             ok(503, {"message": "still busy"}),
             ok(503, {"message": "still busy"}),
             ok(503, {"message": "still busy"}),
@@ -169,18 +168,18 @@ def test_get_gives_up_after_budget_and_names_operation() -> None:
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 500, 501])
 def test_get_does_not_retry_permanent_statuses(status: int) -> None:
     with pytest.raises(RenderError) as info:
-        run_both(lambda: flows.get_task_run(CONFIG, "trn-1"), ok(status, {"message": "no"}))
+        run_both(lambda: OPS.get_task_run("trn-1"), ok(status, {"message": "no"}))
     assert info.value.status == status
 
 
 def test_not_found_is_a_client_error() -> None:
     with pytest.raises(NotFoundError):
-        run_both(lambda: flows.get_task_run(CONFIG, "trn-x"), ok(404, {"message": "not found"}))
+        run_both(lambda: OPS.get_task_run("trn-x"), ok(404, {"message": "not found"}))
 
 
 def test_retry_after_is_honoured() -> None:
     _, script, _ = run_both(
-        lambda: flows.get_task_run(CONFIG, "trn-1"),
+        lambda: OPS.get_task_run("trn-1"),
         ok(429, {"message": "slow down"}, [("Retry-After", "3")]),
         ok(200, DETAILS),
     )
@@ -189,7 +188,7 @@ def test_retry_after_is_honoured() -> None:
 
 def test_retry_after_http_date_is_measured_against_the_date_header() -> None:
     _, script, _ = run_both(
-        lambda: flows.get_task_run(CONFIG, "trn-1"),
+        lambda: OPS.get_task_run("trn-1"),
         ok(
             503,
             {"message": "maintenance"},
@@ -206,7 +205,7 @@ def test_retry_after_http_date_is_measured_against_the_date_header() -> None:
 def test_too_long_retry_after_surfaces_rate_limit_error() -> None:
     with pytest.raises(RateLimitError) as info:
         run_both(
-            lambda: flows.get_task_run(CONFIG, "trn-1"),
+            lambda: OPS.get_task_run("trn-1"),
             ok(429, {"message": "quota"}, [("Retry-After", "3600")]),
         )
     assert info.value.retry_after == 3600.0
@@ -215,12 +214,12 @@ def test_too_long_retry_after_surfaces_rate_limit_error() -> None:
 def test_post_is_not_retried_once_it_may_have_reached_the_server() -> None:
     for answer in (ok(503), ok(502), ok(500), NetworkError("reset"), ReadTimeout("slow")):
         with pytest.raises(RenderError):
-            run_both(lambda: flows.start_task(CONFIG, "wf/t", []), answer)
+            run_both(lambda: OPS.start_task("wf/t", []), answer)
 
 
 def test_post_is_retried_when_it_never_left() -> None:
     run, script, _ = run_both(
-        lambda: flows.start_task(CONFIG, "wf/t", []),
+        lambda: OPS.start_task("wf/t", []),
         ConnectionFailed("connection refused"),
         ConnectTimeout("connect timed out"),
         ok(202, RUN),
@@ -231,7 +230,7 @@ def test_post_is_retried_when_it_never_left() -> None:
 
 def test_post_after_rate_limit_is_retried() -> None:
     _, script, _ = run_both(
-        lambda: flows.start_task(CONFIG, "wf/t", []),
+        lambda: OPS.start_task("wf/t", []),
         ok(429, {"message": "slow"}, [("Retry-After", "1")]),
         ok(202, RUN),
     )
@@ -240,7 +239,7 @@ def test_post_after_rate_limit_is_retried() -> None:
 
 def test_post_with_idempotency_key_is_retried_like_a_get() -> None:
     _, script, _ = run_both(
-        lambda: flows.start_task(CONFIG, "wf/t", [], idempotency_key="k-1"),
+        lambda: OPS.start_task("wf/t", [], idempotency_key="k-1"),
         ok(503),
         NetworkError("reset after sending"),
         ok(202, RUN),
@@ -250,7 +249,7 @@ def test_post_with_idempotency_key_is_retried_like_a_get() -> None:
 
 def test_transport_errors_gain_the_operation_name() -> None:
     with pytest.raises(TimeoutError) as info:
-        run_both(lambda: flows.start_task(CONFIG, "wf/t", []), ReadTimeout("read timed out"))
+        run_both(lambda: OPS.start_task("wf/t", []), ReadTimeout("read timed out"))
     assert str(info.value) == "start task failed: read timed out"
     assert isinstance(info.value.__cause__, ReadTimeout)
 
@@ -266,13 +265,13 @@ def test_with_operation_keeps_an_existing_operation_and_attributes() -> None:
 
 def test_validation_happens_before_any_request() -> None:
     with pytest.raises(ClientError):
-        flows.start_task(CONFIG, "wf/t", {1, 2})  # type: ignore[arg-type]
+        OPS.start_task("wf/t", {1, 2})  # type: ignore[arg-type]
 
 
 def test_jitter_uses_the_given_rng() -> None:
     import random
 
-    flow = flows.get_task_run(CONFIG, "trn-1", rng=random.Random(0))
+    flow = flows.Operations(CONFIG, rng=random.Random(0)).get_task_run("trn-1")
     script = Script(ok(503), ok(200, DETAILS))
     flows.run_sync(flow, script.send, script.sleep)
     assert len(script.sleeps) == 1
@@ -285,7 +284,7 @@ class Interrupt(Exception):
 
 
 def test_driver_lets_foreign_exceptions_through_and_closes_the_flow() -> None:
-    flow = flows.get_task_run(CONFIG, "trn-1")
+    flow = OPS.get_task_run("trn-1")
 
     def send(request: Request) -> Response:
         raise Interrupt
@@ -305,7 +304,7 @@ def test_async_driver_lets_cancellation_through() -> None:
             raise AssertionError("unreachable")
 
         task = asyncio.ensure_future(
-            flows.run_async(flows.get_task_run(CONFIG, "trn-1"), send, asyncio.sleep)
+            flows.run_async(OPS.get_task_run("trn-1"), send, asyncio.sleep)
         )
         await started.wait()
         task.cancel()

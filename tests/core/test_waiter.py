@@ -202,7 +202,7 @@ def test_a_successful_get_is_a_sign_of_life() -> None:
                 now,
             )
     assert waiter.take_results() == []
-    assert waiter.waiting == {"trn-a"}
+    assert not waiter.done  # still waiting for trn-a
 
 
 def test_get_confirms_a_terminal_run_the_stream_missed() -> None:
@@ -238,7 +238,7 @@ def test_get_server_error_is_retried_later() -> None:
     fetches(waiter.poll(0.0))
     waiter.fetch_response("trn-a", Response(status=503), 0.1)
     assert waiter.take_results() == []
-    assert "trn-a" in waiter.waiting
+    assert not waiter.done  # still waiting for trn-a
 
 
 def test_unauthorized_stream_resolves_every_run_with_the_error() -> None:
@@ -374,6 +374,25 @@ def test_deadline_resolves_waiting_runs_with_timeout() -> None:
     assert waiter.done
 
 
+def test_a_timeout_names_the_run_and_the_seconds_given() -> None:
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
+    waiter.add(["trn-a"], now=1.0, timeout=0.5)
+    waiter.add(["trn-b"], now=1.0, timeout=2.0, deadline=1.2)  # the earlier deadline binds
+    open_one(waiter, 1.0)
+    waiter.poll(1.2)
+    (early,) = waiter.take_results()
+    assert str(early.error) == (
+        "wait for task runs failed: 1 task run(s) still not finished at the deadline: trn-b"
+    )
+    assert waiter.next_deadline() == pytest.approx(1.5)
+    waiter.poll(1.5)
+    (late,) = waiter.take_results()
+    assert isinstance(late.error, RenderTimeout)
+    assert str(late.error) == (
+        "wait for task runs failed: 1 task run(s) still not finished after 0.5 s: trn-a"
+    )
+
+
 def test_ids_added_to_an_open_stream_regroup_without_last_event_id() -> None:
     waiter = RunWaiter(CONFIG, regroup_delay=0.05)
     waiter.add(["trn-a"], now=0.0)
@@ -396,14 +415,16 @@ def test_ids_added_before_opening_join_the_same_connection() -> None:
     assert len(opens(waiter.poll(0.0))) == 2
 
 
-def test_discard_and_offer() -> None:
+def test_discard_then_a_terminal_event() -> None:
     waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
     waiter.add(["trn-a", "trn-b"], now=0.0)
     action = open_one(waiter)
     waiter.discard(["trn-a", "trn-unknown"])
-    waiter.offer(models.TaskRunDetails(id="trn-b", status="running"))
+    waiter.stream_data(
+        action.stream_id, frame("trn-a", "succeeded") + frame("trn-b", "running", 2), 0.5
+    )
     assert waiter.take_results() == []
-    waiter.offer(models.TaskRunDetails(id="trn-b", status="succeeded"))
+    waiter.stream_data(action.stream_id, frame("trn-b", "succeeded", 3), 0.6)
     assert [r.run_id for r in waiter.take_results()] == ["trn-b"]
     assert waiter.poll(1.0) == [CloseStream(action.stream_id)]
     assert waiter.done
@@ -559,13 +580,13 @@ class WaiterMachine(RuleBasedStateMachine):
         self._collect()
 
     @invariant()
-    def waiting_is_added_minus_resolved(self) -> None:
-        assert self.waiter.waiting <= self.added
-        assert not (self.waiter.waiting & set(self.resolved))
+    def done_only_when_every_run_resolved(self) -> None:
+        if self.waiter.done:
+            assert self.added <= set(self.resolved)
 
     @invariant()
     def quiet_when_nothing_is_waiting(self) -> None:
-        if not self.waiter.waiting:
+        if self.added <= set(self.resolved):
             for action in self.waiter.poll(self.now):
                 assert isinstance(action, CloseStream), "a request after all runs resolved"
                 self.streams.pop(action.stream_id, None)
