@@ -309,12 +309,12 @@ def parse_subtask_result(response: Response) -> SubtaskOutcome:
 
 
 def error_for_status(op: SocketOperation, response: Response) -> RenderError:
-    """HTTP errors of the task socket, classified as the official SDKs do (D.8)."""
+    """HTTP errors of the task socket, classified as the official SDKs classify them."""
     message = response.body.decode("utf-8", errors="replace").strip()[:300]
     try:
         document = json.loads(response.body)
         if isinstance(document, dict):
-            # D.8: the official SDKs show ``message``, else ``error``, else the raw text.
+            # The official SDKs show ``message``, else ``error``, else the raw text.
             for key in ("message", "error"):
                 if isinstance(document.get(key), str) and document[key]:
                     message = document[key]
@@ -334,7 +334,7 @@ def error_for_status(op: SocketOperation, response: Response) -> RenderError:
 
 
 def _transient(error: RenderError) -> bool:
-    # D.8: 5xx, 429, timeouts and connection errors are retried; other 4xx are final.
+    # 5xx, 429, timeouts and connection errors are retried; other 4xx are final.
     return isinstance(error, ServerError | RateLimitError | TimeoutError | NetworkError)
 
 
