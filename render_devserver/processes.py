@@ -33,6 +33,7 @@ imports only the standard library, and ``asyncio`` only where the server needs i
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -89,7 +90,9 @@ def parent_death_hook() -> Callable[[], None] | None:
     return hook
 
 
+@functools.cache
 def _boot_id() -> str:
+    # Fixed until the machine reboots, and this process does not outlive a boot.
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
             return handle.read().strip()

@@ -149,6 +149,63 @@ class _Attempt:
         self.task: asyncio.Task[None] | None = None
 
 
+class _OutputPipe:
+    """The read end of a forked child's stdout or stderr, read by the event loop's
+    selector (``add_reader``, no transport and no task): each line goes to
+    ``on_line`` (with its newline; an over-long line in pieces), and :attr:`ended`
+    is done once the pipe is closed, at its end or by :meth:`close`. It is in
+    ``open_pipes`` while open."""
+
+    _PIECE = 64 * 1024
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        fd: int,
+        on_line: Callable[[bytes], None],
+        open_pipes: set[_OutputPipe],
+    ) -> None:
+        os.set_blocking(fd, False)
+        self._open_pipes = open_pipes
+        open_pipes.add(self)
+        self._loop = loop
+        self._fd = fd
+        self._on_line = on_line
+        self._pending = b""
+        self.ended: asyncio.Future[None] = loop.create_future()
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, self._PIECE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.close()
+            return
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        for line in lines:
+            self._on_line(line + b"\n")
+        while len(self._pending) >= self._PIECE:
+            piece, self._pending = self._pending[: self._PIECE], self._pending[self._PIECE :]
+            self._on_line(piece)
+
+    def close(self) -> None:
+        if self._fd < 0:
+            return
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._fd = -1
+        self._open_pipes.discard(self)
+        if self._pending:
+            self._on_line(self._pending)
+            self._pending = b""
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+
 class _AttemptHandler:
     """What one attempt's task socket asks of the scheduler
     (:class:`render_core.taskserver.AttemptHandler`)."""
@@ -161,8 +218,11 @@ class _AttemptHandler:
         return self._scheduler.store.get_run(task_run_id)
 
     def report(self, result: taskserver.CallbackResult) -> None:
+        # Applied at once (the run ends, its event goes out) rather than when the
+        # attempt's task next wakes: the callback is what every waiter waits for.
         if not self._attempt.reported.done():
             self._attempt.reported.set_result(result)
+            self._scheduler._reported(self._attempt.run_id, result)
 
     def start_subtask(self, parent: Run, request: taskserver.SubtaskRequest) -> str | None:
         return self._scheduler.start_subtask(parent, request)
@@ -250,7 +310,8 @@ class Scheduler:
         self._rebuilding: asyncio.Task[None] | None = None
         self._said: set[str] = set()
         # Output readers by the id of their process's output list (see _keep).
-        self._captures: dict[int, set[asyncio.Task[None]]] = {}
+        self._captures: dict[int, set[asyncio.Future[None]]] = {}
+        self._pipes: set[_OutputPipe] = set()
 
     # -- lifecycle of the scheduler itself ----------------------------------------
 
@@ -340,6 +401,8 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self._close_templates()
+        for pipe in list(self._pipes):
+            pipe.close()
         if self._reapers:
             # Every process is stopping or gone; let their records be cleared.
             await asyncio.wait(set(self._reapers), timeout=KILL_GRACE_SECONDS + 5.0)
@@ -546,37 +609,44 @@ class Scheduler:
         if base is None:
             raise TemplateLost("the template has exited")
         set_env, unset = env_delta(base, self._process_env("run", socket_path))
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
+        loop = asyncio.get_running_loop()
+        writers: list[int] = []
+        pipes: list[_OutputPipe] = []
         try:
-            process = await template.fork(set_env, unset, (out_w, err_w))
+            # The output pipes are wired before the fork request goes out (and with
+            # no await): once the child runs, the server's turns are for its socket.
+            for name in ("stdout", "stderr"):
+                read_end, write_end = os.pipe()
+                writers.append(write_end)
+                pipe = _OutputPipe(
+                    loop,
+                    read_end,
+                    functools.partial(self._log_line, run_id, name, output),
+                    self._pipes,
+                )
+                pipes.append(pipe)
+                self._keep(pipe.ended, output)
+            process = await template.fork(set_env, unset, (writers[0], writers[1]))
         except BaseException:
-            os.close(out_r)
-            os.close(err_r)
+            for pipe in pipes:
+                pipe.close()
             raise
         finally:
-            os.close(out_w)
-            os.close(err_w)
-        loop = asyncio.get_running_loop()
-        for fd, name in ((out_r, "stdout"), (err_r, "stderr")):
-            reader = asyncio.StreamReader(limit=2**16)
-            await loop.connect_read_pipe(
-                functools.partial(asyncio.StreamReaderProtocol, reader),
-                os.fdopen(fd, "rb", buffering=0),
-            )
-            self._keep(loop.create_task(self._capture(reader, name, run_id, output)), output)
+            for write_end in writers:
+                os.close(write_end)
         # Forked or spawned, an attempt's process is recorded and watched the same way,
         # so that it ends with the server however the server ends.
         self._track(process, run_id)
         return process
 
-    def _keep(self, task: asyncio.Task[None], output: list[str]) -> None:
-        """Hold a capture task (a pipe's protocol holds its reader only weakly), filed
-        under the ``output`` list of its process, so that its end can be awaited."""
+    def _keep(self, task: asyncio.Future[None], output: list[str]) -> None:
+        """Hold a capture task (a pipe's protocol holds its reader only weakly), or the
+        end of an :class:`_OutputPipe`, filed under the ``output`` list of its process,
+        so that its end can be awaited."""
         readers = self._captures.setdefault(id(output), set())
         readers.add(task)
 
-        def done(_: asyncio.Task[None]) -> None:
+        def done(_: asyncio.Future[None]) -> None:
             readers.discard(task)
             if not readers and self._captures.get(id(output)) is readers:
                 del self._captures[id(output)]
@@ -734,8 +804,25 @@ class Scheduler:
 
     def _enqueue(self, run_id: str) -> None:
         self._ready.append(run_id)
-        if self._wake is not None:
-            self._wake.set()
+        if self._dispatcher is not None:
+            self._pump()  # at once, not on the dispatcher's next turn
+
+    def _pump(self) -> None:
+        """Launch ready runs while there is room."""
+        while self._ready and self._busy() < self.concurrency:
+            run_id = self._ready.popleft()
+            run = self.store.get_run(run_id)
+            if run is None or run.status is not Status.PENDING:
+                continue
+            if run_id in self._attempts:
+                # The previous attempt's process is still exiting: start the
+                # retry as soon as it is gone.
+                self._after_attempt.add(run_id)
+                continue
+            if not lifecycle.is_due(run, utcnow()):
+                self._schedule_retry(run)
+                continue
+            self._launch(run)
 
     def _busy(self) -> int:
         # A parent waiting for its children does not hold a slot: otherwise parents
@@ -745,20 +832,7 @@ class Scheduler:
     async def _dispatch(self) -> None:
         assert self._wake is not None
         while True:
-            while self._ready and self._busy() < self.concurrency:
-                run_id = self._ready.popleft()
-                run = self.store.get_run(run_id)
-                if run is None or run.status is not Status.PENDING:
-                    continue
-                if run_id in self._attempts:
-                    # The previous attempt's process is still exiting: start the
-                    # retry as soon as it is gone.
-                    self._after_attempt.add(run_id)
-                    continue
-                if not lifecycle.is_due(run, utcnow()):
-                    self._schedule_retry(run)
-                    continue
-                self._launch(run)
+            self._pump()
             self._wake.clear()
             await self._wake.wait()
 
@@ -796,16 +870,13 @@ class Scheduler:
                 timeout=run.timeout_seconds * self.timeout_scale,
                 return_when=asyncio.FIRST_COMPLETED,
             )
-            if attempt.reported.done():
-                self._reported(run.id, attempt.reported.result())
+            if attempt.reported.done():  # the handler applied the report
                 await self._finish_process(process, waiter)
             elif waiter.done():
                 # Exited without a report (a crash, os._exit, a kill): give a late
                 # callback on the socket a moment, then fail the attempt.
                 await asyncio.wait({attempt.reported}, timeout=0.2)
-                if attempt.reported.done():
-                    self._reported(run.id, attempt.reported.result())
-                else:
+                if not attempt.reported.done():
                     await self._drained(output)
                     tail = "\n".join(output[-LAST_LINES:])
                     self._attempt_failed(
@@ -992,13 +1063,17 @@ class Scheduler:
                 line = await stream.read(64 * 1024)  # an over-long line: take it in pieces
             if not line:
                 return
-            text = line.decode("utf-8", errors="replace").rstrip("\r\n")
-            output.append(text)
-            if len(output) > 200:
-                del output[:100]
-            self.store.append_logs([(run_id, utcnow(), name, text)])
-            if self._log_sink is not None:
-                self._log_sink(run_id, text)
+            self._log_line(run_id, name, output, line)
+
+    def _log_line(self, run_id: str, name: str, output: list[str], line: bytes) -> None:
+        """One line a task process wrote: into its run's logs and its recent output."""
+        text = line.decode("utf-8", errors="replace").rstrip("\r\n")
+        output.append(text)
+        if len(output) > 200:
+            del output[:100]
+        self.store.append_logs([(run_id, utcnow(), name, text)])
+        if self._log_sink is not None:
+            self._log_sink(run_id, text)
 
     async def _finish_process(
         self, process: asyncio.subprocess.Process | ForkedProcess, waiter: asyncio.Future[int]

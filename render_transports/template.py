@@ -45,6 +45,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -56,6 +57,9 @@ _FD_SIZE = array.array("i").itemsize
 # Descriptors a request may carry: the child's stdout and stderr.
 _MAX_FDS = 2
 _BUFFER = protocol.MAX_MESSAGE_BYTES
+#: While attempts run, how long after the last one started the next spare is forked
+#: anyway (at once when none runs).
+SPARE_AFTER_SECONDS = 0.02
 
 
 def fork_unsafe_reason() -> str | None:
@@ -198,8 +202,12 @@ class _Template:
 
     One child is kept forked ahead (the *spare*): it has already started its own
     session and waits for its attempt's request, so an attempt pays a message, not
-    a fork, and the next spare is forked after the answer went out. Without a spare
-    (it could not be forked, or died), a request forks on the spot.
+    a fork. The next spare is forked once the template is quiet: when no child is
+    running, or :data:`SPARE_AFTER_SECONDS` after the last attempt started. Forking
+    copies the template's page tables, a millisecond or two of CPU; done at once,
+    it would compete with the attempt that just started (on a small machine, for
+    the same cores). Without a spare (it could not be forked, died, or is not due
+    yet), a request forks on the spot.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -209,15 +217,22 @@ class _Template:
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
         self.retiring = False
+        self.started_at = 0.0  # when the last attempt was handed its process
 
     def run(self) -> bool:
         """Serve until retired or abandoned (then exit); True in a child."""
         while True:
             if self.retiring and not self.children:
                 _leave(0)
-            if self.spare is None and not self.retiring and self._fork_spare():
-                return True
-            for fd, _ in self.poller.poll():
+            timeout: float | None = None
+            if self.spare is None and not self.retiring:
+                due = self._spare_due()
+                if due <= 0.0:
+                    if self._fork_spare():
+                        return True
+                else:
+                    timeout = due * 1000.0
+            for fd, _ in self.poller.poll(timeout):
                 if self.spare is not None and fd == self.spare.pidfd:
                     self._lost_spare()
                 elif fd in self.children:
@@ -225,6 +240,12 @@ class _Template:
                     _reap(self.sock, self.children.pop(fd))
                 elif fd == self.sock.fileno() and self._serve_one():
                     return True
+
+    def _spare_due(self) -> float:
+        """Seconds until the next spare should be forked (0 or less: now)."""
+        if not self.children:
+            return 0.0
+        return self.started_at + SPARE_AFTER_SECONDS - time.monotonic()
 
     def _serve_one(self) -> bool:
         try:
@@ -281,6 +302,7 @@ class _Template:
         return True
 
     def _adopt(self, child: _Child) -> None:
+        self.started_at = time.monotonic()
         self.children[child.pidfd] = child
         self.poller.register(child.pidfd, select.POLLIN)
         with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
