@@ -499,6 +499,16 @@ class TaskConversion:
             self._result = _Codec(result) if needs_conversion(result) else None
         return self._inputs
 
+    def prepare(self) -> None:
+        """Compute now what first use would (the signature, the conversion plan).
+
+        A process that forks one child per attempt calls this first: each child then
+        inherits the result instead of computing it again.
+        """
+        _ = self.signature
+        if self.enabled:
+            self._plan()
+
     @property
     def converts(self) -> bool:
         """Whether anything of this task is converted (resolves the plan)."""

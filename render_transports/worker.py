@@ -596,6 +596,8 @@ def _start_once(env: Mapping[str, str], tasks: Callable[[], TaskRegistry]) -> in
         if env.get(ENV_TEMPLATE_FD):
             from render_transports import template
 
+            for definition in registry:
+                definition.conversion.prepare()  # once here, not in every child
             if template.serve(env):
                 code = _main("run", os.environ.get(ENV_SOCKET_PATH, ""), registry)
                 template.attempt_finished(code)
