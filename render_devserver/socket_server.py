@@ -26,10 +26,11 @@ are 4xx, permanent, so the worker fails at once instead of retrying for five min
 A 500 only when the handler behind the core breaks: logged with its traceback, and
 the server goes on serving. A bug never takes the server, or another connection, down.
 
-Connections are independent tasks (accepted by the server itself, so that close()
-accounts for every socket): a silent, slow or vanished client costs only its
-own connection, which is dropped once ``idle_timeout`` passes without a complete
-request (or without it reading its answer). After refusing a request whose body is
+Connections are independent protocol objects (accepted by the server itself, so that
+close() accounts for every socket), answered in the step that reads a request's last
+byte, with no task per connection or per read: a silent, slow or vanished client costs
+only its own connection, which is dropped once ``idle_timeout`` passes without a
+complete request (or without it reading its answer). After refusing a request whose body is
 still arriving (413, 408, malformed), the server half-closes and drains for a moment, so
 a client that writes its whole request before reading still sees the answer.
 
@@ -46,14 +47,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import logging
 import os
 import socket
 import stat
-import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
-from typing import Any, TypeVar
 
 import attrs
 import h11
@@ -75,7 +75,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
 # A worker sends each request in one go right after connecting; 30 s without a
 # complete request (or without reading an answer) means it is stuck or gone. Twice
@@ -102,39 +101,9 @@ class _Reply:
     """Drain what the client still sends before closing, so it can read the answer."""
 
 
-if sys.version_info >= (3, 11):
-
-    async def _within(step: Coroutine[Any, Any, T], seconds: float) -> T:
-        """``await step``, or ``asyncio.TimeoutError`` after ``seconds`` (a timer on
-        this task, rather than :func:`asyncio.wait_for`'s extra task per call)."""
-        async with asyncio.timeout(seconds):
-            return await step
-
-else:  # pragma: no cover - Python 3.10
-
-    async def _within(step: Coroutine[Any, Any, T], seconds: float) -> T:
-        return await asyncio.wait_for(step, seconds)
-
-
 def _refusal(status: int, message: str) -> _Reply:
     """A request refused before it was read whole: answered, then the connection ends."""
     return _Reply(error_answer(status, message), close=True, linger=True)
-
-
-class _Slot:
-    """An accepted connection: its socket, and its writer once asyncio took it over."""
-
-    __slots__ = ("conn", "writer")
-
-    def __init__(self, conn: socket.socket) -> None:
-        self.conn = conn
-        self.writer: asyncio.StreamWriter | None = None
-
-    def drop(self) -> None:
-        if self.writer is not None:
-            self.writer.transport.abort()
-        else:
-            self.conn.close()
 
 
 @attrs.frozen
@@ -177,7 +146,8 @@ class TaskSocketServer:
         self._listener: socket.socket | None = None
         self._paused: asyncio.TimerHandle | None = None  # accepting, after a failure
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
-        self._connections: dict[asyncio.Task[None], _Slot] = {}
+        self._accepting: dict[asyncio.Task[None], socket.socket] = {}  # being wrapped
+        self._connections: set[_Connection] = set()
         self._started = False
         self._closing = False
         self._closed = asyncio.Event()
@@ -237,12 +207,17 @@ class TaskSocketServer:
                 asyncio.get_running_loop().remove_reader(self._listener.fileno())
                 # Connections the kernel queued but nobody accepted are reset.
                 self._listener.close()
-            connections = dict(self._connections)
-            for task in connections:
+            accepting = dict(self._accepting)
+            for task in accepting:
                 task.cancel()
-            await asyncio.gather(*connections, return_exceptions=True)
-            for slot in connections.values():  # tasks cancelled before they ran
-                slot.drop()
+            await asyncio.gather(*accepting, return_exceptions=True)
+            for conn in accepting.values():  # cancelled before asyncio took it over
+                conn.close()
+            connections = list(self._connections)
+            held = [c.held for c in connections if c.held is not None]
+            for connection in connections:
+                connection.abort()  # a held poll goes with its connection
+            await asyncio.gather(*held, return_exceptions=True)
         finally:
             self._remove_socket_file()
             self._closed.set()
@@ -288,162 +263,209 @@ class TaskSocketServer:
                 self._paused = loop.call_later(_ACCEPT_RETRY_SECONDS, self._resume)
                 return
             conn.setblocking(False)
-            slot = _Slot(conn)
-            task = loop.create_task(self._serve(slot), name=f"task-socket {self._path}")
-            self._connections[task] = slot
-            task.add_done_callback(self._forget)
+            task = loop.create_task(self._adopt(conn), name=f"task-socket {self._path}")
+            self._accepting[task] = conn
+            task.add_done_callback(self._adopted)
 
     def _resume(self) -> None:
         self._paused = None
         if self._listener is not None and not self._closing:
             asyncio.get_running_loop().add_reader(self._listener.fileno(), self._on_readable)
 
-    async def _serve(self, slot: _Slot) -> None:
+    async def _adopt(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
         try:
-            reader, writer = await asyncio.open_unix_connection(sock=slot.conn)
+            await loop.connect_accepted_socket(lambda: _Connection(self), sock=conn)
         except OSError as exc:
-            slot.conn.close()
+            conn.close()
             logger.debug("task socket %s: connection lost at once: %s", self._path, exc)
-            return
-        slot.writer = writer
-        await _Connection(self, reader, writer).serve()
 
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        self._connections.pop(task, None)
+    def _adopted(self, task: asyncio.Task[None]) -> None:
+        self._accepting.pop(task, None)
 
-    async def _dispatch(self, request: _Received) -> Answer:
-        """The answer to one complete request; never raises (but CancelledError)."""
+    def _answer(self, request: _Received) -> Answer | SubtaskPoll:
+        """The answer to one complete request, or the poll to hold before answering;
+        never raises."""
         try:
             answer = self._server.respond(request.method, request.target, request.body)
-            if isinstance(answer, SubtaskPoll):
-                if self._wait_for_end is not None:
-                    await self._wait_for_end(answer.task_run_id)
-                answer = self._server.answer_poll(answer)
+            if isinstance(answer, SubtaskPoll) and self._wait_for_end is None:
+                return self._server.answer_poll(answer)
             return answer
         except Exception:
-            logger.exception(
-                "task socket %s: the handler failed on %s %s",
-                self._path,
-                request.method,
-                request.target,
-            )
-            return error_answer(
-                500, "the task-socket handler failed; the server log has the details"
-            )
+            return self._failed(request)
+
+    async def _hold(self, poll: SubtaskPoll, request: _Received) -> Answer:
+        """Hold a subtask-result poll until the child ends, then answer it."""
+        assert self._wait_for_end is not None
+        try:
+            await self._wait_for_end(poll.task_run_id)
+            return self._server.answer_poll(poll)
+        except Exception:
+            return self._failed(request)
+
+    def _failed(self, request: _Received) -> Answer:
+        logger.exception(
+            "task socket %s: the handler failed on %s %s",
+            self._path,
+            request.method,
+            request.target,
+        )
+        return error_answer(500, "the task-socket handler failed; the server log has the details")
 
     def _count(self) -> None:
         self._served += 1
 
 
-class _Connection:
-    """One client connection: requests in, answers out, until either side is done."""
+class _Connection(asyncio.Protocol):
+    """One client connection: requests in, answers out, until either side is done.
 
-    def __init__(
-        self, server: TaskSocketServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    An :class:`asyncio.Protocol`: bytes arrive in :meth:`data_received` and go to h11;
+    a whole request is answered in the same step (a held poll in a task of its own).
+    One timer bounds each wait on the client: ``idle_timeout`` to deliver a request,
+    to read its answer, or to finish sending after a refusal.
+    """
+
+    def __init__(self, server: TaskSocketServer) -> None:
         self._server = server
-        self._reader = reader
-        self._writer = writer
         self._conn = h11.Connection(h11.SERVER)
         self._timeout = server.idle_timeout
         self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self.held: asyncio.Task[None] | None = None  # a subtask-result poll
         self._method = b""  # of the request being answered (HEAD answers have no body)
+        self._head: h11.Request | None = None
+        self._body: list[bytes] = []
+        self._size = 0
+        self._draining = False  # after a refusal: discard input until the client ends
+        self._closing = False
+        self._unsent = 0  # answers still (partly) in the write buffer
 
-    async def serve(self) -> None:
-        graceful = False
-        try:
-            graceful = await self._serve_requests()
-        except asyncio.TimeoutError:  # the client stopped reading its answer (an OSError)
-            logger.debug("task socket %s: client did not read its answer", self._server.path)
-        except OSError as exc:  # the client went away mid-answer
+    # -- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        # Told when anything is left unsent, and when all of it went: an answer counts
+        # once the client has taken it, and a client that stops reading is dropped.
+        transport.set_write_buffer_limits(high=0)
+        self._server._connections.add(self)
+        self._wait_on_client(self._request_late)
+
+    def pause_writing(self) -> None:
+        self._wait_on_client(self._not_reading)  # it must read its answer in time
+
+    def resume_writing(self) -> None:
+        for _ in range(self._unsent):
+            self._server._count()
+        self._unsent = 0
+        if self._closing:
+            self._cancel_timer()
+        elif not self._draining and self.held is None:
+            self._wait_on_client(self._request_late)
+
+    def data_received(self, data: bytes) -> None:
+        # In pieces, as a stream read them: h11 bounds an incomplete head only while
+        # it is incomplete, so an oversized one is refused however the bytes arrive.
+        for start in range(0, len(data), _CHUNK):
+            if self._draining or self._closing:
+                return
+            self._conn.receive_data(data[start : start + _CHUNK])
+            self._advance()
+
+    def eof_received(self) -> bool:
+        if self._draining:
+            self._close(graceful=True)
+            return True
+        if not self._closing:
+            self._conn.receive_data(b"")
+            self._advance()
+        return True  # keep the write side open: an answer may still be going out
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True
+        self._cancel_timer()
+        if self.held is not None:
+            self.held.cancel()  # its answer could no longer be delivered
+        self._server._connections.discard(self)
+        if exc is not None:
             logger.debug("task socket %s: connection lost: %s", self._server.path, exc)
-        except Exception:
-            logger.exception("task socket %s: connection failed", self._server.path)
-        finally:
-            await self._close(graceful)
 
-    async def _serve_requests(self) -> bool:
-        """Serve requests until the connection should end; True to close it gracefully."""
-        while True:
-            received = await self._receive()
-            if received is None:
-                return True
-            if isinstance(received, _Reply):  # refused before the request ended
-                if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    await self._respond(received)
-                    if received.linger:
-                        await self._linger()
-                return True
-            answer = await self._server._dispatch(received)
-            await self._respond(_Reply(answer))
-            logger.debug(
-                "task socket %s: %s %s -> %d",
-                self._server.path,
-                received.method,
-                received.target,
-                answer.status,
-            )
-            if self._conn.our_state is not h11.DONE or self._conn.their_state is not h11.DONE:
-                return True  # Connection: close (theirs or ours), HTTP/1.0
-            self._conn.start_next_cycle()
+    # -- requests -----------------------------------------------------------------
 
-    async def _read(self, deadline: float) -> bytes | None:
-        """Bytes from the client (``b""`` at its end), or None once ``deadline`` passed."""
-        remaining = deadline - self._loop.time()
-        if remaining <= 0:
-            return None
-        try:
-            return await _within(self._reader.read(_CHUNK), remaining)
-        except asyncio.TimeoutError:
-            return None
-        except OSError:  # reset by the client: the same as its end
-            return b""
-
-    async def _receive(self) -> _Received | _Reply | None:
-        """The next whole request; an answer refusing it; None when there is none."""
+    def _advance(self) -> None:
+        """Take h11's events as far as the bytes received allow."""
         conn = self._conn
         limit = self._server.max_body_bytes
-        deadline = self._loop.time() + self._timeout
-        self._method = b""
-        head: h11.Request | None = None
-        body: list[bytes] = []
-        size = 0
-        while True:
+        while not self._closing and self.held is None:
             try:
                 event = conn.next_event()
             except h11.RemoteProtocolError as exc:
-                return _refusal(exc.error_status_hint, f"malformed HTTP request: {exc}")
+                self._refuse(_refusal(exc.error_status_hint, f"malformed HTTP request: {exc}"))
+                return
             if event is h11.NEED_DATA:
-                if conn.they_are_waiting_for_100_continue:
-                    await self._send(
-                        conn.send(h11.InformationalResponse(status_code=100, headers=[]))
-                    )
-                data = await self._read(deadline)
-                if data is None:
-                    if head is None and not conn.trailing_data[0]:
-                        return None  # an idle keep-alive connection: just close it
-                    return _refusal(408, f"the request did not arrive within {self._timeout:g} s")
-                conn.receive_data(data)
-            elif isinstance(event, h11.Request):
-                head = event
+                if conn.they_are_waiting_for_100_continue and self._head is not None:
+                    self._write(conn.send(h11.InformationalResponse(status_code=100, headers=[])))
+                return
+            if event is h11.PAUSED:
+                return
+            if isinstance(event, h11.Request):
+                self._head = event
                 self._method = event.method
                 declared = _content_length(event)
                 if declared is not None and declared > limit:
-                    return self._too_large(declared)
+                    self._refuse(self._too_large(declared))
+                    return
             elif isinstance(event, h11.Data):
-                size += len(event.data)
-                if size > limit:
-                    return self._too_large(None)
-                body.append(bytes(event.data))
+                self._size += len(event.data)
+                if self._size > limit:
+                    self._refuse(self._too_large(None))
+                    return
+                self._body.append(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage):
-                assert head is not None
-                return _Received(
-                    method=head.method.decode("ascii"),
-                    target=head.target.decode("latin-1"),
-                    body=b"".join(body),
+                assert self._head is not None
+                received = _Received(
+                    method=self._head.method.decode("ascii"),
+                    target=self._head.target.decode("latin-1"),
+                    body=b"".join(self._body),
                 )
+                self._head, self._body, self._size = None, [], 0
+                self._cancel_timer()
+                answer = self._server._answer(received)
+                if isinstance(answer, SubtaskPoll):
+                    self.held = self._loop.create_task(self._hold(answer, received))
+                    return
+                if not self._answered(received, answer):
+                    return
             else:  # ConnectionClosed: the client left before (or between) requests
-                return None
+                self._close(graceful=True)
+                return
+
+    async def _hold(self, poll: SubtaskPoll, received: _Received) -> None:
+        answer = await self._server._hold(poll, received)
+        self.held = None
+        if not self._closing and self._answered(received, answer):
+            self._advance()  # a request pipelined behind the poll
+
+    def _answered(self, received: _Received, answer: Answer) -> bool:
+        """Write ``answer``; True if the connection goes on to its next request."""
+        self._respond(_Reply(answer))
+        logger.debug(
+            "task socket %s: %s %s -> %d",
+            self._server.path,
+            received.method,
+            received.target,
+            answer.status,
+        )
+        conn = self._conn
+        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            self._close(graceful=True)  # Connection: close (theirs or ours), HTTP/1.0
+            return False
+        conn.start_next_cycle()
+        self._method = b""
+        if not self._unsent:
+            self._wait_on_client(self._request_late)
+        return True
 
     def _too_large(self, declared: int | None) -> _Reply:
         # A client waiting for "100 Continue" sends no body: nothing to drain.
@@ -451,7 +473,26 @@ class _Connection:
         answer = body_too_large(self._server.max_body_bytes, declared=declared)
         return _Reply(answer, close=True, linger=linger)
 
-    async def _respond(self, reply: _Reply) -> None:
+    def _refuse(self, reply: _Reply) -> None:
+        """Answer a request that was not read whole, then end the connection."""
+        if self._conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            self._respond(reply)
+            if reply.linger:
+                self._linger()
+                return
+        self._close(graceful=True)
+
+    def _request_late(self) -> None:
+        """The idle timeout passed without a whole request."""
+        self._timer = None
+        if self._head is None and not self._conn.trailing_data[0]:
+            self._close(graceful=True)  # an idle keep-alive connection: just close it
+        else:
+            self._refuse(_refusal(408, f"the request did not arrive within {self._timeout:g} s"))
+
+    # -- answers ------------------------------------------------------------------
+
+    def _respond(self, reply: _Reply) -> None:
         answer = reply.answer
         try:
             reason = HTTPStatus(answer.status).phrase.encode("ascii")
@@ -465,39 +506,64 @@ class _Connection:
         if answer.body and self._method != b"HEAD":
             parts.append(conn.send(h11.Data(data=answer.body)))
         parts.append(conn.send(h11.EndOfMessage()))
-        await self._send(b"".join(part for part in parts if part))
-        self._server._count()
+        self._write(b"".join(part for part in parts if part))
+        transport = self._transport
+        if transport is not None and transport.get_write_buffer_size():
+            self._unsent += 1  # counted when the client has taken it
+        else:
+            self._server._count()
 
-    async def _send(self, data: bytes | None) -> None:
-        if data:
-            self._writer.write(data)
-            if self._writer.transport.get_write_buffer_size():  # not all sent at once
-                await _within(self._writer.drain(), self._timeout)
+    def _write(self, data: bytes | None) -> None:
+        transport = self._transport
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
 
-    async def _linger(self) -> None:
+    def _linger(self) -> None:
         """Half-close, then discard what the client still sends (for up to the idle
         timeout): closing with unread data would reset the connection and could
         destroy the answer before the client read it."""
+        transport = self._transport
+        assert transport is not None
+        self._draining = True
         with contextlib.suppress(OSError):
-            if self._writer.can_write_eof():
-                self._writer.write_eof()
-        deadline = self._loop.time() + self._timeout
-        while await self._read(deadline):
-            pass
+            if transport.can_write_eof():
+                transport.write_eof()
+        self._wait_on_client(functools.partial(self._close, graceful=True))
 
-    async def _close(self, graceful: bool) -> None:
-        writer = self._writer
-        closed = False
-        try:
-            if graceful and not writer.is_closing():
-                writer.close()  # flushes what is still buffered first
-                await asyncio.wait_for(writer.wait_closed(), self._timeout)
-                closed = True
-        except (OSError, asyncio.TimeoutError):
-            pass
-        finally:
-            if not closed:  # abrupt, timed out or cancelled: drop it now
-                writer.transport.abort()
+    def _close(self, graceful: bool) -> None:
+        """End the connection: flush what is still buffered first (for up to the idle
+        timeout) if ``graceful``, else drop it now."""
+        transport = self._transport
+        if transport is None or self._closing:
+            return
+        self._closing = True
+        if not graceful:
+            self.abort()
+            return
+        transport.close()
+        if transport.get_write_buffer_size():
+            self._wait_on_client(self._not_reading)
+
+    def _not_reading(self) -> None:
+        logger.debug("task socket %s: client did not read its answer", self._server.path)
+        self.abort()
+
+    def abort(self) -> None:
+        self._closing = True
+        self._cancel_timer()
+        if self.held is not None:
+            self.held.cancel()
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _wait_on_client(self, then: Callable[[], None]) -> None:
+        self._cancel_timer()
+        self._timer = self._loop.call_later(self._timeout, then)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
 
 def _content_length(request: h11.Request) -> int | None:
