@@ -58,6 +58,10 @@ __all__ = [
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # After SIGTERM, how long the watchdog lets task processes exit before SIGKILL.
 WATCHDOG_GRACE_SECONDS = 2.0
+# The watchdog hears of new and ended processes in batches, this long apart: a
+# process that ends within it is never written at all. Each write wakes the watchdog,
+# and two per attempt were a good part of the server's time in a fan-out.
+WATCHDOG_BATCH_SECONDS = 0.05
 _LINUX = sys.platform.startswith("linux")
 
 
@@ -197,12 +201,16 @@ class Watchdog:
     ``await start()``, then :meth:`watch` and :meth:`forget` each process group;
     ``await close()`` when the server stops (the helper then exits, having nothing
     left to end). Methods never raise: without a watchdog the other two layers
-    remain.
+    remain. Changes go out every :data:`WATCHDOG_BATCH_SECONDS`, and a group
+    forgotten before its batch went out is never sent: a server killed within that
+    window leaves its newest processes to the other layers.
     """
 
     def __init__(self, socket_dir: str | None = None) -> None:
         self._socket_dir = socket_dir
         self._process: asyncio.subprocess.Process | None = None
+        self._pending: dict[int, str] = {}  # pgid -> its line, not written yet
+        self._flush: asyncio.TimerHandle | None = None
 
     @property
     def pid(self) -> int | None:
@@ -235,14 +243,40 @@ class Watchdog:
             process.stdin.write(line.encode("ascii"))
 
     def watch(self, pgid: int, token: str | None) -> None:
-        self._send(f"+{pgid} {token or '-'}\n")
+        self._queue(pgid, f"+{pgid} {token or '-'}\n")
 
     def forget(self, pgid: int) -> None:
-        self._send(f"-{pgid}\n")
+        if self._pending.get(pgid, "").startswith("+"):
+            del self._pending[pgid]  # never sent: nothing to take back
+        else:
+            self._queue(pgid, f"-{pgid}\n")
+
+    def _queue(self, pgid: int, line: str) -> None:
+        import asyncio
+
+        self._pending.pop(pgid, None)
+        self._pending[pgid] = line
+        if self._flush is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                self.flush()
+                return
+            self._flush = loop.call_later(WATCHDOG_BATCH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        """Write what is pending now."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if self._pending:
+            lines, self._pending = "".join(self._pending.values()), {}
+            self._send(lines)
 
     async def close(self) -> None:
         import asyncio
 
+        self.flush()
         process, self._process = self._process, None
         if process is None:
             return
