@@ -345,7 +345,9 @@ class Template:
                 child._exited(message.returncode)
 
     def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
-        if len(fds) != 1 or _pid_of_pidfd(fds[0]) != message.pid:
+        # A pidfd whose process has already been reaped reports pid -1: in a fan-out a
+        # trivial child can finish before this message is read. Its exit is reported.
+        if len(fds) != 1 or _pid_of_pidfd(fds[0]) not in (message.pid, -1):
             _close_all(fds)
             raise protocol.TemplateProtocolError("forked: no pidfd of the child came with it")
         child = ForkedProcess(message.pid, fds[0])

@@ -466,3 +466,52 @@ def test_the_mode_is_on_the_dev_endpoint(forked: DevServer, cold: DevServer) -> 
         document = requests.get(f"{server.url}/dev/tasks", timeout=30).json()
         assert document["processes"]["mode"] == mode
         assert document["processes"]["description"]
+
+
+def test_a_child_reaped_before_its_forked_message_is_read_is_still_adopted() -> None:
+    """In a fan-out a trivial child can end, and be reaped by the template, before the
+    server reads the message that announces it: its pidfd then names no pid (-1)."""
+    import array
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import Template
+
+    async def scenario() -> tuple[int, str | None]:
+        template = Template()
+        peer = socket.socket(fileno=os.dup(template.child_fd))
+        template.started()
+        peer.send(protocol.build_ready(os.getpid()))
+        assert await template.wait_ready(5) is None
+        read_out, write_out = os.pipe()
+        read_err, write_err = os.pipe()
+        forking = asyncio.ensure_future(template.fork({}, [], (write_out, write_err)))
+        data, _, _, _ = await asyncio.get_running_loop().run_in_executor(
+            None, peer.recvmsg, protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(16)
+        )
+        request = protocol.parse_server_message(data)
+        assert isinstance(request, protocol.ForkRequest)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(3)
+        pidfd = os.pidfd_open(pid)
+        os.waitpid(pid, 0)  # reaped: the pidfd now names no process
+        fds = array.array("i", [pidfd]).tobytes()
+        peer.sendmsg(
+            [protocol.build_forked(request.id, pid)],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)],
+        )
+        peer.send(protocol.build_exited(request.id, pid, 3))
+        os.close(pidfd)
+        child = await asyncio.wait_for(forking, 5)
+        code = await asyncio.wait_for(child.wait(), 5)
+        lost = template.lost
+        template.close()
+        peer.close()
+        for fd in (read_out, write_out, read_err, write_err):
+            os.close(fd)
+        return code, lost
+
+    code, lost = asyncio.run(scenario())
+    assert code == 3
+    assert lost is None
