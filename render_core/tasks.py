@@ -4,7 +4,7 @@ What goes in: Python functions and the options of ``@app.task`` (see the referen
 docs). What comes out: :class:`TaskSpec` values (one per task), the
 registration payload of the task socket, argument binding for a
 run's input, and the JSON encoding of a result. Everything here is pure; running a
-task is the worker's job (``render_transports.worker``).
+task is the worker's job (``render_sdk.worker.runtime``).
 
 Validation happens at decoration time, with messages that name the task and the bad
 value: timeouts outside 30..86400 s, unknown plans, negative retry settings,

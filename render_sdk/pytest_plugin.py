@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from render_sdk.client.clients import Render, RenderAsync
     from render_sdk.testing import DevServerHarness
-    from render_transports.clients import Render, RenderAsync
 
 __all__ = [
     "render_client",

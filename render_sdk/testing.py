@@ -29,11 +29,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
-from render_transports.inprocess import LocalRun, LocalRunner, run_local, run_local_async
+from render_sdk.worker.inprocess import LocalRun, LocalRunner, run_local, run_local_async
 
 if TYPE_CHECKING:
     from render_devserver.server import DevServer
-    from render_transports.clients import Render, RenderAsync
+    from render_sdk.client.clients import Render, RenderAsync
 
 __all__ = [
     "DevServerHarness",
@@ -171,7 +171,7 @@ class DevServerHarness:
     def async_client(self) -> RenderAsync:
         """A new :class:`~render_sdk.RenderAsync` on this server; close it (``async with``)
         on the event loop that uses it."""
-        from render_transports.clients import RenderAsync
+        from render_sdk.client.clients import RenderAsync
 
         return RenderAsync(base_url=self.url, env={})
 
@@ -201,7 +201,7 @@ class DevServerHarness:
         if self._stack is not None:
             raise RuntimeError("this dev server is already running")
         from render_devserver.server import DevServer
-        from render_transports.clients import Render
+        from render_sdk.client.clients import Render
 
         stack = contextlib.ExitStack()
         try:

@@ -2,7 +2,7 @@
 
 Both are thin: every operation is a flow from :mod:`render_core.flows` run by the
 colour's driver over a transport, and waiting is the core's
-:class:`~render_core.waiter.RunWaiter` driven by :mod:`render_transports.waiting`.
+:class:`~render_core.waiter.RunWaiter` driven by :mod:`render_sdk.client.waiting`.
 Neither module-level import pulls in ``requests`` or ``aiohttp``: each face imports
 its default transport when it is constructed without one.
 """
@@ -43,15 +43,15 @@ from render_core.models import (
 )
 from render_core.tasks import TaskSpec, typed_result, typed_start
 from render_core.waiter import KnownRuns, RunResult, RunWaiter, wait_timed_out
-from render_transports import _otel
+from render_sdk import _otel
+from render_sdk.client.waiting import AsyncWaitHub, wait_sync
 from render_transports.base import AsyncTransport, SyncTransport
-from render_transports.waiting import AsyncWaitHub, wait_sync
 
 if TYPE_CHECKING:
     import aiohttp
     import requests
 
-    from render_transports.worker import TaskDefinition
+    from render_sdk.worker.runtime import TaskDefinition
 
 __all__ = [
     "AsyncWorkflowsService",

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Each attempt is run by the worker's own runtime (``render_transports.worker``), the
+Each attempt is run by the worker's own runtime (``render_sdk.worker.runtime``), the
 code a task process runs in production. Only its transport differs: instead of HTTP
 on a Unix socket, the runtime's requests go to an :class:`_AttemptSocket`, an
 in-memory task socket answered by :class:`render_core.taskserver.TaskSocket`, the
@@ -50,7 +50,7 @@ from render_core.taskserver import (
     apply_report,
 )
 from render_core.waiter import task_run_error
-from render_transports.worker import TaskDefinition, Workflows, _Runtime
+from render_sdk.worker.runtime import TaskDefinition, Workflows, _Runtime
 
 __all__ = ["LocalRun", "LocalRunner", "run_local", "run_local_async"]
 
