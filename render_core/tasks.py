@@ -43,6 +43,7 @@ __all__ = [
     "bind_arguments",
     "encode_result",
     "registration_payload",
+    "task_name",
     "typed_result",
     "typed_start",
 ]
@@ -476,6 +477,12 @@ def bind_arguments(
         return definition.conversion.structure_arguments(args, kwargs)
     except ConversionError as exc:
         raise TaskInputError(f"{definition.name}: {exc}") from None
+
+
+def task_name(identifier: str) -> str:
+    """The task name in a task identifier: ``"workflow-slug/name:version"``, the forms
+    without the slug or the version, or a bare name, all name ``name``."""
+    return identifier.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
 def typed_start(

@@ -40,7 +40,7 @@ from typing import Any
 from render_core import lifecycle
 from render_core.http import Request, Response
 from render_core.models import TaskRunDetails, TaskRunStatus
-from render_core.tasks import TaskRegistry, TaskSpec
+from render_core.tasks import TaskRegistry, TaskSpec, task_name
 from render_core.taskserver import (
     CallbackResult,
     SubtaskPoll,
@@ -225,7 +225,7 @@ class LocalRunner:
         if isinstance(task, TaskDefinition | TaskSpec):
             name = task.name
         elif isinstance(task, str):
-            name = task.rsplit("/", 1)[-1]  # "slug/name" as clients write it
+            name = task_name(task)  # "slug/name" as clients write it
         else:
             raise TypeError(f"a task is a task function or its name, got {type(task).__name__}")
         definition = self._registry.get(name)
@@ -276,7 +276,7 @@ class LocalRunner:
             existing = self._by_key.get(request.idempotency_key)
             if existing is not None:
                 return existing  # a retried POST /run-subtask starts nothing new
-        definition = self._registry.get(request.task_name.rsplit("/", 1)[-1])
+        definition = self._registry.get(task_name(request.task_name))
         if definition is None:
             return None
         record = self._new_run(definition, request.input, parent, request.idempotency_key)
