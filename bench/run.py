@@ -914,7 +914,7 @@ GENERAL_NOTES = [
 MISS_NOTES = {
     "worker path": (
         "Profile (`python -X importtime`, same machine): `asyncio` ~50 ms (imported at module "
-        "level by `render_transports.worker`), `render_core.callback` ~50 ms with its imports "
+        "level by `render_sdk.worker.runtime`), `render_core.callback` ~50 ms with its imports "
         "(`attrs` ~16 ms, `render_core.backoff` ~11 ms, ~17 ms creating its own attrs "
         "classes), `typing` ~17 ms, `render_core.tasks` and `config` ~8 ms each. A run-mode "
         "process needs asyncio anyway (`Workflows.start()` runs the attempt on an event "

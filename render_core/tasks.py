@@ -4,7 +4,7 @@ What goes in: Python functions and the options of ``@app.task`` (see the referen
 docs). What comes out: :class:`TaskSpec` values (one per task), the
 registration payload of the task socket, argument binding for a
 run's input, and the JSON encoding of a result. Everything here is pure; running a
-task is the worker's job (``render_transports.worker``).
+task is the worker's job (``render_sdk.worker.runtime``).
 
 Validation happens at decoration time, with messages that name the task and the bad
 value: timeouts outside 30..86400 s, unknown plans, negative retry settings,
@@ -43,6 +43,7 @@ __all__ = [
     "bind_arguments",
     "encode_result",
     "registration_payload",
+    "task_name",
     "typed_result",
     "typed_start",
 ]
@@ -476,6 +477,12 @@ def bind_arguments(
         return definition.conversion.structure_arguments(args, kwargs)
     except ConversionError as exc:
         raise TaskInputError(f"{definition.name}: {exc}") from None
+
+
+def task_name(identifier: str) -> str:
+    """The task name in a task identifier: ``"workflow-slug/name:version"``, the forms
+    without the slug or the version, or a bare name, all name ``name``."""
+    return identifier.rsplit("/", 1)[-1].split(":", 1)[0]
 
 
 def typed_start(

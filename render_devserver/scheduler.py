@@ -36,6 +36,7 @@ from typing import Any
 from render_core import codec, lifecycle, taskserver
 from render_core.lifecycle import LifecycleError, Run
 from render_core.models import TaskRunStatus
+from render_core.tasks import task_name
 from render_core.template import ENV_TEMPLATE_FD, env_delta
 from render_devserver import processes
 from render_devserver.ids import new_id
@@ -686,8 +687,7 @@ class Scheduler:
             task = self.store.task_by_id(ref)
             if task is not None:
                 return task
-        name = ref.rsplit("/", 1)[-1].split(":", 1)[0]
-        task = self.store.task_by_name(name)
+        task = self.store.task_by_name(task_name(ref))
         if task is None:
             raise TaskNotFound(f"task not found: {ref}")
         return task

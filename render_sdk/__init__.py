@@ -19,8 +19,8 @@ from render_sdk._lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from render_core.tasks import Options, Retry
-    from render_transports.clients import AwaitableTaskRun, Render, RenderAsync
-    from render_transports.worker import (
+    from render_sdk.client.clients import AwaitableTaskRun, Render, RenderAsync
+    from render_sdk.worker.runtime import (
         TaskContext,
         TaskInstance,
         TaskRunMetadata,
@@ -47,17 +47,17 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Render": "render_transports.clients",
-    "RenderAsync": "render_transports.clients",
-    "AwaitableTaskRun": "render_transports.clients",
+    "Render": "render_sdk.client.clients",
+    "RenderAsync": "render_sdk.client.clients",
+    "AwaitableTaskRun": "render_sdk.client.clients",
     "Options": "render_core.tasks",
     "Retry": "render_core.tasks",
-    "Workflows": "render_transports.worker",
-    "TaskContext": "render_transports.worker",
-    "TaskInstance": "render_transports.worker",
-    "TaskRunMetadata": "render_transports.worker",
-    "start": "render_transports.worker",
-    "task": "render_transports.worker",
+    "Workflows": "render_sdk.worker.runtime",
+    "TaskContext": "render_sdk.worker.runtime",
+    "TaskInstance": "render_sdk.worker.runtime",
+    "TaskRunMetadata": "render_sdk.worker.runtime",
+    "start": "render_sdk.worker.runtime",
+    "task": "render_sdk.worker.runtime",
 }
 
 

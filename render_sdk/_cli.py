@@ -40,7 +40,7 @@ from render_sdk._cli_format import (
 )
 
 if TYPE_CHECKING:
-    from render_transports.clients import Render
+    from render_sdk.client.clients import Render
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "HELP", "UsageError", "main"]
 
@@ -357,7 +357,7 @@ def _client(args: argparse.Namespace) -> tuple[Render, bool]:
             f"no API token: set {ENV_API_KEY} to use {where.base_url} "
             "(for the local dev server, pass --local or --url http://localhost:8120)"
         )
-    from render_transports.clients import Render
+    from render_sdk.client.clients import Render
 
     return Render(base_url=base_url, env=env), where.local_dev
 

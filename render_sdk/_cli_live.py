@@ -27,7 +27,7 @@ from render_sdk._cli_format import (
 )
 
 if TYPE_CHECKING:
-    from render_transports.clients import Render
+    from render_sdk.client.clients import Render
 
 __all__ = ["print_logs", "watch"]
 

@@ -26,7 +26,7 @@ from render_core.trace import TimelineRun, chrome_trace, run_segments
 from render_sdk._cli_format import TaskNames, task_label
 
 if TYPE_CHECKING:
-    from render_transports.clients import Render
+    from render_sdk.client.clients import Render
 
 __all__ = ["NoInputError", "start_rerun", "tree_trace"]
 

@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) != 1:
         sys.stderr.write(USAGE)
         return 2
-    from render_transports.worker import run_entry_point
+    from render_sdk.worker.runtime import run_entry_point
 
     return run_entry_point(args[0])
 

@@ -16,7 +16,7 @@ Fixtures: ``render_dev_server`` (module scope: one server per test module, a
 :class:`render_sdk.testing.DevServerHarness`), ``render_client`` (module scope, its
 blocking client) and ``render_client_async`` (function scope, a ``RenderAsync``
 opened and closed on the test's event loop; needs pytest-asyncio). The marker takes
-the arguments of :func:`render_sdk.testing.dev_server`; a relative ``cwd`` is relative
+the arguments of ``render_sdk.testing.dev_server()``; a relative ``cwd`` is relative
 to the rootdir, the default ``cwd`` is the rootdir, and the ``pythonpath`` ini
 option of pytest is passed on to the task processes. A ``conftest.py`` may override
 the ``render_workflows_options`` fixture (module scope) to return those arguments as
@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from render_sdk.client.clients import Render, RenderAsync
     from render_sdk.testing import DevServerHarness
-    from render_transports.clients import Render, RenderAsync
 
 __all__ = [
     "render_client",

@@ -2,7 +2,7 @@
 
 Two ways to test a workflow (the user guide's "Testing" page has worked examples):
 
-- :func:`dev_server` / :func:`async_dev_server` start the local dev server on a free
+- ``dev_server(...)`` / ``async_dev_server(...)`` start the local dev server on a free
   port of 127.0.0.1 with a temporary SQLite database, for a ``"module:app"`` target
   or a start command; every attempt runs in its own process, as on Render. The
   object they give has ready clients (``.client``, ``.client_async``) and is torn
@@ -29,11 +29,11 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, TypeAlias
 
-from render_transports.inprocess import LocalRun, LocalRunner, run_local, run_local_async
+from render_sdk.worker.inprocess import LocalRun, LocalRunner, run_local, run_local_async
 
 if TYPE_CHECKING:
     from render_devserver.server import DevServer
-    from render_transports.clients import Render, RenderAsync
+    from render_sdk.client.clients import Render, RenderAsync
 
 __all__ = [
     "DevServerHarness",
@@ -90,7 +90,16 @@ def _task_env(
 
 
 class DevServerHarness:
-    """A dev server for tests: ``with`` it (from sync code) or ``async with`` it.
+    """A dev server for tests: ``with dev_server(...) as server:`` (from sync code) or
+    ``async with`` it; ``dev_server`` and ``async_dev_server`` are this class.
+
+    ``target`` is ``"module:app"`` or a start command (see :func:`command_for`), run
+    in ``cwd`` (default: the current directory), which is also put first on the task
+    processes' ``PYTHONPATH``, followed by ``pythonpath``. The task processes get this
+    process's environment without ``RENDER_*`` variables (``inherit_env=False``: none
+    of it), plus ``env``. The database is a temporary SQLite file unless ``db`` names
+    one (``":memory:"`` works). ``timeout_scale`` shrinks task timeouts (0.02 makes a
+    30 s timeout last 0.6 s). ``workflow_slug`` defaults to the name of ``cwd``.
 
     Either way the server runs on its own event loop in a background thread, so the
     blocking ``client`` works in async tests too and the server outlives any test's
@@ -171,7 +180,7 @@ class DevServerHarness:
     def async_client(self) -> RenderAsync:
         """A new :class:`~render_sdk.RenderAsync` on this server; close it (``async with``)
         on the event loop that uses it."""
-        from render_transports.clients import RenderAsync
+        from render_sdk.client.clients import RenderAsync
 
         return RenderAsync(base_url=self.url, env={})
 
@@ -201,7 +210,7 @@ class DevServerHarness:
         if self._stack is not None:
             raise RuntimeError("this dev server is already running")
         from render_devserver.server import DevServer
-        from render_transports.clients import Render
+        from render_sdk.client.clients import Render
 
         stack = contextlib.ExitStack()
         try:
@@ -261,41 +270,9 @@ class DevServerHarness:
         return f"<DevServerHarness {' '.join(self.command)!r} {state}>"
 
 
-def dev_server(
-    target: Target,
-    *,
-    cwd: str | os.PathLike[str] | None = None,
-    env: Mapping[str, str] | None = None,
-    inherit_env: bool = True,
-    pythonpath: Sequence[str | os.PathLike[str]] = (),
-    concurrency: int | None = None,
-    workflow_slug: str | None = None,
-    db: str | None = None,
-    timeout_scale: float = 1.0,
-) -> DevServerHarness:
-    """A dev server for ``target``, for ``with dev_server(...) as server:`` (or
-    ``async with``; ``async_dev_server`` is the same function).
-
-    ``target`` is ``"module:app"`` or a start command (see :func:`command_for`), run
-    in ``cwd`` (default: the current directory), which is also put first on the task
-    processes' ``PYTHONPATH``, followed by ``pythonpath``. The task processes get this
-    process's environment without ``RENDER_*`` variables (``inherit_env=False``: none
-    of it), plus ``env``. The database is a temporary SQLite file unless ``db`` names
-    one (``":memory:"`` works). ``timeout_scale`` shrinks task timeouts (0.02 makes a
-    30 s timeout last 0.6 s). ``workflow_slug`` defaults to the name of ``cwd``.
-    """
-    return DevServerHarness(
-        target,
-        cwd=cwd,
-        env=env,
-        inherit_env=inherit_env,
-        pythonpath=pythonpath,
-        concurrency=concurrency,
-        workflow_slug=workflow_slug,
-        db=db,
-        timeout_scale=timeout_scale,
-    )
-
+dev_server = DevServerHarness
+"""``with dev_server(target, **options) as server:`` (or ``async with``): a
+:class:`DevServerHarness`, under the name that reads right in a ``with`` statement."""
 
 async_dev_server = dev_server
 """``dev_server`` under the name that reads right in ``async with

@@ -27,8 +27,8 @@ from render_sdk.client.types import (
 )
 
 if TYPE_CHECKING:
-    from render_transports.clients import AsyncWorkflowsService as WorkflowsService
-    from render_transports.clients import SyncWorkflowsService
+    from render_sdk.client.clients import AsyncWorkflowsService as WorkflowsService
+    from render_sdk.client.clients import SyncWorkflowsService
 
 __all__ = [
     "CursorParam",
@@ -51,7 +51,7 @@ __all__ = [
 __getattr__ = lazy_getattr(
     globals(),
     {
-        "WorkflowsService": ("render_transports.clients", "AsyncWorkflowsService"),
-        "SyncWorkflowsService": ("render_transports.clients", "SyncWorkflowsService"),
+        "WorkflowsService": ("render_sdk.client.clients", "AsyncWorkflowsService"),
+        "SyncWorkflowsService": ("render_sdk.client.clients", "SyncWorkflowsService"),
     },
 )

@@ -7,20 +7,8 @@ the parameter types of ``ListTaskRunsParams``.
 
 from typing import Any
 
-from render_core.models import (
-    TERMINAL_STATUSES,
-    Error,
-    ListTaskRunsParams,
-    ListTasksParams,
-    Task,
-    TaskAttempt,
-    TaskAttemptDetails,
-    TaskRun,
-    TaskRunDetails,
-    TaskRunStatus,
-    TaskRunWithCursor,
-    TaskWithCursor,
-)
+from render_core import models
+from render_core.models import *  # noqa: F403
 
 TaskSlug = str
 TaskData = list[Any] | dict[str, Any]
@@ -28,22 +16,5 @@ LimitParam = int | None
 CursorParam = str | None
 OwnerIDParam = list[str] | None
 
-__all__ = [
-    "TERMINAL_STATUSES",
-    "CursorParam",
-    "LimitParam",
-    "OwnerIDParam",
-    "TaskData",
-    "TaskSlug",
-    "Error",
-    "ListTaskRunsParams",
-    "ListTasksParams",
-    "Task",
-    "TaskAttempt",
-    "TaskAttemptDetails",
-    "TaskRun",
-    "TaskRunDetails",
-    "TaskRunStatus",
-    "TaskRunWithCursor",
-    "TaskWithCursor",
-]
+__all__ = ["CursorParam", "LimitParam", "OwnerIDParam", "TaskData", "TaskSlug"]
+__all__ += models.__all__

@@ -37,6 +37,7 @@ from render_core.tasks import (
     check_timeout,
     encode_result,
     registration_payload,
+    task_name,
 )
 
 NO_OPTIONS = TaskOptions()
@@ -948,3 +949,11 @@ def test_encode_result_round_trips(value: Any) -> None:
     encoded = encode_result(value, "t")
     assert encoded.isascii()
     assert json.loads(encoded) == [value]
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["square", "my-workflow/square", "my-workflow/square:3", "square:3", "a/b/square"],
+)
+def test_task_name_of_an_identifier(identifier: str) -> None:
+    assert task_name(identifier) == "square"

@@ -15,7 +15,7 @@ import pytest
 from render_devserver.server import DevServer
 from render_sdk import Render, RenderAsync
 from render_sdk.client.errors import TaskRunError, ValidationError
-from render_transports.inprocess import LocalRunner, run_local
+from render_sdk.worker.inprocess import LocalRunner, run_local
 from tests.support import typed_workflow as wf
 from tests.support.typed_models import Address, Color, Item, Order, Point, Receipt
 

@@ -30,6 +30,7 @@ def test_a_task_and_its_subtasks_run_in_process() -> None:
 
 def test_task_names_as_clients_write_them_and_named_arguments() -> None:
     assert run_local(app, "my-workflow/square_it", a=3) == 9
+    assert run_local(app, "my-workflow/square_it:2", a=4) == 16  # a version, as the API takes
     with pytest.raises(ValueError, match=r"no task named 'nope'.*square_it"):
         run_local(app, "nope")
     with pytest.raises(ValueError, match="not both"):

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from render_sdk import Render, RenderAsync
-from render_transports.clients import AsyncWorkflowsService, SyncWorkflowsService
+from render_sdk.client.clients import AsyncWorkflowsService, SyncWorkflowsService
 from tests.support.fake_render import FakeRender
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

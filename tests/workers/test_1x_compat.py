@@ -66,7 +66,7 @@ def test_one_implementation_two_import_names(path: str) -> None:
 
 def test_names_mean_what_they_mean_in_1x() -> None:
     import render.client
-    from render_transports.clients import AsyncWorkflowsService, SyncWorkflowsService
+    from render_sdk.client.clients import AsyncWorkflowsService, SyncWorkflowsService
 
     # In 1.x the plain name is the asyncio service, and the sync one says so.
     assert render.client.WorkflowsService is AsyncWorkflowsService
@@ -405,11 +405,11 @@ def test_deprecated_module_level_task_and_start(
 
 
 def test_console_script_splits_on_the_last_colon(tmp_path: pathlib.Path) -> None:
-    from render_transports.worker import run_entry_point
+    from render_sdk.worker.runtime import run_entry_point
 
     done = run_program(
         tmp_path,
-        "import sys\nfrom render_transports.worker import run_entry_point\n"
+        "import sys\nfrom render_sdk.worker.runtime import run_entry_point\n"
         "sys.exit(run_entry_point('pkg:mod:app'))\n",
         None,
         None,

@@ -59,7 +59,7 @@ from render_core.tasks import (
     encode_result,
     registration_payload,
 )
-from render_transports import _otel
+from render_sdk import _otel
 
 if TYPE_CHECKING:
     import asyncio
@@ -590,11 +590,11 @@ def _start_once(env: Mapping[str, str], tasks: Callable[[], TaskRegistry]) -> in
     code = _main(mode, path, registry)
     if mode == "register" and not code:
         # The dev server may keep this process warm and fork it per attempt
-        # (render_transports.template); serve() returns True only in such a child.
+        # (render_sdk.worker.template); serve() returns True only in such a child.
         from render_core.template import ENV_TEMPLATE_FD
 
         if env.get(ENV_TEMPLATE_FD):
-            from render_transports import template
+            from render_sdk.worker import template
 
             for definition in registry:
                 definition.conversion.prepare()  # once here, not in every child

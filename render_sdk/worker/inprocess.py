@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Each attempt is run by the worker's own runtime (``render_transports.worker``), the
+Each attempt is run by the worker's own runtime (``render_sdk.worker.runtime``), the
 code a task process runs in production. Only its transport differs: instead of HTTP
 on a Unix socket, the runtime's requests go to an :class:`_AttemptSocket`, an
 in-memory task socket answered by :class:`render_core.taskserver.TaskSocket`, the
@@ -40,7 +40,7 @@ from typing import Any
 from render_core import lifecycle
 from render_core.http import Request, Response
 from render_core.models import TaskRunDetails, TaskRunStatus
-from render_core.tasks import TaskRegistry, TaskSpec
+from render_core.tasks import TaskRegistry, TaskSpec, task_name
 from render_core.taskserver import (
     CallbackResult,
     SubtaskPoll,
@@ -50,7 +50,7 @@ from render_core.taskserver import (
     apply_report,
 )
 from render_core.waiter import task_run_error
-from render_transports.worker import TaskDefinition, Workflows, _Runtime
+from render_sdk.worker.runtime import TaskDefinition, Workflows, _Runtime
 
 __all__ = ["LocalRun", "LocalRunner", "run_local", "run_local_async"]
 
@@ -225,7 +225,7 @@ class LocalRunner:
         if isinstance(task, TaskDefinition | TaskSpec):
             name = task.name
         elif isinstance(task, str):
-            name = task.rsplit("/", 1)[-1]  # "slug/name" as clients write it
+            name = task_name(task)  # "slug/name" as clients write it
         else:
             raise TypeError(f"a task is a task function or its name, got {type(task).__name__}")
         definition = self._registry.get(name)
@@ -276,7 +276,7 @@ class LocalRunner:
             existing = self._by_key.get(request.idempotency_key)
             if existing is not None:
                 return existing  # a retried POST /run-subtask starts nothing new
-        definition = self._registry.get(request.task_name.rsplit("/", 1)[-1])
+        definition = self._registry.get(task_name(request.task_name))
         if definition is None:
             return None
         record = self._new_run(definition, request.input, parent, request.idempotency_key)

@@ -371,14 +371,9 @@ def traced_wait(
     """``results`` (the waiter's results), in one span while they are read."""
     otel = _active()
     if otel is None:
-        return results
-    return _traced_wait(otel, results, list(run_ids), base_url)
-
-
-def _traced_wait(
-    otel: _Otel, results: Generator[T, None, None], run_ids: list[str], base_url: str
-) -> Generator[T, None, None]:
-    span = _wait_span(otel, run_ids, base_url)
+        yield from results
+        return
+    span = _wait_span(otel, list(run_ids), base_url)
     try:
         for result in results:
             _record_result(span, result)
@@ -393,20 +388,14 @@ def _traced_wait(
         span.end()
 
 
-def traced_wait_async(
+async def traced_wait_async(
     waiting: Coroutine[Any, Any, T], run_ids: Iterable[str], base_url: str
-) -> Coroutine[Any, Any, T]:
-    """``waiting`` (one run's result), in a span while it is awaited."""
+) -> T:
+    """``await waiting`` (one run's result), in a span while it is awaited."""
     otel = _active()
     if otel is None:
-        return waiting
-    return _traced_wait_async(otel, waiting, list(run_ids), base_url)
-
-
-async def _traced_wait_async(
-    otel: _Otel, waiting: Coroutine[Any, Any, T], run_ids: list[str], base_url: str
-) -> T:
-    span = _wait_span(otel, run_ids, base_url)
+        return await waiting
+    span = _wait_span(otel, list(run_ids), base_url)
     try:
         result = await waiting
     except BaseException as exc:

@@ -2,7 +2,7 @@
 
 Both are thin: every operation is a flow from :mod:`render_core.flows` run by the
 colour's driver over a transport, and waiting is the core's
-:class:`~render_core.waiter.RunWaiter` driven by :mod:`render_transports.waiting`.
+:class:`~render_core.waiter.RunWaiter` driven by :mod:`render_sdk.client.waiting`.
 Neither module-level import pulls in ``requests`` or ``aiohttp``: each face imports
 its default transport when it is constructed without one.
 """
@@ -25,7 +25,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from render_core import api, flows
 from render_core.backoff import Backoff
@@ -43,15 +43,15 @@ from render_core.models import (
 )
 from render_core.tasks import TaskSpec, typed_result, typed_start
 from render_core.waiter import KnownRuns, RunResult, RunWaiter, wait_timed_out
-from render_transports import _otel
+from render_sdk import _otel
+from render_sdk.client.waiting import AsyncWaitHub, wait_sync
 from render_transports.base import AsyncTransport, SyncTransport
-from render_transports.waiting import AsyncWaitHub, wait_sync
 
 if TYPE_CHECKING:
     import aiohttp
     import requests
 
-    from render_transports.worker import TaskDefinition
+    from render_sdk.worker.runtime import TaskDefinition
 
 __all__ = [
     "AsyncWorkflowsService",
@@ -117,18 +117,27 @@ class _Outcomes:
         return [self.finished[run_id] for run_id in self.run_ids]
 
 
-class _Settings:
-    """What both clients hold: where and as whom, the bound operations, the waiter's inputs."""
+SessionT = TypeVar("SessionT")
+TransportT = TypeVar("TransportT")
+ServiceT = TypeVar("ServiceT")
+
+
+class _Client(Generic[SessionT, TransportT, ServiceT]):
+    """What both clients are: where and as whom, the bound operations, the waiter's
+    inputs, a transport and the ``workflows`` service. One constructor for both
+    colours; each face says how to build its default transport and its service."""
 
     def __init__(
         self,
         *,
-        token: str | None,
-        base_url: str | None,
-        allow_insecure_http: bool,
-        env: Mapping[str, str] | None,
-        timeouts: Timeouts | None,
-        retry: Backoff | None,
+        token: str | None = None,
+        base_url: str | None = None,
+        session: SessionT | None = None,
+        transport: TransportT | None = None,
+        timeouts: Timeouts | None = None,
+        retry: Backoff | None = None,
+        allow_insecure_http: bool = False,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self._config: ClientConfig = resolve_config(
             token=token,
@@ -141,6 +150,32 @@ class _Settings:
         self._rng = random.Random()
         self._ops = flows.Operations(self._config, self._retry, self._rng)
         self._known_runs = KnownRuns()
+        if transport is not None and session is not None:
+            raise ConfigurationError("pass either session= or transport=, not both")
+        self._transport: TransportT = (
+            transport if transport is not None else self._default_transport(session)
+        )
+        self.workflows: ServiceT = self._service()
+
+    def _default_transport(self, session: SessionT | None) -> TransportT:
+        """The face's own transport, over ``session`` when one was given."""
+        raise NotImplementedError
+
+    def _service(self) -> ServiceT:
+        raise NotImplementedError
+
+    def _start(
+        self,
+        task_identifier: str,
+        input_data: Sequence[Any] | dict[str, Any],
+        idempotency_key: str | None,
+    ) -> Flow[TaskRun]:
+        """Start a run, and remember it: waiting for it then needs no confirming GET."""
+        run = yield from self._ops.start_task(
+            task_identifier, input_data, idempotency_key=idempotency_key
+        )
+        self._known_runs.add(run.id)
+        return run
 
     @property
     def base_url(self) -> str:
@@ -180,13 +215,6 @@ def _unseen(run_id: str) -> TaskRun:
     return TaskRun(id=run_id, status="pending")
 
 
-def _check_injection(session: object, transport: object) -> object:
-    """The transport given, or None when the client should build its default one."""
-    if transport is not None and session is not None:
-        raise ConfigurationError("pass either session= or transport=, not both")
-    return transport
-
-
 # ---------------------------------------------------------------------------
 # Sync
 
@@ -212,13 +240,7 @@ class SyncWorkflowsService:
         Returns the run's initial :class:`TaskRun`. Raises :class:`ClientError`
         (bad input, unknown task), :class:`ServerError`, :class:`TimeoutError`.
         """
-        run = self._run(
-            self._client._ops.start_task(
-                task_identifier, input_data, idempotency_key=idempotency_key
-            )
-        )
-        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
-        return run
+        return self._run(self._client._start(task_identifier, input_data, idempotency_key))
 
     def run_task(
         self,
@@ -354,43 +376,26 @@ class SyncWorkflowsService:
         return self._run(logs)
 
 
-class Render(_Settings):
+class Render(_Client["requests.Session", SyncTransport, SyncWorkflowsService]):
     """The synchronous Render client: ``Render().workflows.run_task(...)``.
 
     ``token`` defaults to ``RENDER_API_KEY``; ``base_url`` to the Render API, or to
     the local dev server when ``RENDER_USE_LOCAL_DEV`` / ``RENDER_LOCAL_DEV_URL``
     is set (an explicit ``base_url`` always wins). Pass ``session`` to use your own
     ``requests.Session`` (never closed by the client) or ``transport`` for any
-    object with ``send``/``stream``/``close``.
+    object with ``send``/``stream``/``close``. The other keywords: ``timeouts``
+    (a :class:`~render_core.config.Timeouts`), ``retry`` (the backoff of REST calls),
+    ``allow_insecure_http`` (send a token over ``http://`` to a non-loopback host)
+    and ``env`` (the environment to read instead of ``os.environ``).
     """
 
-    def __init__(
-        self,
-        *,
-        token: str | None = None,
-        base_url: str | None = None,
-        session: requests.Session | None = None,
-        transport: SyncTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: Backoff | None = None,
-        allow_insecure_http: bool = False,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            token=token,
-            base_url=base_url,
-            allow_insecure_http=allow_insecure_http,
-            env=env,
-            timeouts=timeouts,
-            retry=retry,
-        )
-        if _check_injection(session, transport) is None:
-            from render_transports.requests_transport import RequestsTransport
+    def _default_transport(self, session: requests.Session | None) -> SyncTransport:
+        from render_transports.requests_transport import RequestsTransport
 
-            transport = RequestsTransport(session, timeouts=self._timeouts)
-        assert transport is not None
-        self._transport: SyncTransport = transport
-        self.workflows = SyncWorkflowsService(self)
+        return RequestsTransport(session, timeouts=self._timeouts)
+
+    def _service(self) -> SyncWorkflowsService:
+        return SyncWorkflowsService(self)
 
     def close(self) -> None:
         """Release connections (a session you passed in stays open)."""
@@ -478,12 +483,7 @@ class AsyncWorkflowsService:
         idempotency_key: str | None = None,
     ) -> AwaitableTaskRun:
         """Start a run; ``await`` the returned object to wait for its result."""
-        run = await self._run(
-            self._client._ops.start_task(
-                task_identifier, input_data, idempotency_key=idempotency_key
-            )
-        )
-        self._client._known_runs.add(run.id)  # waiting for it needs no confirmation
+        run = await self._run(self._client._start(task_identifier, input_data, idempotency_key))
         return AwaitableTaskRun(run, self)
 
     async def run_task(
@@ -628,7 +628,7 @@ class AsyncWorkflowsService:
         return await self._run(logs)
 
 
-class RenderAsync(_Settings):
+class RenderAsync(_Client["aiohttp.ClientSession", AsyncTransport, AsyncWorkflowsService]):
     """The asyncio Render client: ``await RenderAsync().workflows.run_task(...)``.
 
     Configuration as :class:`Render`; pass ``session`` to use your own
@@ -636,34 +636,15 @@ class RenderAsync(_Settings):
     one client share event-stream connections (one per batch of up to 100 runs).
     """
 
-    def __init__(
-        self,
-        *,
-        token: str | None = None,
-        base_url: str | None = None,
-        session: aiohttp.ClientSession | None = None,
-        transport: AsyncTransport | None = None,
-        timeouts: Timeouts | None = None,
-        retry: Backoff | None = None,
-        allow_insecure_http: bool = False,
-        env: Mapping[str, str] | None = None,
-    ) -> None:
-        super().__init__(
-            token=token,
-            base_url=base_url,
-            allow_insecure_http=allow_insecure_http,
-            env=env,
-            timeouts=timeouts,
-            retry=retry,
-        )
-        if _check_injection(session, transport) is None:
-            from render_transports.aiohttp_transport import AiohttpTransport
+    _wait_hub: AsyncWaitHub | None = None
 
-            transport = AiohttpTransport(session, timeouts=self._timeouts)
-        assert transport is not None
-        self._transport: AsyncTransport = transport
-        self._wait_hub: AsyncWaitHub | None = None
-        self.workflows = AsyncWorkflowsService(self)
+    def _default_transport(self, session: aiohttp.ClientSession | None) -> AsyncTransport:
+        from render_transports.aiohttp_transport import AiohttpTransport
+
+        return AiohttpTransport(session, timeouts=self._timeouts)
+
+    def _service(self) -> AsyncWorkflowsService:
+        return AsyncWorkflowsService(self)
 
     @property
     def streams_opened(self) -> int:
