@@ -22,7 +22,10 @@ type                direction  meaning
                                project's module files with their ``mtime_ns``
 ``unavailable``     T -> S     it will not (``reason``); the process then exits
 ``fork``            S -> T     fork a child for one attempt: apply ``set``/``unset``
-                               to its environment; fds: its stdout and stderr
+                               to its environment; ``input``, if present, is the
+                               body of the attempt's ``GET /input`` answer, which
+                               the child then need not ask for; fds: its stdout and
+                               stderr
 ``forked``          T -> S     the child's ``pid``; fd: a pidfd of the child
 ``fork_failed``     T -> S     no child (``reason``); the attempt starts cold
 ``exited``          T -> S     the child's ``returncode`` (negative: the signal)
@@ -48,6 +51,7 @@ import attrs
 
 __all__ = [
     "ENV_TEMPLATE_FD",
+    "INLINE_INPUT_BYTES",
     "MAX_MESSAGE_BYTES",
     "PROTOCOL_VERSION",
     "Exited",
@@ -79,6 +83,9 @@ PROTOCOL_VERSION = 1
 # far above need and stays well inside one SOCK_SEQPACKET datagram at Linux's
 # default socket buffer size (about 208 KiB).
 MAX_MESSAGE_BYTES = 64 * 1024
+#: The largest ``GET /input`` answer a fork request carries; a larger one the child
+#: asks for on its task socket, as a cold process does.
+INLINE_INPUT_BYTES = 32 * 1024
 # How many module files a template reports for staleness checks (a path and an
 # mtime are about 100 bytes: 400 of them fit in one message).
 MAX_WATCHED_FILES = 400
@@ -105,6 +112,7 @@ class ForkRequest:
     id: int
     set: tuple[tuple[str, str], ...]
     unset: tuple[str, ...]
+    input: bytes | None = None
 
 
 @attrs.frozen
@@ -156,8 +164,26 @@ def build_unavailable(reason: str) -> bytes:
     return _dump({"type": "unavailable", "version": PROTOCOL_VERSION, "reason": reason})
 
 
-def build_fork(request_id: int, set_env: Mapping[str, str], unset_env: Sequence[str]) -> bytes:
-    return _dump({"type": "fork", "id": request_id, "set": dict(set_env), "unset": list(unset_env)})
+def build_fork(
+    request_id: int,
+    set_env: Mapping[str, str],
+    unset_env: Sequence[str],
+    input_body: bytes | None = None,
+) -> bytes:
+    """A fork request; ``input_body`` (the attempt's ``GET /input`` answer, JSON) is
+    left out when it would make the message larger than :data:`INLINE_INPUT_BYTES`."""
+    document: dict[str, Any] = {
+        "type": "fork",
+        "id": request_id,
+        "set": dict(set_env),
+        "unset": list(unset_env),
+    }
+    if input_body is not None and len(input_body) <= INLINE_INPUT_BYTES and input_body.isascii():
+        try:
+            return _dump({**document, "input": input_body.decode("ascii")})
+        except TemplateProtocolError:
+            pass  # with a large environment too: the child asks for its input
+    return _dump(document)
 
 
 def build_forked(request_id: int, pid: int) -> bytes:
@@ -281,6 +307,12 @@ def parse_server_message(data: bytes) -> ForkRequest | Retire:
         raise TemplateProtocolError("fork.set must map names to strings")
     if not isinstance(unset, list) or not all(isinstance(k, str) for k in unset):
         raise TemplateProtocolError("fork.unset must be a list of names")
+    handed = document.get("input")
+    if handed is not None and not isinstance(handed, str):
+        raise TemplateProtocolError("fork.input must be a string")
     return ForkRequest(
-        id=_int(document, "id"), set=tuple(sorted(set_env.items())), unset=tuple(unset)
+        id=_int(document, "id"),
+        set=tuple(sorted(set_env.items())),
+        unset=tuple(unset),
+        input=None if handed is None else handed.encode("utf-8"),
     )

@@ -150,6 +150,15 @@ class _Attempt:
         self.task: asyncio.Task[None] | None = None
 
 
+def _handed_input(task_socket: taskserver.TaskSocket | None) -> bytes | None:
+    """The body of the attempt's ``GET /input`` answer, to hand a forked child with
+    its fork request (the core answers it; the request is stateless)."""
+    if task_socket is None:
+        return None
+    answer = task_socket.respond("GET", "/input", b"")
+    return answer.body if isinstance(answer, taskserver.Answer) and answer.status == 200 else None
+
+
 class _OutputPipe:
     """The read end of a forked child's stdout or stderr, read by the event loop's
     selector (``add_reader``, no transport and no task): each line goes to
@@ -580,7 +589,11 @@ class Scheduler:
             self._schedule_rebuild()
 
     async def _start_process(
-        self, socket_path: str, run_id: str, output: list[str]
+        self,
+        socket_path: str,
+        run_id: str,
+        output: list[str],
+        task_socket: taskserver.TaskSocket | None = None,
     ) -> asyncio.subprocess.Process | ForkedProcess:
         """The attempt's process: forked from the template if there is one, else cold."""
         template = self._template
@@ -593,7 +606,9 @@ class Scheduler:
                 self._schedule_rebuild()
             else:
                 try:
-                    process = await self._fork_attempt(template, socket_path, run_id, output)
+                    process = await self._fork_attempt(
+                        template, socket_path, run_id, output, task_socket
+                    )
                 except TemplateLost as exc:
                     logger.info("attempt of %s starts cold: %s", run_id, exc)
                 else:
@@ -604,7 +619,12 @@ class Scheduler:
         return await self._spawn("run", socket_path, run_id, output)
 
     async def _fork_attempt(
-        self, template: Template, socket_path: str, run_id: str, output: list[str]
+        self,
+        template: Template,
+        socket_path: str,
+        run_id: str,
+        output: list[str],
+        task_socket: taskserver.TaskSocket | None,
     ) -> ForkedProcess:
         base = self._template_envs.get(template)
         if base is None:
@@ -627,7 +647,10 @@ class Scheduler:
                 )
                 pipes.append(pipe)
                 self._keep(pipe.ended, output)
-            process = await template.fork(set_env, unset, (writers[0], writers[1]))
+            handed = _handed_input(task_socket)
+            process = await template.fork(set_env, unset, (writers[0], writers[1]), handed)
+            if handed is not None:
+                self.counters["inputs_handed"] += 1
         except BaseException:
             for pipe in pipes:
                 pipe.close()
@@ -847,19 +870,16 @@ class Scheduler:
 
     async def _run_attempt(self, run: Run, attempt: _Attempt) -> None:
         path = self._socket_path()
-        server = TaskSocketServer(
-            path,
-            taskserver.TaskSocket.for_attempt(
-                _AttemptHandler(self, attempt), run.id, attempt.number
-            ),
-            wait_for_end=self.wait_for_end,
+        task_socket = taskserver.TaskSocket.for_attempt(
+            _AttemptHandler(self, attempt), run.id, attempt.number
         )
+        server = TaskSocketServer(path, task_socket, wait_for_end=self.wait_for_end)
         output: list[str] = []
         process: asyncio.subprocess.Process | ForkedProcess | None = None
         try:
             await server.start()
             try:
-                process = await self._start_process(path, run.id, output)
+                process = await self._start_process(path, run.id, output, task_socket)
             except OSError as exc:
                 self._attempt_failed(run.id, f"could not start the task process: {exc}")
                 return
@@ -897,6 +917,7 @@ class Scheduler:
         finally:
             self._attempts.pop(run.id, None)
             await server.close()
+            self.counters["task_socket_requests"] += server.requests_served
             if run.id in self._after_attempt:
                 self._after_attempt.discard(run.id)
                 self._ready.append(run.id)

@@ -222,9 +222,16 @@ class Template:
         return False
 
     async def fork(
-        self, set_env: Mapping[str, str], unset_env: Sequence[str], stdio: tuple[int, int]
+        self,
+        set_env: Mapping[str, str],
+        unset_env: Sequence[str],
+        stdio: tuple[int, int],
+        input_body: bytes | None = None,
     ) -> ForkedProcess:
         """A child for one attempt, writing to ``stdio`` (the caller keeps its copies).
+
+        ``input_body``, the attempt's ``GET /input`` answer, travels with the request
+        (when small enough), so that the child need not ask for it.
 
         Raises :class:`TemplateLost` when the template cannot fork, or did not (the
         message says why; the attempt should start cold).
@@ -236,7 +243,7 @@ class Template:
         answer: asyncio.Future[ForkedProcess] = self._loop.create_future()
         self._pending[request_id] = answer
         try:
-            data = protocol.build_fork(request_id, set_env, unset_env)
+            data = protocol.build_fork(request_id, set_env, unset_env, input_body)
             await self._send(data, list(stdio))
             return await asyncio.wait_for(asyncio.shield(answer), FORK_TIMEOUT_SECONDS)
         except asyncio.TimeoutError:

@@ -619,7 +619,7 @@ def _main(mode: str, path: str, registry: TaskRegistry) -> int:
             payload = registration_payload(registry, examples=examples)
             runtime.drive_sync(callback.register_tasks(payload, runtime.user_agent))
             return 0
-        task_input = runtime.drive_sync(callback.get_input(runtime.user_agent))
+        task_input = _handed_input() or runtime.drive_sync(callback.get_input(runtime.user_agent))
         definition = registry.get(task_input.task_name)
         if definition is None or not definition.is_async:
             return runtime.run_one_sync(task_input)
@@ -628,6 +628,19 @@ def _main(mode: str, path: str, registry: TaskRegistry) -> int:
         return asyncio.run(_main_async(path, task_input, registry))
     finally:
         _otel.flush()
+
+
+def _handed_input() -> callback.TaskInput | None:
+    """The input a forked attempt was handed with its fork request (the answer its
+    ``GET /input`` would get), so that it need not ask; None in any other process."""
+    template = sys.modules.get("render_sdk.worker.template")
+    body = None if template is None else template.handed_input()
+    if body is None:
+        return None
+    from render_core.http import Response
+
+    response = Response(status=200, headers={"Content-Type": "application/json"}, body=body)
+    return callback.parse_input(response)
 
 
 async def _main_async(path: str, task_input: callback.TaskInput, registry: TaskRegistry) -> int:

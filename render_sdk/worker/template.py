@@ -51,7 +51,7 @@ from typing import Any
 
 from render_core import template as protocol
 
-__all__ = ["attempt_finished", "fork_unsafe_reason", "serve"]
+__all__ = ["attempt_finished", "fork_unsafe_reason", "handed_input", "serve"]
 
 _FD_SIZE = array.array("i").itemsize
 # Descriptors a request may carry: the child's stdout and stderr.
@@ -439,6 +439,7 @@ def _become_attempt(request: protocol.ForkRequest, fds: list[int]) -> None:
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         _close(fds)
+        _HANDED.input = request.input
         for name in request.unset:
             os.environ.pop(name, None)
         for name, value in request.set:
@@ -464,6 +465,22 @@ class _ExitStatus:
 
 
 _EXIT = _ExitStatus()
+
+
+class _HandedInput:
+    __slots__ = ("input",)
+
+    def __init__(self) -> None:
+        self.input: bytes | None = None
+
+
+_HANDED = _HandedInput()
+
+
+def handed_input() -> bytes | None:
+    """The attempt's ``GET /input`` answer, if it came with the fork request (once)."""
+    body, _HANDED.input = _HANDED.input, None
+    return body
 
 
 def attempt_finished(code: int) -> None:

@@ -42,6 +42,25 @@ def test_ready_is_cut_to_fit_one_message() -> None:
     assert ready.watch == tuple(watch[: len(ready.watch)])
 
 
+def test_a_fork_request_carries_the_attempts_input_when_it_fits() -> None:
+    body = b'{"task_name":"add","input":"WzIsM10="}'
+    fork = t.parse_server_message(t.build_fork(5, {"A": "1"}, [], body))
+    assert isinstance(fork, t.ForkRequest)
+    assert fork.input == body
+    # Too large, not ASCII, or too large beside a big environment: left for the
+    # child to ask for on its socket, never an error.
+    for data in (
+        t.build_fork(5, {}, [], b"x" * (t.INLINE_INPUT_BYTES + 1)),
+        t.build_fork(5, {}, [], '{"é": 1}'.encode()),
+        t.build_fork(5, {"BIG": "x" * (t.MAX_MESSAGE_BYTES - 100)}, [], body * 5),
+    ):
+        parsed = t.parse_server_message(data)
+        assert isinstance(parsed, t.ForkRequest)
+        assert parsed.input is None
+    with pytest.raises(t.TemplateProtocolError, match=r"fork\.input"):
+        t.parse_server_message(b'{"type": "fork", "id": 1, "set": {}, "unset": [], "input": 5}')
+
+
 def test_an_oversized_fork_request_is_refused_before_sending() -> None:
     with pytest.raises(t.TemplateProtocolError, match="over the"):
         t.build_fork(1, {"BIG": "x" * t.MAX_MESSAGE_BYTES}, [])

@@ -422,6 +422,31 @@ def test_a_changed_module_is_never_run_from_a_stale_template(tmp_path: pathlib.P
 # ------------------------------------------------------------------ fallbacks
 
 
+def test_a_forked_attempt_is_handed_its_input(forked: DevServer, cold: DevServer) -> None:
+    """The fork request carries the attempt's input: the child's socket sees only its
+    callback. A cold process asks for its input, as on Render."""
+
+    def requests_per_attempt(server: DevServer, render: Render) -> tuple[int, int]:
+        scheduler = server.scheduler
+        assert scheduler is not None
+        before = dict(scheduler.counters)
+        assert _results(render, "sync_probe", "handed")["state"] == []
+        wait_until(
+            lambda: (
+                scheduler.counters["task_socket_requests"] > before.get("task_socket_requests", 0)
+            )
+        )
+        return (
+            scheduler.counters["task_socket_requests"] - before.get("task_socket_requests", 0),
+            scheduler.counters["inputs_handed"] - before.get("inputs_handed", 0),
+        )
+
+    with Render(base_url=forked.url, env={}) as render:
+        assert requests_per_attempt(forked, render) == (1, 1)
+    with Render(base_url=cold.url, env={}) as render:
+        assert requests_per_attempt(cold, render) == (2, 0)
+
+
 def test_no_fork_starts_every_attempt_cold(cold: DevServer) -> None:
     assert cold.scheduler is not None
     assert cold.scheduler.process_mode.mode == "cold"
