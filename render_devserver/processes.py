@@ -58,10 +58,6 @@ __all__ = [
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 # After SIGTERM, how long the watchdog lets task processes exit before SIGKILL.
 WATCHDOG_GRACE_SECONDS = 2.0
-# The watchdog hears of new and ended processes in batches, this long apart: a
-# process that ends within it is never written at all. Each write wakes the watchdog,
-# and two per attempt were a good part of the server's time in a fan-out.
-WATCHDOG_BATCH_SECONDS = 0.05
 _LINUX = sys.platform.startswith("linux")
 
 
@@ -201,16 +197,16 @@ class Watchdog:
     ``await start()``, then :meth:`watch` and :meth:`forget` each process group;
     ``await close()`` when the server stops (the helper then exits, having nothing
     left to end). Methods never raise: without a watchdog the other two layers
-    remain. Changes go out every :data:`WATCHDOG_BATCH_SECONDS`, and a group
-    forgotten before its batch went out is never sent: a server killed within that
-    window leaves its newest processes to the other layers.
+    remain. Changes go out in one write at the end of the event loop's turn (each
+    write wakes the watchdog: a fan-out that starts dozens of processes in a turn
+    costs one), and a group forgotten in the turn that watched it is never sent.
     """
 
     def __init__(self, socket_dir: str | None = None) -> None:
         self._socket_dir = socket_dir
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[int, str] = {}  # pgid -> its line, not written yet
-        self._flush: asyncio.TimerHandle | None = None
+        self._flush: asyncio.Handle | None = None
 
     @property
     def pid(self) -> int | None:
@@ -262,7 +258,7 @@ class Watchdog:
             except RuntimeError:
                 self.flush()
                 return
-            self._flush = loop.call_later(WATCHDOG_BATCH_SECONDS, self.flush)
+            self._flush = loop.call_soon(self.flush)
 
     def flush(self) -> None:
         """Write what is pending now."""
