@@ -243,3 +243,161 @@ def test_a_failed_stream_returns_its_error_body(serve: Callable[[Handler], RawSe
     assert stream.response.status == 401
     assert stream.response.body == b'{"message": "nope"}'
     assert list(stream) == []
+
+
+# ------------------------------------------------------- framing, read by hand
+
+
+def answer_each(*answers: bytes) -> Handler:
+    """Answer the requests on one connection with ``answers`` in turn, then hang up."""
+
+    def handler(conn: socket.socket, index: int) -> None:
+        for answer in answers:
+            if not read_request(conn):
+                return
+            conn.sendall(answer)
+
+    return handler
+
+
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\n"
+    b'4;ext=1\r\n{"a"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nX-Trailer: yes\r\n\r\n'
+)
+
+
+def test_a_chunked_answer_is_decoded_and_the_connection_kept(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    server = serve(answer_each(CHUNKED, OK))
+    transport = KeepAliveTransport()
+    try:
+        response = transport.send(get(server.url()))
+        assert response.body == b'{"a": 1}'
+        assert response.header("content-type") == "application/json"
+        assert transport.send(get(server.url())).body == b"{}"
+    finally:
+        transport.close()
+    assert server.accepted == 1
+
+
+def test_interim_answers_head_and_no_content_have_no_body(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    server = serve(
+        answer_each(
+            b"HTTP/1.1 100 Continue\r\n\r\n" + OK,
+            b"HTTP/1.1 204 No Content\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\n",  # HEAD: the length, no body
+            OK,
+        )
+    )
+    transport = KeepAliveTransport()
+    try:
+        assert transport.send(get(server.url())).body == b"{}"
+        assert transport.send(get(server.url())).status == 204
+        head = Request(method="HEAD", url=server.url(), headers=[], body=b"")
+        assert transport.send(head).body == b""
+        assert transport.send(get(server.url())).body == b"{}"
+    finally:
+        transport.close()
+    assert server.accepted == 1
+
+
+def test_a_body_that_ends_with_the_connection_is_read_and_not_reused(
+    serve: Callable[[Handler], RawServer],
+) -> None:
+    def until_close(conn: socket.socket, index: int) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nall of it")
+
+    server = serve(until_close)
+    transport = KeepAliveTransport()
+    try:
+        assert transport.send(get(server.url())).body == b"all of it"
+        assert transport.send(get(server.url())).body == b"all of it"
+    finally:
+        transport.close()
+    assert server.accepted == 2
+
+
+def test_http_1_0_answers_close_unless_kept_alive(serve: Callable[[Handler], RawServer]) -> None:
+    plain = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    kept = b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\n{}"
+    server = serve(answer_each(kept, kept, plain, OK))
+    transport = KeepAliveTransport()
+    try:
+        for _ in range(4):
+            assert transport.send(get(server.url())).body == b"{}"
+    finally:
+        transport.close()
+    assert server.accepted == 2  # the plain HTTP/1.0 answer ended the first connection
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        (b"HTTP/2 200 OK\r\n\r\n", "bad status line"),
+        (b"HTTP/1.1 200 OK\r\nbad header\r\n\r\n", "bad header line"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", "Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", "transfer coding"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "chunk size"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}", "closed before the response ended"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 999999999999\r\n\r\n", "over the"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffff\r\n", "over the"),
+    ],
+)
+def test_a_malformed_answer_is_a_network_error(
+    serve: Callable[[Handler], RawServer], answer: bytes, problem: str
+) -> None:
+    server = serve(answer_each(answer))
+    transport = KeepAliveTransport()
+    try:
+        with pytest.raises(NetworkError, match=problem):
+            transport.send(get(server.url()))
+    finally:
+        transport.close()
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request(
+            method="GET", url="http://127.0.0.1:9/x", headers=[("X-A", "1\r\nX-B: 2")], body=b""
+        ),
+        Request(method="GET", url="http://127.0.0.1:9/x", headers=[("Bad Name", "1")], body=b""),
+        Request(
+            method="GET", url="http://127.0.0.1:9/x", headers=[("X-A", "caf\u00e9\u2603")], body=b""
+        ),
+        Request(method="GET", url="http://127.0.0.1:9/a b", headers=[], body=b""),
+        Request(method="GE T", url="http://127.0.0.1:9/x", headers=[], body=b""),
+    ],
+)
+def test_a_request_http_cannot_carry_is_refused_before_connecting(request_: Request) -> None:
+    # Port 9 (discard) is not listening: a connection attempt would be ConnectionFailed.
+    with pytest.raises(ValidationError, match=r"cannot be sent as HTTP/1\.1"):
+        KeepAliveTransport().send(request_)
+
+
+def test_the_host_header_names_the_origin(serve: Callable[[Handler], RawServer]) -> None:
+    heads: list[bytes] = []
+
+    def record(conn: socket.socket, index: int) -> None:
+        while head := read_request(conn):
+            heads.append(head)
+            conn.sendall(OK)
+
+    server = serve(record)
+    transport = KeepAliveTransport()
+    try:
+        transport.send(get(server.url()))
+        own = Request(method="GET", url=server.url(), headers=[("Host", "example.test")], body=b"")
+        transport.send(own)
+        post = Request(method="POST", url=server.url(), headers=[], body=b"")
+        transport.send(post)
+    finally:
+        transport.close()
+    assert f"\r\nHost: 127.0.0.1:{server.port}\r\n".encode() in heads[0]
+    assert b"\r\nHost: example.test" in heads[1]
+    assert heads[1].count(b"Host:") == 1
+    assert b"\r\nContent-Length: 0" in heads[2]
