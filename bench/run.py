@@ -625,7 +625,12 @@ def scenario_devserver(ctx: Context) -> None:
     # The unit of the goals: spawning `python -c pass`, measured beside each run.
     spawn = median([r["spawn_ms"] for side in results for r in results[side]])
     assert spawn
-    for key, label in (("round_trip_p50_ms", "p50"), ("round_trip_p95_ms", "p95")):
+    for key, label in (
+        ("round_trip_p50_ms", "p50"),
+        ("round_trip_p95_ms", "p95"),
+        ("keepalive_round_trip_p50_ms", "p50, keep-alive face"),
+        ("keepalive_round_trip_p95_ms", "p95, keep-alive face"),
+    ):
         for side, how in (("forked", "forked attempts"), ("cold", "cold processes")):
             value = stat(side, key)
             goal, met = "", None
