@@ -27,10 +27,9 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-import attrs
-
 from render_core import __version__
 from render_core.errors import ConfigurationError
+from render_core.values import Value, init_fields
 
 if TYPE_CHECKING:
     from urllib.parse import SplitResult
@@ -106,15 +105,16 @@ def user_agent(
     return f"render-sdk-python/{version} ({platform_part})"
 
 
-def _positive(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _positive(name: str, value: float) -> float:
     if not value > 0:
-        raise ConfigurationError(
-            f"timeout {attribute.name} must be a positive number, got {value!r}"
-        )
+        raise ConfigurationError(f"timeout {name} must be a positive number, got {value!r}")
+    return value
 
 
-@attrs.frozen(kw_only=True)
-class Timeouts:
+_user_agent = user_agent  # the default of ClientConfig.user_agent (a field of that name)
+
+
+class Timeouts(Value):
     """Every network wait has a limit (the official client has none).
 
     ``connect``: establishing a connection; ``read``: the longest silence while a
@@ -123,13 +123,23 @@ class Timeouts:
     keep-alive servers send).
     """
 
-    connect: float = attrs.field(default=10.0, validator=_positive)
-    read: float = attrs.field(default=60.0, validator=_positive)
-    stream_idle: float = attrs.field(default=60.0, validator=_positive)
+    __slots__ = ("connect", "read", "stream_idle")
+    connect: float
+    read: float
+    stream_idle: float
+
+    def __init__(
+        self, *, connect: float = 10.0, read: float = 60.0, stream_idle: float = 60.0
+    ) -> None:
+        init_fields(
+            self,
+            connect=_positive("connect", connect),
+            read=_positive("read", read),
+            stream_idle=_positive("stream_idle", stream_idle),
+        )
 
 
-@attrs.frozen(kw_only=True)
-class ClientConfig:
+class ClientConfig(Value):
     """Everything a request builder needs to know about the client.
 
     ``base_url`` has a scheme, no trailing ``/`` and no ``/v1``; ``api_url`` is
@@ -137,10 +147,33 @@ class ClientConfig:
     (local-dev mode); it is never shown by ``repr``.
     """
 
+    __slots__ = ("base_url", "token", "local_dev", "user_agent")  # noqa: RUF023 - repr order
     base_url: str
-    token: str | None = attrs.field(default=None, repr=False)
-    local_dev: bool = False
-    user_agent: str = attrs.field(factory=user_agent)
+    token: str | None
+    local_dev: bool
+    user_agent: str
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str | None = None,
+        local_dev: bool = False,
+        user_agent: str | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            base_url=base_url,
+            token=token,
+            local_dev=local_dev,
+            user_agent=_user_agent() if user_agent is None else user_agent,
+        )
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "token"
+        )
+        return f"ClientConfig({shown})"
 
     @property
     def api_url(self) -> str:

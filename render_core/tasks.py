@@ -21,9 +21,8 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import attrs
-
 from render_core.convert import ConversionError, TaskConversion, unstructure_any
+from render_core.values import Value, init_fields
 
 __all__ = [
     "DEFAULT_RETRY_WHEN_UNSET",
@@ -55,31 +54,43 @@ PLANS = ("starter", "standard", "pro", "pro_plus", "pro_max", "pro_ultra")
 RETRY_KEYS = ("max_retries", "wait_duration_ms", "backoff_scaling")
 
 
-def _non_negative_int(_inst: object, attribute: attrs.Attribute[int], value: int) -> None:
+def _non_negative_int(name: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"Retry.{attribute.name} must be an int, got {type(value).__name__}")
+        raise TypeError(f"Retry.{name} must be an int, got {type(value).__name__}")
     if value < 0:
-        raise ValueError(f"Retry.{attribute.name} must be >= 0, got {value}")
+        raise ValueError(f"Retry.{name} must be >= 0, got {value}")
+    return value
 
 
-def _scaling(_inst: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _scaling(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"Retry.{attribute.name} must be a number, got {type(value).__name__}")
+        raise TypeError(f"Retry.{name} must be a number, got {type(value).__name__}")
     if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"Retry.{attribute.name} must be a finite number >= 0, got {value}")
+        raise ValueError(f"Retry.{name} must be a finite number >= 0, got {value}")
+    return value
 
 
-@attrs.frozen
-class Retry:
+class Retry(Value):
     """How a task's failed runs are retried (total attempts: ``max_retries + 1``).
 
     ``backoff_scaling`` multiplies the delay after each retry; 1.5 when omitted, as
     the reference documents. It travels as ``factor`` on the wire.
     """
 
-    max_retries: int = attrs.field(validator=_non_negative_int)
-    wait_duration_ms: int = attrs.field(validator=_non_negative_int)
-    backoff_scaling: float = attrs.field(default=1.5, validator=_scaling)
+    __slots__ = ("max_retries", "wait_duration_ms", "backoff_scaling")  # noqa: RUF023 - repr order
+    max_retries: int
+    wait_duration_ms: int
+    backoff_scaling: float
+
+    def __init__(
+        self, max_retries: int, wait_duration_ms: int, backoff_scaling: float = 1.5
+    ) -> None:
+        init_fields(
+            self,
+            max_retries=_non_negative_int("max_retries", max_retries),
+            wait_duration_ms=_non_negative_int("wait_duration_ms", wait_duration_ms),
+            backoff_scaling=_scaling("backoff_scaling", backoff_scaling),
+        )
 
     @classmethod
     def from_dict(cls, value: Mapping[str, Any]) -> Retry:
@@ -166,8 +177,7 @@ def _plan_option(value: object) -> str | None:
     return check_plan(value, "Options(plan=...)")
 
 
-@attrs.frozen
-class Options:
+class Options(Value):
     """A task's options, grouped: ``Options(retry, timeout_seconds, plan)``.
 
     ``None`` means "not set" (the platform's default applies). ``retry`` may be a
@@ -176,9 +186,23 @@ class Options:
     separate keywords of ``@app.task`` are the same thing.
     """
 
-    retry: Retry | None = attrs.field(default=None, converter=_retry_option)
-    timeout_seconds: int | None = attrs.field(default=None, converter=_timeout_option)
-    plan: str | None = attrs.field(default=None, converter=_plan_option)
+    __slots__ = ("retry", "timeout_seconds", "plan")  # noqa: RUF023 - repr order
+    retry: Retry | None
+    timeout_seconds: int | None
+    plan: str | None
+
+    def __init__(
+        self,
+        retry: Retry | Mapping[str, Any] | None = None,
+        timeout_seconds: int | float | None = None,
+        plan: str | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            retry=_retry_option(retry),
+            timeout_seconds=_timeout_option(timeout_seconds),
+            plan=_plan_option(plan),
+        )
 
     def payload(self) -> dict[str, Any]:
         """The ``options`` object of the registration; ``{}`` when nothing is set."""
@@ -200,12 +224,24 @@ class Options:
 TaskOptions = Options
 
 
-@attrs.frozen(kw_only=True)
-class TaskParameter:
+class TaskParameter(Value):
+    __slots__ = ("name", "has_default", "type", "default_value")  # noqa: RUF023 - repr order
     name: str
     has_default: bool
-    type: str | None = None
-    default_value: str | None = None  # JSON text
+    type: str | None
+    default_value: str | None  # JSON text
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        has_default: bool,
+        type: str | None = None,
+        default_value: str | None = None,
+    ) -> None:
+        init_fields(
+            self, name=name, has_default=has_default, type=type, default_value=default_value
+        )
 
     def payload(self) -> dict[str, Any]:
         item: dict[str, Any] = {"name": self.name, "has_default": self.has_default}
@@ -265,21 +301,63 @@ def _context_parameter(signature: inspect.Signature) -> str | None:
     return first.name if text.rsplit(".", 1)[-1] == "TaskContext" else None
 
 
-@attrs.frozen(kw_only=True, eq=False)
-class TaskSpec:
-    """A registered task: its name, function, options and parameters."""
+class TaskSpec(Value):
+    """A registered task: its name, function, options and parameters.
 
+    Equal only to itself: two definitions of one function are different tasks.
+    """
+
+    __slots__ = (  # noqa: RUF023 - repr order
+        "name",
+        "func",
+        "options",
+        "parameters",
+        "is_async",
+        "context_parameter",
+        "conversion",
+    )
     name: str
     func: Callable[..., Any]
     options: TaskOptions
     parameters: tuple[TaskParameter, ...]
     is_async: bool
-    context_parameter: str | None = None
+    context_parameter: str | None
     # How typed inputs and results are converted (plain JSON passes through).
-    conversion: TaskConversion = attrs.field(init=False, repr=False)
+    conversion: TaskConversion
 
-    def __attrs_post_init__(self) -> None:
-        object.__setattr__(self, "conversion", TaskConversion(self.func, self.context_parameter))
+    def __init__(
+        self,
+        *,
+        name: str,
+        func: Callable[..., Any],
+        options: TaskOptions,
+        parameters: tuple[TaskParameter, ...],
+        is_async: bool,
+        context_parameter: str | None = None,
+    ) -> None:
+        init_fields(
+            self,
+            name=name,
+            func=func,
+            options=options,
+            parameters=parameters,
+            is_async=is_async,
+            context_parameter=context_parameter,
+            conversion=TaskConversion(func, context_parameter),
+        )
+
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in self.__slots__ if name != "conversion"
+        )
+        return f"TaskSpec({shown})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = {name: getattr(self, name) for name in self.__slots__ if name != "conversion"}
+        return (_rebuild_spec, (fields,))
 
     @classmethod
     def from_function(
@@ -345,6 +423,10 @@ class TaskSpec:
         if self.parameters:
             item["parameters"] = [param.payload() for param in self.parameters]
         return item
+
+
+def _rebuild_spec(fields: dict[str, Any]) -> TaskSpec:
+    return TaskSpec(**fields)
 
 
 class TaskRegistry:
