@@ -1,4 +1,4 @@
-"""Effects and the two drivers that run effect generators (the only two-colour code).
+"""Effects, and the two drivers that run a generator of them.
 
 An operation is a generator that yields what it needs and receives the answer:
 
@@ -10,14 +10,16 @@ An operation is a generator that yields what it needs and receives the answer:
 
 The generator's return value is the operation's result; an exception it raises is
 the operation's error. :func:`run_sync` and :func:`run_async` take a ``send`` and a
-``sleep`` callable from a transport. This module is deliberately tiny: the worker's
-cold-start path imports it.
+``sleep`` callable from a transport. Both step the generator through one
+:class:`_Steps`, so all that differs between the colours is whether ``send`` and
+``sleep`` are awaited. This module is deliberately tiny: the worker's cold-start
+path imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from render_core.errors import RenderError
 from render_core.http import Request, Response
@@ -52,29 +54,64 @@ Effect: TypeAlias = Send | Sleep
 Flow: TypeAlias = Generator[Effect, Any, T]
 
 
+class _Steps(Generic[T]):
+    """A flow being driven: iterate for its effects, :meth:`answer` each one.
+
+    The answer to a :class:`Send` is its :class:`Response` or the transport's
+    :class:`~render_core.errors.RenderError` (thrown into the flow); a
+    :class:`Sleep` needs none. When the flow returns, the iteration stops and
+    :attr:`result` holds its value; leaving the ``with`` block closes the flow.
+    """
+
+    result: T
+
+    def __init__(self, flow: Flow[T]) -> None:
+        self._flow = flow
+        self._started = False
+        self._answer: Response | RenderError | None = None
+
+    def __enter__(self) -> _Steps[T]:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._flow.close()
+
+    def __iter__(self) -> _Steps[T]:
+        return self
+
+    def __next__(self) -> Effect:
+        answer, self._answer = self._answer, None
+        try:
+            if not self._started:
+                self._started = True
+                return next(self._flow)
+            if isinstance(answer, RenderError):
+                return self._flow.throw(answer)
+            return self._flow.send(answer)
+        except StopIteration as stop:
+            self.result = stop.value
+            raise StopIteration from None
+
+    def answer(self, answer: Response | RenderError) -> None:
+        self._answer = answer
+
+
 def run_sync(
     flow: Flow[T],
     send: Callable[[Request], Response],
     sleep: Callable[[float], object],
 ) -> T:
     """Run ``flow`` to completion with a blocking ``send`` and ``sleep``."""
-    try:
-        effect = next(flow)
-        while True:
-            if isinstance(effect, Send):
-                try:
-                    response = send(effect.request)
-                except RenderError as exc:
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(response)
-            else:
+    with _Steps(flow) as steps:
+        for effect in steps:
+            if isinstance(effect, Sleep):
                 sleep(effect.seconds)
-                effect = flow.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+                continue
+            try:
+                steps.answer(send(effect.request))
+            except RenderError as exc:
+                steps.answer(exc)
+        return steps.result
 
 
 async def run_async(
@@ -83,20 +120,13 @@ async def run_async(
     sleep: Callable[[float], Awaitable[object]],
 ) -> T:
     """Run ``flow`` to completion with an awaitable ``send`` and ``sleep``."""
-    try:
-        effect = next(flow)
-        while True:
-            if isinstance(effect, Send):
-                try:
-                    response = await send(effect.request)
-                except RenderError as exc:
-                    effect = flow.throw(exc)
-                else:
-                    effect = flow.send(response)
-            else:
+    with _Steps(flow) as steps:
+        for effect in steps:
+            if isinstance(effect, Sleep):
                 await sleep(effect.seconds)
-                effect = flow.send(None)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        flow.close()
+                continue
+            try:
+                steps.answer(await send(effect.request))
+            except RenderError as exc:
+                steps.answer(exc)
+        return steps.result
