@@ -429,17 +429,11 @@ def should_retry(
 
 @attrs.frozen(kw_only=True)
 class RetryDecision:
-    """What to do after a failed attempt.
-
-    ``retry_after`` is the server's parsed ``Retry-After`` (seconds, 429 and 503
-    only), kept even when the answer is "do not retry", so the error surfaced to
-    the caller can carry it (``RateLimitError.retry_after``).
-    """
+    """What to do after a failed attempt: retry or not, after how long, and why."""
 
     retry: bool
     delay: float  # seconds to sleep before the next attempt (0 when retry is False)
     reason: str  # short human text: "HTTP 503", "attempt budget exhausted (...)"
-    retry_after: float | None = None
 
 
 def decide(
@@ -447,10 +441,9 @@ def decide(
     *,
     method: str,
     attempt: int,
-    now: float,
     status: int | None = None,
     error: BaseException | None = None,
-    retry_after: str | None = None,
+    retry_after: float | None = None,
     idempotency_key: bool = False,
     rng: RandomSource | None = None,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
@@ -459,11 +452,11 @@ def decide(
 
     ``attempt`` counts the attempts made so far (1 after the first). The answer is
     yes iff :func:`should_retry` allows it, the budget ``policy.max_attempts`` is
-    not spent, and a ``Retry-After`` (honoured on 429 and 503 only) asks for at
-    most ``max_retry_after`` seconds. The delay is then the server's
-    ``Retry-After`` exactly (no jitter, never below 0) when there is one, else
-    ``policy.delay(attempt - 1, rng)``. ``now`` (seconds since the Unix epoch)
-    resolves an HTTP-date ``Retry-After``.
+    not spent, and the server's wait ``retry_after`` (seconds, as the caller read
+    it from ``Retry-After``, e.g. with :func:`render_core.api.retry_after_seconds`;
+    honoured on 429 and 503 only) is at most ``max_retry_after``. The delay is then
+    that wait exactly (no jitter, never below 0) when there is one, else
+    ``policy.delay(attempt - 1, rng)``. A NaN wait is ignored.
 
     Raises ``ValueError`` for ``attempt < 1``, a negative or NaN
     ``max_retry_after``, or when neither ``status`` nor ``error`` is given.
@@ -473,12 +466,10 @@ def decide(
     if not max_retry_after >= 0:
         raise ValueError(f"max_retry_after must be >= 0, got {max_retry_after!r}")
     what = _describe(status, error)
-    server_wait = (
-        parse_retry_after(retry_after, now) if error is None and status in (429, 503) else None
-    )
+    server_wait = _server_wait(retry_after) if error is None and status in (429, 503) else None
 
     def no(reason: str) -> RetryDecision:
-        return RetryDecision(retry=False, delay=0.0, reason=reason, retry_after=server_wait)
+        return RetryDecision(retry=False, delay=0.0, reason=reason)
 
     if not should_retry(method, status=status, error=error, idempotency_key=idempotency_key):
         return no(f"{what} is not retried for {method.upper()}")
@@ -492,11 +483,14 @@ def decide(
             " we wait"
         )
     return RetryDecision(
-        retry=True,
-        delay=server_wait,
-        reason=f"{what} with Retry-After {server_wait:g} s",
-        retry_after=server_wait,
+        retry=True, delay=server_wait, reason=f"{what} with Retry-After {server_wait:g} s"
     )
+
+
+def _server_wait(seconds: float | None) -> float | None:
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(0.0, float(seconds))
 
 
 def _describe(status: int | None, error: BaseException | None) -> str:

@@ -79,7 +79,6 @@ def call(
                 policy,
                 method=request.method,
                 attempt=attempt,
-                now=0.0,
                 error=exc,
                 idempotency_key=idempotency_key,
                 rng=rng,
@@ -91,15 +90,13 @@ def call(
         if response.status == operation.success:
             return parse(response)
         error = api.error_for_response(operation, response)
-        # Already resolved to seconds against the response's own Date header.
-        wait = api.retry_after_seconds(response)
         decision = decide(
             policy,
             method=request.method,
             attempt=attempt,
-            now=0.0,
             status=response.status,
-            retry_after=None if wait is None else f"{wait:.6f}",
+            # Measured against the response's own Date header, immune to clock skew.
+            retry_after=api.retry_after_seconds(response),
             idempotency_key=idempotency_key,
             rng=rng,
         )
