@@ -1,30 +1,35 @@
-"""Retry math: backoff schedules, ``Retry-After`` parsing and the retry decision.
+"""Retry math and every retry decision: backoff schedules, ``Retry-After``, the tables.
 
 Theory of operation
 -------------------
 Everything here is a pure function of its arguments. What goes in: the outcome of
 one attempt (an HTTP status, or the transport error that replaced the response),
-the request method, how many attempts were made, the raw ``Retry-After`` header,
-the current time ``now`` (seconds since the Unix epoch) and, for jitter, a random
-source ``rng`` (anything with ``.random() -> float``, such as ``random.Random``).
-What comes out: a :class:`RetryDecision` saying whether to try again and how many
-seconds to wait first. This module never sleeps, never reads the clock and never
-draws randomness of its own; the flow that runs an operation yields a ``Sleep``
+the context it happened in, how many attempts were made, the server's wait (the
+``Retry-After`` header, already read as seconds by the caller) and, for jitter, a
+random source ``rng`` (anything with ``.random() -> float``, such as
+``random.Random``). What comes out: the :class:`Action` to take, and for a retry a
+:class:`RetryDecision` saying how many seconds to wait first. This module never
+sleeps, never reads the clock and never draws randomness of its own; the loop that
+runs a call (:func:`render_core.effects.send_with_retries`) yields a ``Sleep``
 effect with the decided delay, and a driver does the waiting.
 
-Three layers, each usable alone:
+Four layers, each usable alone:
 
 1. :class:`Backoff` is the schedule: capped exponential growth,
    ``delay(n) = min(cap, base * factor**n)`` for the ``n``-th retry (``n = 0``
    first), optionally with "full jitter" (a uniform draw in ``[0, delay(n)]``; see
    https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
-2. :func:`should_retry` is the safety table: which outcomes may be retried for
-   which methods without risking a duplicated side effect. :func:`classify` maps a
-   status or an error to the :class:`Outcome` the table is keyed by.
-3. :func:`decide` combines both with the attempt budget and the server's
+2. :func:`classify` maps a status or an error to an :class:`Outcome`.
+3. One table per context says what to do after each outcome: a REST call
+   (:data:`REST_IDEMPOTENT`, :data:`REST_NON_IDEMPOTENT`, chosen by
+   :func:`rest_rules`), a task-socket call (:data:`TASK_SOCKET`), an event stream
+   (:data:`EVENT_STREAM`) and the waiter's ``GET`` of a run
+   (:data:`CONFIRMATION_GET`). All five are columns of one grid, so "do we retry a
+   500 here?" has one answer, found in one place.
+4. :func:`decide` combines a table with the attempt budget and the server's
    ``Retry-After`` (RFC 9110 section 10.2.3,
-   https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), parsed by
-   :func:`parse_retry_after`.
+   https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3, parsed by
+   :func:`parse_retry_after`).
 
 The official client retries nothing on REST and ignores ``Retry-After``;
 this module is the fix. ``POST /v1/task-runs`` is only
@@ -53,8 +58,14 @@ __all__ = [
     "DEFAULT_FACTOR",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_RETRY_AFTER",
+    "CONFIRMATION_GET",
+    "EVENT_STREAM",
     "IDEMPOTENT_METHODS",
+    "REST_IDEMPOTENT",
+    "REST_NON_IDEMPOTENT",
+    "TASK_SOCKET",
     "TASK_SOCKET_BACKOFF",
+    "Action",
     "Backoff",
     "Outcome",
     "RandomSource",
@@ -63,6 +74,7 @@ __all__ = [
     "decide",
     "parse_http_date",
     "parse_retry_after",
+    "rest_rules",
     "should_retry",
 ]
 
@@ -313,23 +325,28 @@ def _year_of(now: float) -> int:
     return year
 
 
-# --- What happened, and may it be retried? ---------------------------------------
+# --- What happened, and what to do about it ---------------------------------------
 
 
 class Outcome(enum.Enum):
     """What happened to one attempt, as far as retrying is concerned."""
 
-    #: 1xx-3xx: the server answered; there is nothing to retry.
+    #: Below 400: the server answered without an error status (1xx-3xx, or a
+    #: status under 100 that no server should send); nothing was refused.
     ANSWERED = "answered"
-    #: 4xx other than 429: the request is wrong and will stay wrong.
-    CLIENT_ERROR = "client error"
+    #: 401, 403: the credentials are refused, and will be on every request.
+    UNAUTHORIZED = "unauthorized"
+    #: 408, 425: the server did not process the request this time and says that
+    #: the same request may succeed later.
+    DEFERRED = "deferred"
     #: 429: the server refused the request *before acting on it*.
     RATE_LIMITED = "rate limited"
+    #: The other 4xx: the request is wrong and will stay wrong.
+    CLIENT_ERROR = "client error"
     #: 502, 503, 504: a proxy or the server is briefly unable to serve.
     UNAVAILABLE = "unavailable"
-    #: 500, 501 and the other 5xx: treated as a permanent server bug. A REST 500
-    #: is a crash in a handler that would crash again on the same input; retrying
-    #: only multiplies the load and the latency before the same error.
+    #: 500, 501, the other 5xx and anything above 599: the server failed while
+    #: handling the request.
     SERVER_ERROR = "server error"
     #: The request provably never left this process (connection refused, DNS,
     #: connect timeout): nothing can have happened on the server.
@@ -338,28 +355,92 @@ class Outcome(enum.Enum):
     CONNECTION_LOST = "connection lost"
     #: No answer in time after the request was sent: it may or may not have run.
     TIMED_OUT = "timed out"
-    #: Anything else: not a transport error, or a status outside 100-599.
+    #: An error that is not one of our transport errors (a transport that broke
+    #: its contract, a bug).
     OTHER = "other"
 
 
-# The decision table (h11 style: data, not scattered ``if``s).
-# outcome -> (retry an idempotent request?, retry a non-idempotent one?)
-# A non-idempotent request (POST) is retried only when the server cannot have acted
-# on it: it never arrived (NOT_SENT), or it was rate-limited, which rejects a request
-# before any effect.
-_RETRY_TABLE: Final[Mapping[Outcome, tuple[bool, bool]]] = MappingProxyType(
-    {
-        Outcome.ANSWERED: (False, False),
-        Outcome.CLIENT_ERROR: (False, False),
-        Outcome.RATE_LIMITED: (True, True),
-        Outcome.UNAVAILABLE: (True, False),
-        Outcome.SERVER_ERROR: (False, False),
-        Outcome.NOT_SENT: (True, True),
-        Outcome.CONNECTION_LOST: (True, False),
-        Outcome.TIMED_OUT: (True, False),
-        Outcome.OTHER: (False, False),
-    }
-)
+class Action(enum.Enum):
+    """What a caller does after an attempt, as one context's table says."""
+
+    #: Try the same request again, after a wait.
+    RETRY = "retry"
+    #: Stop: surface the result, or the error, to whoever is waiting for it.
+    RESOLVE = "resolve"
+    #: Stop streaming: follow each run with ``GET /v1/task-runs/{id}`` instead.
+    FALL_BACK_TO_GET = "fall back to GET"
+
+
+_RETRY, _RESOLVE, _GET = Action.RETRY, Action.RESOLVE, Action.FALL_BACK_TO_GET
+# One row of the grid below: REST idempotent, REST not idempotent, socket, stream, GET.
+_Row = tuple[Action, Action, Action, Action, Action]
+
+# Every retry decision of the SDK, in one place (h11 style: data, not scattered
+# ``if``s). A row per outcome; a column per context:
+#
+# - REST: a call of the REST API (render_core.flows), idempotent (GET, DELETE, or a
+#   POST with an idempotency key: the server deduplicates) or not (a bare POST,
+#   which may start a run twice if repeated after the server saw it);
+# - socket: a task process's call on its task socket (render_core.callback);
+# - stream: the answer that opens a task-run event stream, or its end
+#   (render_core.waiter);
+# - GET: the waiter's GET of one run, to confirm it exists or to see its state.
+#
+# A success never comes here: the callers return it first.
+_GRID: dict[Outcome, _Row] = {
+    # REST and socket surface an answer that is not the success as an error. A
+    # stream refused with a redirect or an odd status will not be served by asking
+    # again: poll. A GET answered with something that is not a run (a redirect, a
+    # 200 with a broken body) is asked again later.
+    Outcome.ANSWERED: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RETRY),
+    # Polling would be refused just the same: end the wait with the error.
+    Outcome.UNAUTHORIZED: (_RESOLVE, _RESOLVE, _RESOLVE, _RESOLVE, _RESOLVE),
+    # REST and the socket surface them as the client errors they are (Render's API
+    # is not known to send them); the stream falls back as for any other 4xx. Only
+    # the waiter's GET, cheap and repeated anyway, takes the server at its word.
+    Outcome.DEFERRED: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RETRY),
+    # Rejected before any effect, so even a bare POST may be repeated.
+    Outcome.RATE_LIMITED: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    # The request is wrong. The stream endpoint refusing these ids (400, 404) does
+    # not mean the runs cannot be polled; a GET answered 404 means there is no
+    # such run.
+    Outcome.CLIENT_ERROR: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RESOLVE),
+    # A short outage: every context tries again, except a bare POST, which the
+    # server may have acted on before the proxy gave up.
+    Outcome.UNAVAILABLE: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # A REST 500 is a crash in a handler that would crash again on the same
+    # input: a retry only multiplies the load and the latency before the same
+    # error. A task socket answers 5xx while its server restarts, and the
+    # official worker retries them; the waiter reconnects or asks again, within
+    # its own budget.
+    Outcome.SERVER_ERROR: (_RESOLVE, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # Nothing reached the server: safe for every request.
+    Outcome.NOT_SENT: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    # The request may have been acted on: not a bare POST. Task-socket calls are
+    # safe to repeat (``/run-subtask`` carries an idempotency key, ``/callback``
+    # is idempotent); a stream reconnects with ``Last-Event-ID``.
+    Outcome.CONNECTION_LOST: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    Outcome.TIMED_OUT: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # REST and socket calls never catch these (they propagate as they are); a
+    # waiter's stream or GET that broke this way is tried again like any other.
+    Outcome.OTHER: (_RESOLVE, _RESOLVE, _RESOLVE, _RETRY, _RETRY),
+}
+
+
+def _column(index: int) -> Mapping[Outcome, Action]:
+    return MappingProxyType({outcome: row[index] for outcome, row in _GRID.items()})
+
+
+#: A REST call that is safe to repeat (idempotent method or idempotency key).
+REST_IDEMPOTENT: Final = _column(0)
+#: A REST call that might start something twice (a POST without a key).
+REST_NON_IDEMPOTENT: Final = _column(1)
+#: A task process's call on its task socket.
+TASK_SOCKET: Final = _column(2)
+#: Opening an event stream, or its end.
+EVENT_STREAM: Final = _column(3)
+#: The waiter's ``GET`` of one run.
+CONFIRMATION_GET: Final = _column(4)
 
 
 def classify(status: int | None = None, error: BaseException | None = None) -> Outcome:
@@ -380,17 +461,34 @@ def classify(status: int | None = None, error: BaseException | None = None) -> O
         return Outcome.OTHER
     if status is None:
         raise ValueError("classify() needs a status or an error")
-    if status == 429:
-        return Outcome.RATE_LIMITED
-    if status in (502, 503, 504):
-        return Outcome.UNAVAILABLE
-    if 500 <= status <= 599:
-        return Outcome.SERVER_ERROR
-    if 400 <= status <= 499:
-        return Outcome.CLIENT_ERROR
-    if 100 <= status <= 399:
+    if status < 400:
         return Outcome.ANSWERED
-    return Outcome.OTHER
+    if status < 500:
+        return _CLIENT_STATUSES.get(status, Outcome.CLIENT_ERROR)
+    return Outcome.UNAVAILABLE if status in (502, 503, 504) else Outcome.SERVER_ERROR
+
+
+_CLIENT_STATUSES: Final[Mapping[int, Outcome]] = MappingProxyType(
+    {
+        401: Outcome.UNAUTHORIZED,
+        403: Outcome.UNAUTHORIZED,
+        408: Outcome.DEFERRED,
+        425: Outcome.DEFERRED,
+        429: Outcome.RATE_LIMITED,
+    }
+)
+
+
+def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome, Action]:
+    """The table for a REST call: :data:`REST_IDEMPOTENT` or :data:`REST_NON_IDEMPOTENT`.
+
+    A call is idempotent for its method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE;
+    RFC 9110 section 9.2.2; case-insensitive) or because the caller sent an
+    idempotency key, which makes the server deduplicate.
+    """
+    if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
+        return REST_IDEMPOTENT
+    return REST_NON_IDEMPOTENT
 
 
 def should_retry(
@@ -400,7 +498,7 @@ def should_retry(
     error: BaseException | None = None,
     idempotency_key: bool = False,
 ) -> bool:
-    """May an attempt that answered ``status`` or raised ``error`` be retried?
+    """May a REST call that answered ``status`` or raised ``error`` be retried?
 
     - Idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE; RFC 9110
       section 9.2.2): retry on 429, 502, 503, 504, any ``NetworkError`` and any
@@ -418,10 +516,8 @@ def should_retry(
     ``method`` is case-insensitive. Raises ``ValueError`` when neither ``status``
     nor ``error`` is given.
     """
-    idempotent_rule, unsafe_rule = _RETRY_TABLE[classify(status, error)]
-    if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
-        return idempotent_rule
-    return unsafe_rule
+    rules = rest_rules(method, idempotency_key=idempotency_key)
+    return rules[classify(status, error)] is Action.RETRY
 
 
 # --- The decision -----------------------------------------------------------------
@@ -438,22 +534,23 @@ class RetryDecision:
 
 def decide(
     policy: Backoff,
+    rules: Mapping[Outcome, Action],
     *,
-    method: str,
     attempt: int,
     status: int | None = None,
     error: BaseException | None = None,
     retry_after: float | None = None,
-    idempotency_key: bool = False,
     rng: RandomSource | None = None,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
 ) -> RetryDecision:
     """Retry or not, and after how long, given attempt number ``attempt`` failed.
 
-    ``attempt`` counts the attempts made so far (1 after the first). The answer is
-    yes iff :func:`should_retry` allows it, the budget ``policy.max_attempts`` is
-    not spent, and the server's wait ``retry_after`` (seconds, as the caller read
-    it from ``Retry-After``, e.g. with :func:`render_core.api.retry_after_seconds`;
+    ``rules`` is the context's table (:func:`rest_rules`, :data:`TASK_SOCKET`...)
+    and ``attempt`` counts the attempts made so far (1 after the first). The answer
+    is yes iff the table says :attr:`Action.RETRY` for the attempt's
+    :func:`classify` outcome, the budget ``policy.max_attempts`` is not spent, and
+    the server's wait ``retry_after`` (seconds, as the caller read it from
+    ``Retry-After``, e.g. with :func:`render_core.api.retry_after_seconds`;
     honoured on 429 and 503 only) is at most ``max_retry_after``. The delay is then
     that wait exactly (no jitter, never below 0) when there is one, else
     ``policy.delay(attempt - 1, rng)``. A NaN wait is ignored.
@@ -471,8 +568,9 @@ def decide(
     def no(reason: str) -> RetryDecision:
         return RetryDecision(retry=False, delay=0.0, reason=reason)
 
-    if not should_retry(method, status=status, error=error, idempotency_key=idempotency_key):
-        return no(f"{what} is not retried for {method.upper()}")
+    action = rules[classify(status, error)]
+    if action is not Action.RETRY:
+        return no(f"{what} is not retried")
     if attempt >= policy.max_attempts:
         return no(f"attempt budget exhausted ({attempt} of {policy.max_attempts}) after {what}")
     if server_wait is None:

@@ -21,18 +21,16 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-from render_core.backoff import TASK_SOCKET_BACKOFF, Backoff, RandomSource
-from render_core.effects import Flow, Send, Sleep
+from render_core.backoff import TASK_SOCKET, TASK_SOCKET_BACKOFF, Backoff, RandomSource
+from render_core.effects import Flow, Sleep, send_with_retries
 from render_core.errors import (
     ClientError,
-    NetworkError,
     RateLimitError,
     RenderError,
     ServerError,
     TaskRunError,
     TimeoutError,
     UnexpectedResponseError,
-    with_operation,
 )
 from render_core.http import Request, Response
 from render_core.values import Value, init_fields
@@ -333,11 +331,6 @@ def error_for_status(op: SocketOperation, response: Response) -> RenderError:
     )
 
 
-def _transient(error: RenderError) -> bool:
-    # 5xx, 429, timeouts and connection errors are retried; other 4xx are final.
-    return isinstance(error, ServerError | RateLimitError | TimeoutError | NetworkError)
-
-
 def socket_call(
     op: SocketOperation,
     request: Request,
@@ -345,31 +338,24 @@ def socket_call(
     *,
     policy: Backoff = TASK_SOCKET_BACKOFF,
     rng: RandomSource | None = None,
-    on_retry: Callable[[RenderError, float], None] | None = None,
 ) -> Flow[T]:
     """Send ``request`` with the official worker's transient-error retries.
 
-    ``TASK_SOCKET_BACKOFF`` rides out about five minutes of server restarts. Every
-    call that has side effects is safe to repeat: ``/run-subtask`` carries an
-    idempotency key and servers treat ``/callback`` as idempotent.
+    What is retried is the task-socket column of the table in
+    :mod:`render_core.backoff` (5xx, 429, timeouts and connection errors; other
+    4xx are final), and ``TASK_SOCKET_BACKOFF`` rides out about five minutes of
+    server restarts. Every call that has side effects is safe to repeat:
+    ``/run-subtask`` carries an idempotency key and servers treat ``/callback`` as
+    idempotent.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = yield Send(request)
-        except (NetworkError, TimeoutError) as exc:
-            error: RenderError = with_operation(exc, op.name)
-        else:
-            if 200 <= response.status < 300:
-                return parse(response)
-            error = error_for_status(op, response)
-        if not _transient(error) or attempt >= policy.max_attempts:
-            raise error
-        delay = policy.delay(attempt - 1, rng)
-        if on_retry is not None:
-            on_retry(error, delay)
-        yield Sleep(delay)
+
+    def error_for(response: Response) -> RenderError | None:
+        return None if 200 <= response.status < 300 else error_for_status(op, response)
+
+    response = yield from send_with_retries(
+        request, op.name, error_for, TASK_SOCKET, policy=policy, rng=rng
+    )
+    return parse(response)
 
 
 def _ignore_body(_: Response) -> None:

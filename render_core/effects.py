@@ -1,4 +1,4 @@
-"""Effects, and the two drivers that run a generator of them.
+"""Effects, the one retry loop that yields them, and the two drivers that run them.
 
 An operation is a generator that yields what it needs and receives the answer:
 
@@ -9,23 +9,30 @@ An operation is a generator that yields what it needs and receives the answer:
 - ``yield Sleep(seconds)``: the driver waits, then resumes the generator.
 
 The generator's return value is the operation's result; an exception it raises is
-the operation's error. :func:`run_sync` and :func:`run_async` take a ``send`` and a
-``sleep`` callable from a transport. Both step the generator through one
-:class:`_Steps`, so all that differs between the colours is whether ``send`` and
-``sleep`` are awaited. This module is deliberately tiny: the worker's cold-start
-path imports it.
+the operation's error.
+
+:func:`send_with_retries` is the loop every request of the SDK goes through, REST
+calls (:mod:`render_core.flows`) and task-socket calls (:mod:`render_core.callback`)
+alike: send, look the outcome up in the context's table of
+:mod:`render_core.backoff`, sleep and send again, or stop.
+
+:func:`run_sync` and :func:`run_async` take a ``send`` and a ``sleep`` callable
+from a transport. Both step the generator through one :class:`_Steps`, so all that
+differs between the colours is whether ``send`` and ``sleep`` are awaited. This
+module is deliberately small: the worker's cold-start path imports it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from render_core.errors import RenderError
+from render_core.backoff import Action, Backoff, Outcome, RandomSource, RetryDecision, decide
+from render_core.errors import NetworkError, RenderError, TimeoutError, with_operation
 from render_core.http import Request, Response
 from render_core.values import Value, init_fields
 
-__all__ = ["Effect", "Flow", "Send", "Sleep", "run_async", "run_sync"]
+__all__ = ["Effect", "Flow", "Send", "Sleep", "run_async", "run_sync", "send_with_retries"]
 
 T = TypeVar("T")
 
@@ -52,6 +59,55 @@ class Sleep(Value):
 
 Effect: TypeAlias = Send | Sleep
 Flow: TypeAlias = Generator[Effect, Any, T]
+
+
+def send_with_retries(
+    request: Request,
+    operation: str,
+    error_for: Callable[[Response], RenderError | None],
+    rules: Mapping[Outcome, Action],
+    *,
+    policy: Backoff,
+    rng: RandomSource | None = None,
+    server_wait: Callable[[Response], float | None] | None = None,
+    on_retry: Callable[[RetryDecision], object] | None = None,
+) -> Flow[Response]:
+    """Send ``request`` until it succeeds, fails for good, or ``policy``'s budget is spent.
+
+    ``error_for(response)`` is None for a success, which is returned, and otherwise
+    the error to raise should the answer not be retried. ``rules`` is the context's
+    table (:func:`render_core.backoff.decide` applies it); ``server_wait`` reads the
+    server's ``Retry-After`` from a response, in seconds, where the context honours
+    it. ``on_retry`` hears each decision to retry before its ``Sleep`` (for a log
+    line). A transport error that is not retried is raised naming ``operation``;
+    any other error from the transport propagates as it is.
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            response: Response = yield Send(request)
+        except (NetworkError, TimeoutError) as exc:
+            decision = decide(policy, rules, attempt=attempt, error=exc, rng=rng)
+            if not decision.retry:
+                raise with_operation(exc, operation) from exc
+        else:
+            error = error_for(response)
+            if error is None:
+                return response
+            decision = decide(
+                policy,
+                rules,
+                attempt=attempt,
+                status=response.status,
+                retry_after=None if server_wait is None else server_wait(response),
+                rng=rng,
+            )
+            if not decision.retry:
+                raise error
+        if on_retry is not None:
+            on_retry(decision)
+        yield Sleep(decision.delay)
 
 
 class _Steps(Generic[T]):

@@ -24,10 +24,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from render_core import api, models
-from render_core.backoff import Backoff, RandomSource, decide
+from render_core.backoff import Backoff, RandomSource, RetryDecision, rest_rules
 from render_core.config import ClientConfig
-from render_core.effects import Effect, Flow, Send, Sleep, run_async, run_sync
-from render_core.errors import NetworkError, TimeoutError, with_operation
+from render_core.effects import Effect, Flow, Send, Sleep, run_async, run_sync, send_with_retries
+from render_core.errors import RenderError, with_operation
 from render_core.http import Request, Response
 
 __all__ = [
@@ -61,55 +61,41 @@ def call(
     policy: Backoff = DEFAULT_REQUEST_BACKOFF,
     rng: RandomSource | None = None,
     idempotency_key: bool = False,
+    on_retry: Callable[[RetryDecision], object] | None = None,
 ) -> Flow[T]:
     """Send ``request`` until it succeeds, fails for good, or the budget is spent.
 
-    Which failures are retried is :func:`render_core.backoff.decide`'s table:
-    GET and DELETE on 429/502/503/504 and connection failures; a POST only when it
-    provably never reached the server (or carries an idempotency key). The last
-    failure is raised, naming ``operation``.
+    Which failures are retried is the REST column of the table in
+    :mod:`render_core.backoff`: GET and DELETE on 429/502/503/504 and connection
+    failures, honouring ``Retry-After``; a POST only when it provably never reached
+    the server (or carries an idempotency key). The last failure is raised, naming
+    ``operation``; ``on_retry`` hears each retry before its wait.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = yield Send(request)
-        except (NetworkError, TimeoutError) as exc:
-            decision = decide(
-                policy,
-                method=request.method,
-                attempt=attempt,
-                error=exc,
-                idempotency_key=idempotency_key,
-                rng=rng,
-            )
-            if not decision.retry:
-                raise with_operation(exc, operation.name) from exc
-            yield Sleep(decision.delay)
-            continue
+
+    def error_for(response: Response) -> RenderError | None:
         if response.status == operation.success:
-            return parse(response)
-        error = api.error_for_response(operation, response)
-        decision = decide(
-            policy,
-            method=request.method,
-            attempt=attempt,
-            status=response.status,
-            # Measured against the response's own Date header, immune to clock skew.
-            retry_after=api.retry_after_seconds(response),
-            idempotency_key=idempotency_key,
-            rng=rng,
-        )
-        if not decision.retry:
-            raise error
-        yield Sleep(decision.delay)
+            return None
+        return api.error_for_response(operation, response)
+
+    response = yield from send_with_retries(
+        request,
+        operation.name,
+        error_for,
+        rest_rules(request.method, idempotency_key=idempotency_key),
+        policy=policy,
+        rng=rng,
+        # Measured against the response's own Date header, immune to clock skew.
+        server_wait=api.retry_after_seconds,
+        on_retry=on_retry,
+    )
+    return parse(response)
 
 
 class Operations:
     """Every REST operation as a flow, bound once to one client's settings.
 
-    ``config`` says where and as whom; ``policy`` and ``rng`` drive the retries of
-    :func:`call`. Nothing here performs I/O: each method returns a generator for a
+    ``config`` says where and as whom; ``policy``, ``rng`` and ``on_retry`` drive the
+    retries of :func:`call`. Nothing here performs I/O: each method returns a generator for a
     driver to run, e.g. ``run_sync(Operations(config).get_task_run(run_id), send, sleep)``.
     """
 
@@ -118,10 +104,13 @@ class Operations:
         config: ClientConfig,
         policy: Backoff = DEFAULT_REQUEST_BACKOFF,
         rng: RandomSource | None = None,
+        *,
+        on_retry: Callable[[RetryDecision], object] | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.rng = rng
+        self.on_retry = on_retry
 
     def _call(
         self,
@@ -138,6 +127,7 @@ class Operations:
             policy=self.policy,
             rng=self.rng,
             idempotency_key=idempotency_key,
+            on_retry=self.on_retry,
         )
 
     def start_task(

@@ -18,12 +18,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from render_core.backoff import (
+    CONFIRMATION_GET,
     DEFAULT_BASE,
     DEFAULT_CAP,
     DEFAULT_FACTOR,
     DEFAULT_MAX_ATTEMPTS,
     DEFAULT_MAX_RETRY_AFTER,
+    EVENT_STREAM,
+    REST_IDEMPOTENT,
+    REST_NON_IDEMPOTENT,
+    TASK_SOCKET,
     TASK_SOCKET_BACKOFF,
+    Action,
     Backoff,
     Outcome,
     RetryDecision,
@@ -31,6 +37,7 @@ from render_core.backoff import (
     decide,
     parse_http_date,
     parse_retry_after,
+    rest_rules,
     should_retry,
 )
 from render_core.errors import (
@@ -408,16 +415,83 @@ def test_other_methods_are_not_idempotent(method: str) -> None:
     assert should_retry(method, error=refused)
 
 
+# (status, error) -> (task socket, event stream, the waiter's GET of a run)
+R, S, G = Action.RETRY, Action.RESOLVE, Action.FALL_BACK_TO_GET
+OTHER_CONTEXTS: list[tuple[int | None, BaseException | None, Action, Action, Action]] = [
+    (99, None, S, G, R),
+    (204, None, S, G, R),  # not the stream's 200, not a run
+    (301, None, S, G, R),
+    (400, None, S, G, S),
+    (401, None, S, S, S),  # polling would be refused too
+    (403, None, S, S, S),
+    (404, None, S, G, S),  # the stream refuses the ids; a GET says there is no such run
+    (408, None, S, G, R),
+    (421, None, S, G, S),
+    (425, None, S, G, R),
+    (429, None, R, R, R),
+    (500, None, R, R, R),  # a task socket answers 500 while its server restarts
+    (501, None, R, R, R),
+    (502, None, R, R, R),
+    (503, None, R, R, R),
+    (600, None, R, R, R),
+    (None, refused, R, R, R),
+    (None, reset_after_send, R, R, R),
+    (None, read_timeout, R, R, R),
+    (None, not_transport, S, R, R),
+]
+
+
+@pytest.mark.parametrize("row", OTHER_CONTEXTS)
+def test_the_socket_stream_and_get_tables(
+    row: tuple[int | None, BaseException | None, Action, Action, Action],
+) -> None:
+    status, error, socket, stream, get = row
+    outcome = classify(status, error)
+    assert (TASK_SOCKET[outcome], EVENT_STREAM[outcome], CONFIRMATION_GET[outcome]) == (
+        socket,
+        stream,
+        get,
+    )
+
+
+TABLES = [REST_IDEMPOTENT, REST_NON_IDEMPOTENT, TASK_SOCKET, EVENT_STREAM, CONFIRMATION_GET]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_table_answers_every_outcome_and_is_read_only(table: dict[Outcome, Action]) -> None:
+    assert set(table) == set(Outcome)
+    assert all(isinstance(action, Action) for action in table.values())
+    with pytest.raises(TypeError):
+        table[Outcome.OTHER] = Action.RETRY
+
+
+def test_only_the_stream_falls_back_to_get_and_only_requests_check_the_method() -> None:
+    assert [Action.FALL_BACK_TO_GET in table.values() for table in TABLES] == [
+        False,
+        False,
+        False,
+        True,
+        False,
+    ]
+    assert rest_rules("get") is rest_rules("POST", idempotency_key=True) is REST_IDEMPOTENT
+    assert rest_rules("POST") is REST_NON_IDEMPOTENT
+
+
 @pytest.mark.parametrize(
     ("status", "error", "outcome"),
     [
         (100, None, Outcome.ANSWERED),
         (399, None, Outcome.ANSWERED),
-        (99, None, Outcome.OTHER),
-        (600, None, Outcome.OTHER),
-        (0, None, Outcome.OTHER),
+        (99, None, Outcome.ANSWERED),  # no server sends it; not an error status either
+        (0, None, Outcome.ANSWERED),
+        (600, None, Outcome.SERVER_ERROR),  # a server that broke the protocol
+        (401, None, Outcome.UNAUTHORIZED),
+        (403, None, Outcome.UNAUTHORIZED),
+        (408, None, Outcome.DEFERRED),
+        (425, None, Outcome.DEFERRED),
         (429, None, Outcome.RATE_LIMITED),
         (418, None, Outcome.CLIENT_ERROR),
+        (404, None, Outcome.CLIENT_ERROR),
         (503, None, Outcome.UNAVAILABLE),
         (599, None, Outcome.SERVER_ERROR),
         (None, refused, Outcome.NOT_SENT),
@@ -426,6 +500,7 @@ def test_other_methods_are_not_idempotent(method: str) -> None:
         (None, read_timeout, Outcome.TIMED_OUT),
         (None, ConnectionFailed("odd", request_sent=True), Outcome.CONNECTION_LOST),
         (None, not_transport, Outcome.OTHER),
+        (None, server_error, Outcome.OTHER),  # a parsed error is not a transport error
     ],
 )
 def test_classify(status: int | None, error: BaseException | None, outcome: Outcome) -> None:
@@ -446,7 +521,7 @@ POLICY = Backoff(jitter=False)
 
 def test_decide_retries_with_the_policy_delay() -> None:
     decisions = [
-        decide(POLICY, method="GET", attempt=attempt, status=503)
+        decide(POLICY, rest_rules("GET"), attempt=attempt, status=503)
         for attempt in range(1, POLICY.max_attempts + 1)
     ]
     assert [d.retry for d in decisions] == [True, True, True, False]
@@ -456,13 +531,13 @@ def test_decide_retries_with_the_policy_delay() -> None:
 
 
 def test_decide_jitters_with_the_given_rng() -> None:
-    decision = decide(Backoff(), method="GET", attempt=1, status=502, rng=random.Random(0))
+    decision = decide(Backoff(), rest_rules("GET"), attempt=1, status=502, rng=random.Random(0))
     assert decision.retry
     assert decision.delay == pytest.approx(0.21110546288126203)
 
 
 def test_decide_single_attempt_policy_never_retries() -> None:
-    decision = decide(Backoff(max_attempts=1), method="GET", attempt=1, error=refused)
+    decision = decide(Backoff(max_attempts=1), rest_rules("GET"), attempt=1, error=refused)
     assert not decision.retry
     assert decision.reason.startswith("attempt budget exhausted")
 
@@ -472,7 +547,7 @@ def test_decide_single_attempt_policy_never_retries() -> None:
 def test_decide_honours_retry_after_exactly(wait: float, status: int) -> None:
     decision = decide(
         POLICY,
-        method="GET",
+        rest_rules("GET"),
         attempt=1,
         status=status,
         retry_after=wait,
@@ -485,35 +560,35 @@ def test_decide_honours_retry_after_exactly(wait: float, status: int) -> None:
 
 
 def test_decide_never_waits_less_than_nothing() -> None:
-    decision = decide(POLICY, method="GET", attempt=1, status=429, retry_after=-3.0)
+    decision = decide(POLICY, rest_rules("GET"), attempt=1, status=429, retry_after=-3.0)
     assert (decision.retry, decision.delay) == (True, 0.0)
 
 
 def test_decide_retries_post_after_429_with_retry_after() -> None:
-    decision = decide(POLICY, method="POST", attempt=1, status=429, retry_after=3.0)
+    decision = decide(POLICY, rest_rules("POST"), attempt=1, status=429, retry_after=3.0)
     assert (decision.retry, decision.delay) == (True, 3.0)
 
 
 def test_decide_gives_up_when_retry_after_is_too_long() -> None:
-    decision = decide(POLICY, method="GET", attempt=1, status=429, retry_after=61.0)
+    decision = decide(POLICY, rest_rules("GET"), attempt=1, status=429, retry_after=61.0)
     assert not decision.retry
     assert decision.delay == 0.0
     assert decision.reason == "HTTP 429 with Retry-After 61 s, longer than the 60 s we wait"
     assert DEFAULT_MAX_RETRY_AFTER == 60.0
-    forever = decide(POLICY, method="GET", attempt=1, status=503, retry_after=math.inf)
+    forever = decide(POLICY, rest_rules("GET"), attempt=1, status=503, retry_after=math.inf)
     assert not forever.retry
     exactly_at_limit = decide(
-        POLICY, method="GET", attempt=1, status=429, retry_after=5.0, max_retry_after=5
+        POLICY, rest_rules("GET"), attempt=1, status=429, retry_after=5.0, max_retry_after=5
     )
     assert exactly_at_limit.retry
     assert exactly_at_limit.delay == 5.0
 
 
 def test_decide_does_not_retry_what_the_table_refuses_whatever_the_wait() -> None:
-    post_503 = decide(POLICY, method="POST", attempt=1, status=503, retry_after=2.0)
+    post_503 = decide(POLICY, rest_rules("POST"), attempt=1, status=503, retry_after=2.0)
     assert not post_503.retry
-    assert post_503.reason == "HTTP 503 is not retried for POST"
-    exhausted = decide(POLICY, method="GET", attempt=4, status=429, retry_after=2.0)
+    assert post_503.reason == "HTTP 503 is not retried"
+    exhausted = decide(POLICY, rest_rules("GET"), attempt=4, status=429, retry_after=2.0)
     assert not exhausted.retry
     assert exhausted.reason == "attempt budget exhausted (4 of 4) after HTTP 429"
 
@@ -523,28 +598,28 @@ def test_decide_does_not_retry_what_the_table_refuses_whatever_the_wait() -> Non
     [(429, math.nan), (429, None), (502, 9.0), (500, 9.0)],
 )
 def test_decide_ignores_unusable_retry_after(status: int, wait: float | None) -> None:
-    decision = decide(POLICY, method="GET", attempt=2, status=status, retry_after=wait)
+    decision = decide(POLICY, rest_rules("GET"), attempt=2, status=status, retry_after=wait)
     if decision.retry:
         assert decision.delay == 0.5  # the policy's second delay
         assert decision.reason == f"HTTP {status}"
 
 
 def test_decide_uses_the_idempotent_table_for_keyed_posts() -> None:
-    bare = decide(POLICY, method="POST", attempt=1, error=read_timeout)
-    keyed = decide(POLICY, method="POST", attempt=1, error=read_timeout, idempotency_key=True)
+    bare = decide(POLICY, rest_rules("POST"), attempt=1, error=read_timeout)
+    keyed = decide(POLICY, rest_rules("POST", idempotency_key=True), attempt=1, error=read_timeout)
     assert not bare.retry
-    assert bare.reason == "ReadTimeout: read timed out is not retried for POST"
+    assert bare.reason == "ReadTimeout: read timed out is not retried"
     assert keyed.retry
     assert keyed.delay == 0.25
 
 
 def test_decide_without_waits_keeps_the_budget() -> None:
     fast = POLICY.without_waits()
-    decision = decide(fast, method="GET", attempt=3, error=refused)
+    decision = decide(fast, rest_rules("GET"), attempt=3, error=refused)
     assert decision == RetryDecision(
         retry=True, delay=0.0, reason="ConnectionFailed: connection refused"
     )
-    assert not decide(fast, method="GET", attempt=4, error=refused).retry
+    assert not decide(fast, rest_rules("GET"), attempt=4, error=refused).retry
 
 
 @pytest.mark.parametrize(
@@ -563,7 +638,7 @@ def test_decide_without_waits_keeps_the_budget() -> None:
 def test_decide_reasons_are_never_empty(
     status: int | None, error: BaseException | None, method: str, attempt: int
 ) -> None:
-    decision = decide(POLICY, method=method, attempt=attempt, status=status, error=error)
+    decision = decide(POLICY, rest_rules(method), attempt=attempt, status=status, error=error)
     assert decision.reason.strip()
     assert decision.delay >= 0.0
     if not decision.retry:
@@ -571,8 +646,8 @@ def test_decide_reasons_are_never_empty(
 
 
 def test_decide_reason_falls_back_to_the_exception_name() -> None:
-    decision = decide(POLICY, method="GET", attempt=1, error=ValueError())
-    assert decision.reason == "ValueError is not retried for GET"
+    decision = decide(POLICY, rest_rules("GET"), attempt=1, error=ValueError())
+    assert decision.reason == "ValueError is not retried"
 
 
 @pytest.mark.parametrize(
@@ -586,4 +661,4 @@ def test_decide_reason_falls_back_to_the_exception_name() -> None:
 def test_decide_rejects_bad_arguments(kwargs: dict[str, float], message: str) -> None:
     arguments: dict[str, float] = {"attempt": 1, **kwargs}
     with pytest.raises(ValueError, match=message):
-        decide(POLICY, method="GET", status=503, **arguments)  # type: ignore[arg-type]
+        decide(POLICY, rest_rules("GET"), status=503, **arguments)  # type: ignore[arg-type]
