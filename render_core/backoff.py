@@ -7,7 +7,7 @@ one attempt (an HTTP status, or the transport error that replaced the response),
 the context it happened in, how many attempts were made, the server's wait (the
 ``Retry-After`` header, already read as seconds by the caller) and, for jitter, a
 random source ``rng`` (anything with ``.random() -> float``, such as
-``random.Random``). What comes out: the :class:`Action` to take, and for a retry a
+``random.Random``). What comes out: what to do :class:`Next`, and for a retry a
 :class:`RetryDecision` saying how many seconds to wait first. This module never
 sleeps, never reads the clock and never draws randomness of its own; the loop that
 runs a call (:func:`render_core.effects.send_with_retries`) yields a ``Sleep``
@@ -65,7 +65,7 @@ __all__ = [
     "REST_NON_IDEMPOTENT",
     "TASK_SOCKET",
     "TASK_SOCKET_BACKOFF",
-    "Action",
+    "Next",
     "Backoff",
     "Outcome",
     "RandomSource",
@@ -360,8 +360,8 @@ class Outcome(enum.Enum):
     OTHER = "other"
 
 
-class Action(enum.Enum):
-    """What a caller does after an attempt, as one context's table says."""
+class Next(enum.Enum):
+    """What to do next after an attempt, as one context's table says."""
 
     #: Try the same request again, after a wait.
     RETRY = "retry"
@@ -371,9 +371,9 @@ class Action(enum.Enum):
     FALL_BACK_TO_GET = "fall back to GET"
 
 
-_RETRY, _RESOLVE, _GET = Action.RETRY, Action.RESOLVE, Action.FALL_BACK_TO_GET
+_RETRY, _RESOLVE, _GET = Next.RETRY, Next.RESOLVE, Next.FALL_BACK_TO_GET
 # One row of the grid below: REST idempotent, REST not idempotent, socket, stream, GET.
-_Row = tuple[Action, Action, Action, Action, Action]
+_Row = tuple[Next, Next, Next, Next, Next]
 
 # Every retry decision of the SDK, in one place (h11 style: data, not scattered
 # ``if``s). A row per outcome; a column per context:
@@ -427,7 +427,7 @@ _GRID: dict[Outcome, _Row] = {
 }
 
 
-def _column(index: int) -> Mapping[Outcome, Action]:
+def _column(index: int) -> Mapping[Outcome, Next]:
     return MappingProxyType({outcome: row[index] for outcome, row in _GRID.items()})
 
 
@@ -479,7 +479,7 @@ _CLIENT_STATUSES: Final[Mapping[int, Outcome]] = MappingProxyType(
 )
 
 
-def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome, Action]:
+def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome, Next]:
     """The table for a REST call: :data:`REST_IDEMPOTENT` or :data:`REST_NON_IDEMPOTENT`.
 
     A call is idempotent for its method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE;
@@ -517,7 +517,7 @@ def should_retry(
     nor ``error`` is given.
     """
     rules = rest_rules(method, idempotency_key=idempotency_key)
-    return rules[classify(status, error)] is Action.RETRY
+    return rules[classify(status, error)] is Next.RETRY
 
 
 # --- The decision -----------------------------------------------------------------
@@ -534,7 +534,7 @@ class RetryDecision:
 
 def decide(
     policy: Backoff,
-    rules: Mapping[Outcome, Action],
+    rules: Mapping[Outcome, Next],
     *,
     attempt: int,
     status: int | None = None,
@@ -547,7 +547,7 @@ def decide(
 
     ``rules`` is the context's table (:func:`rest_rules`, :data:`TASK_SOCKET`...)
     and ``attempt`` counts the attempts made so far (1 after the first). The answer
-    is yes iff the table says :attr:`Action.RETRY` for the attempt's
+    is yes iff the table says :attr:`Next.RETRY` for the attempt's
     :func:`classify` outcome, the budget ``policy.max_attempts`` is not spent, and
     the server's wait ``retry_after`` (seconds, as the caller read it from
     ``Retry-After``, e.g. with :func:`render_core.api.retry_after_seconds`;
@@ -568,8 +568,8 @@ def decide(
     def no(reason: str) -> RetryDecision:
         return RetryDecision(retry=False, delay=0.0, reason=reason)
 
-    action = rules[classify(status, error)]
-    if action is not Action.RETRY:
+    then = rules[classify(status, error)]
+    if then is not Next.RETRY:
         return no(f"{what} is not retried")
     if attempt >= policy.max_attempts:
         return no(f"attempt budget exhausted ({attempt} of {policy.max_attempts}) after {what}")

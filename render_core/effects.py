@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from typing import Any, Generic, TypeAlias, TypeVar
 
-from render_core.backoff import Action, Backoff, Outcome, RandomSource, RetryDecision, decide
+from render_core.backoff import Backoff, Next, Outcome, RandomSource, RetryDecision, decide
 from render_core.errors import NetworkError, RenderError, TimeoutError, with_operation
 from render_core.http import Request, Response
 from render_core.values import Value, init_fields
@@ -65,7 +65,7 @@ def send_with_retries(
     request: Request,
     operation: str,
     error_for: Callable[[Response], RenderError | None],
-    rules: Mapping[Outcome, Action],
+    rules: Mapping[Outcome, Next],
     *,
     policy: Backoff,
     rng: RandomSource | None = None,

@@ -29,8 +29,8 @@ from render_core.backoff import (
     REST_NON_IDEMPOTENT,
     TASK_SOCKET,
     TASK_SOCKET_BACKOFF,
-    Action,
     Backoff,
+    Next,
     Outcome,
     RetryDecision,
     classify,
@@ -416,8 +416,8 @@ def test_other_methods_are_not_idempotent(method: str) -> None:
 
 
 # (status, error) -> (task socket, event stream, the waiter's GET of a run)
-R, S, G = Action.RETRY, Action.RESOLVE, Action.FALL_BACK_TO_GET
-OTHER_CONTEXTS: list[tuple[int | None, BaseException | None, Action, Action, Action]] = [
+R, S, G = Next.RETRY, Next.RESOLVE, Next.FALL_BACK_TO_GET
+OTHER_CONTEXTS: list[tuple[int | None, BaseException | None, Next, Next, Next]] = [
     (99, None, S, G, R),
     (204, None, S, G, R),  # not the stream's 200, not a run
     (301, None, S, G, R),
@@ -443,7 +443,7 @@ OTHER_CONTEXTS: list[tuple[int | None, BaseException | None, Action, Action, Act
 
 @pytest.mark.parametrize("row", OTHER_CONTEXTS)
 def test_the_socket_stream_and_get_tables(
-    row: tuple[int | None, BaseException | None, Action, Action, Action],
+    row: tuple[int | None, BaseException | None, Next, Next, Next],
 ) -> None:
     status, error, socket, stream, get = row
     outcome = classify(status, error)
@@ -458,15 +458,15 @@ TABLES = [REST_IDEMPOTENT, REST_NON_IDEMPOTENT, TASK_SOCKET, EVENT_STREAM, CONFI
 
 
 @pytest.mark.parametrize("table", TABLES)
-def test_every_table_answers_every_outcome_and_is_read_only(table: dict[Outcome, Action]) -> None:
+def test_every_table_answers_every_outcome_and_is_read_only(table: dict[Outcome, Next]) -> None:
     assert set(table) == set(Outcome)
-    assert all(isinstance(action, Action) for action in table.values())
+    assert all(isinstance(action, Next) for action in table.values())
     with pytest.raises(TypeError):
-        table[Outcome.OTHER] = Action.RETRY
+        table[Outcome.OTHER] = Next.RETRY
 
 
 def test_only_the_stream_falls_back_to_get_and_only_requests_check_the_method() -> None:
-    assert [Action.FALL_BACK_TO_GET in table.values() for table in TABLES] == [
+    assert [Next.FALL_BACK_TO_GET in table.values() for table in TABLES] == [
         False,
         False,
         False,
