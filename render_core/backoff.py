@@ -19,6 +19,8 @@ Four layers, each usable alone:
    ``delay(n) = min(cap, base * factor**n)`` for the ``n``-th retry (``n = 0``
    first), optionally with "full jitter" (a uniform draw in ``[0, delay(n)]``; see
    https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
+   :func:`capped_growth` is that formula alone; the task retry policy of
+   :mod:`render_core.lifecycle` grows by it too.
 2. :func:`classify` maps a status or an error to an :class:`Outcome`.
 3. One table per context says what to do after each outcome: a REST call
    (:data:`REST_IDEMPOTENT`, :data:`REST_NON_IDEMPOTENT`, chosen by
@@ -43,7 +45,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, Protocol
 
@@ -70,6 +72,7 @@ __all__ = [
     "Outcome",
     "RandomSource",
     "RetryDecision",
+    "capped_growth",
     "classify",
     "decide",
     "parse_http_date",
@@ -120,6 +123,39 @@ class RandomSource(Protocol):
         ...
 
 
+def capped_growth(base: float, factor: float, n: int, cap: float) -> float:
+    """``min(cap, base * factor**n)``: the growth of every backoff here, for any ``n >= 0``.
+
+    ``base``, ``factor`` and ``cap`` are finite and non-negative. A ``factor`` below
+    1 shrinks instead (a task may scale its retry delays down). Never raises
+    ``OverflowError``, however large ``n`` is, and never computes a huge power.
+    """
+    if base == 0.0 or n == 0 or factor == 1.0:
+        return float(min(cap, base))
+    if factor < 1.0:
+        try:
+            return float(min(cap, base * float(factor) ** n))
+        except OverflowError:  # an ``n`` beyond the float range: the limit is 0
+            return 0.0
+    if base >= cap:
+        return float(cap)
+    # From here 0 < base < cap and factor > 1. Compare in log space first: past
+    # this many retries the cap is reached, whatever ``n`` is (an int compared
+    # with a float is exact in Python, so a 400-digit ``n`` is fine too).
+    retries_to_cap = (math.log(cap) - math.log(base)) / math.log(factor)
+    if n > retries_to_cap:
+        return float(cap)
+    try:
+        grown = float(factor) ** n
+    except OverflowError:
+        # Only a tiny base and a huge cap get here (cap / base beyond the float
+        # range); the product itself is about in range, so take it via logarithms,
+        # clamped at log(cap) so that rounding cannot push exp() past the float range.
+        log_delay = math.log(base) + n * math.log(factor)
+        return min(float(cap), math.exp(min(log_delay, math.log(cap))))
+    return float(min(cap, base * grown))
+
+
 def _check_finite_at_least(minimum: float) -> Callable[[object, Attribute[float], float], None]:
     def check(instance: object, attribute: Attribute[float], value: float) -> None:
         if not (math.isfinite(value) and value >= minimum):
@@ -141,7 +177,7 @@ class Backoff:
     """Capped exponential backoff: delay(n) = min(cap, base * factor**n), n = 0 for the first retry.
 
     ``max_attempts`` counts every attempt, the first one included, so a policy
-    yields ``max_attempts - 1`` delays. With ``jitter`` and an ``rng``, each delay
+    allows ``max_attempts - 1`` retries. With ``jitter`` and an ``rng``, each delay
     is drawn uniformly from ``[0, delay(n)]`` ("full jitter": clients that failed
     together do not retry together); without an ``rng`` the schedule is
     deterministic even when ``jitter`` is set.
@@ -164,37 +200,10 @@ class Backoff:
         """
         if retry_number < 0:
             raise ValueError(f"retry_number must be >= 0, got {retry_number!r}")
-        ceiling = self._ceiling(retry_number)
+        ceiling = capped_growth(self.base, self.factor, retry_number, self.cap)
         if self.jitter and rng is not None:
             return ceiling * rng.random()
         return ceiling
-
-    def _ceiling(self, n: int) -> float:
-        """``min(cap, base * factor**n)`` without ever computing a huge power."""
-        if self.base == 0.0:
-            return 0.0
-        if self.base >= self.cap or self.factor == 1.0:
-            return float(min(self.cap, self.base))
-        # From here 0 < base < cap and factor > 1. Compare in log space first: past
-        # this many retries the cap is reached, whatever ``n`` is (an int compared
-        # with a float is exact in Python, so a 400-digit ``n`` is fine too).
-        retries_to_cap = (math.log(self.cap) - math.log(self.base)) / math.log(self.factor)
-        if n > retries_to_cap:
-            return float(self.cap)
-        try:
-            grown = float(self.factor) ** n
-        except OverflowError:
-            # Only a tiny base and a huge cap get here (cap / base beyond the float
-            # range); the product itself is about in range, so take it via logarithms,
-            # clamped at log(cap) so that rounding cannot push exp() past the float range.
-            log_delay = math.log(self.base) + n * math.log(self.factor)
-            return min(float(self.cap), math.exp(min(log_delay, math.log(self.cap))))
-        return float(min(self.cap, self.base * grown))
-
-    def delays(self, rng: RandomSource | None = None) -> Iterator[float]:
-        """The ``max_attempts - 1`` delays of this policy, in order."""
-        for retry_number in range(self.max_attempts - 1):
-            yield self.delay(retry_number, rng)
 
     def without_waits(self) -> Backoff:
         """The same attempt budget with every delay 0: for tests (as in stamina)."""

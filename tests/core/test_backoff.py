@@ -33,6 +33,7 @@ from render_core.backoff import (
     Next,
     Outcome,
     RetryDecision,
+    capped_growth,
     classify,
     decide,
     parse_http_date,
@@ -75,20 +76,31 @@ def test_defaults_are_the_documented_constants() -> None:
     )
 
 
+def schedule(policy: Backoff, rng: random.Random | None = None) -> list[float]:
+    """The waits one call makes before giving up, as decide() hands them out."""
+    delays = []
+    for attempt in range(1, policy.max_attempts + 1):
+        decision = decide(policy, rest_rules("GET"), attempt=attempt, status=503, rng=rng)
+        if not decision.retry:
+            break
+        delays.append(decision.delay)
+    return delays
+
+
 def test_default_schedule_without_rng_is_deterministic() -> None:
-    assert list(Backoff().delays()) == [0.25, 0.5, 1.0]
-    assert list(Backoff(jitter=False).delays(random.Random(0))) == [0.25, 0.5, 1.0]
+    assert schedule(Backoff()) == [0.25, 0.5, 1.0]
+    assert schedule(Backoff(jitter=False), random.Random(0)) == [0.25, 0.5, 1.0]
 
 
 def test_default_schedule_with_seeded_jitter() -> None:
-    delays = list(Backoff().delays(random.Random(0)))
+    delays = schedule(Backoff(), random.Random(0))
     assert delays == pytest.approx([0.21110546288126203, 0.37897720147015124, 0.420571580830845])
     # The same seed gives the same schedule: the core holds no hidden state.
-    assert list(Backoff().delays(random.Random(0))) == delays
+    assert schedule(Backoff(), random.Random(0)) == delays
 
 
 def test_task_socket_schedule_matches_the_official_client() -> None:
-    delays = list(TASK_SOCKET_BACKOFF.delays(random.Random(0)))  # jitter off: rng ignored
+    delays = schedule(TASK_SOCKET_BACKOFF, random.Random(0))  # jitter off: rng ignored
     assert delays == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0] + [16.0] * 18
     assert len(delays) == TASK_SOCKET_BACKOFF.max_attempts - 1 == 24
     assert sum(delays) == 303.75
@@ -118,6 +130,25 @@ def test_delay_with_power_beyond_float_range() -> None:
     widest = Backoff(base=5e-324, factor=10.0, cap=sys.float_info.max)
     for retry_number in range(300, 700):
         assert 0.0 < widest.delay(retry_number) <= sys.float_info.max
+
+
+@pytest.mark.parametrize(
+    ("base", "factor", "n", "cap", "expected"),
+    [
+        (1000, 2.0, 3, 1e9, 8000.0),  # an int base still gives a float
+        (8.0, 0.5, 3, 10.0, 1.0),  # a factor below 1 shrinks
+        (100.0, 0.5, 0, 10.0, 10.0),  # ...from a base above the cap
+        (100.0, 0.5, 10**400, 10.0, 0.0),  # ...to nothing, for any n
+        (1.0, 0.0, 1, 10.0, 0.0),
+        (1.0, 0.0, 0, 10.0, 1.0),
+        (0.0, 1e300, 10**400, 10.0, 0.0),  # no base: nothing to grow
+        (2.0, 1.0, 10**400, 10.0, 2.0),
+    ],
+)
+def test_capped_growth(base: float, factor: float, n: int, cap: float, expected: float) -> None:
+    result = capped_growth(base, factor, n, cap)
+    assert result == expected
+    assert isinstance(result, float)
 
 
 def test_negative_retry_number_is_rejected() -> None:
@@ -165,6 +196,12 @@ retry_numbers = st.one_of(
 )
 
 
+@given(policy=policies, n=retry_numbers)
+def test_backoff_grows_by_capped_growth(policy: Backoff, n: int) -> None:
+    plain = attrs.evolve(policy, jitter=False)
+    assert plain.delay(n) == capped_growth(policy.base, policy.factor, n, policy.cap)
+
+
 @given(policy=policies, n=retry_numbers, seed=st.integers(0, 2**32))
 def test_delay_is_between_zero_and_cap(policy: Backoff, n: int, seed: int) -> None:
     for rng in (None, random.Random(seed)):
@@ -186,12 +223,14 @@ def test_full_jitter_stays_under_the_plain_delay(policy: Backoff, n: int, seed: 
 
 
 @given(policy=policies, seed=st.integers(0, 2**32))
-def test_delays_counts_retries_and_without_waits_zeroes_them(policy: Backoff, seed: int) -> None:
-    delays = list(policy.delays(random.Random(seed)))
+def test_a_budget_allows_its_retries_and_without_waits_zeroes_them(
+    policy: Backoff, seed: int
+) -> None:
+    delays = schedule(policy, random.Random(seed))
     assert len(delays) == policy.max_attempts - 1
     fast = policy.without_waits()
     assert fast.max_attempts == policy.max_attempts
-    assert list(fast.delays(random.Random(seed))) == [0.0] * (policy.max_attempts - 1)
+    assert schedule(fast, random.Random(seed)) == [0.0] * (policy.max_attempts - 1)
 
 
 # --- Retry-After and HTTP-dates ---------------------------------------------------
