@@ -19,9 +19,8 @@ method is ``return self._run(self._ops.get_task_run(task_run_id))``.
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from render_core import api, models
 from render_core.backoff import Backoff, RandomSource, RetryDecision, rest_rules
@@ -45,6 +44,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+A = ParamSpec("A")
 
 
 # REST calls: four attempts over about 1.75 s before jitter (0.25, 0.5, 1 s):
@@ -89,6 +89,23 @@ def call(
         on_retry=on_retry,
     )
     return parse(response)
+
+
+def _operation(
+    operation: api.Operation,
+    build: Callable[Concatenate[ClientConfig, A], Request],
+    parse: Callable[[Response], T],
+) -> Callable[Concatenate[Operations, A], Flow[T]]:
+    """An :class:`Operations` method: ``build`` the request from its arguments and the
+    bound configuration, then :func:`call` it. The method takes ``build``'s arguments
+    after ``config``, so each operation's parameters are written once, in
+    :mod:`render_core.api`."""
+
+    def method(self: Operations, /, *args: A.args, **kwargs: A.kwargs) -> Flow[T]:
+        return self._call(operation, build(self.config, *args, **kwargs), parse)
+
+    method.__name__ = method.__qualname__ = build.__name__.removeprefix("build_")
+    return method
 
 
 class Operations:
@@ -143,19 +160,16 @@ class Operations:
         keyed = idempotency_key is not None
         return self._call(api.START_TASK, request, api.parse_start_task, idempotency_key=keyed)
 
-    def get_task_run(self, task_run_id: str) -> Flow[models.TaskRunDetails]:
-        request = api.build_get_task_run(self.config, task_run_id)
-        return self._call(api.GET_TASK_RUN, request, api.parse_get_task_run)
-
-    def cancel_task_run(self, task_run_id: str) -> Flow[None]:
-        request = api.build_cancel_task_run(self.config, task_run_id)
-        return self._call(api.CANCEL_TASK_RUN, request, api.parse_cancel_task_run)
-
-    def list_task_runs(
-        self, params: models.ListTaskRunsParams | None = None
-    ) -> Flow[list[models.TaskRun]]:
-        request = api.build_list_task_runs(self.config, params)
-        return self._call(api.LIST_TASK_RUNS, request, api.parse_list_task_runs)
+    get_task_run = _operation(api.GET_TASK_RUN, api.build_get_task_run, api.parse_get_task_run)
+    cancel_task_run = _operation(
+        api.CANCEL_TASK_RUN, api.build_cancel_task_run, api.parse_cancel_task_run
+    )
+    list_task_runs = _operation(
+        api.LIST_TASK_RUNS, api.build_list_task_runs, api.parse_list_task_runs
+    )
+    list_tasks = _operation(api.LIST_TASKS, api.build_list_tasks, api.parse_list_tasks)
+    get_task = _operation(api.GET_TASK, api.build_get_task, api.parse_get_task)
+    list_logs = _operation(api.LIST_LOGS, api.build_list_logs, api.parse_list_logs)
 
     def task_run_page(
         self, params: models.ListTaskRunsParams
@@ -163,35 +177,6 @@ class Operations:
         """One page of runs and the parameters of the next page (None after the last)."""
         page = yield from self.list_task_runs(params)
         return page, next_page(params, page)
-
-    def list_tasks(self, params: models.ListTasksParams | None = None) -> Flow[list[models.Task]]:
-        request = api.build_list_tasks(self.config, params)
-        return self._call(api.LIST_TASKS, request, api.parse_list_tasks)
-
-    def get_task(self, task_id: str) -> Flow[models.Task]:
-        request = api.build_get_task(self.config, task_id)
-        return self._call(api.GET_TASK, request, api.parse_get_task)
-
-    def list_logs(
-        self,
-        task_run_ids: Iterable[str],
-        *,
-        owner_id: str | None = None,
-        start_time: _dt.datetime | None = None,
-        end_time: _dt.datetime | None = None,
-        direction: str | None = None,
-        limit: int | None = None,
-    ) -> Flow[api.LogPage]:
-        request = api.build_list_logs(
-            self.config,
-            task_run_ids,
-            owner_id=owner_id,
-            start_time=start_time,
-            end_time=end_time,
-            direction=direction,
-            limit=limit,
-        )
-        return self._call(api.LIST_LOGS, request, api.parse_list_logs)
 
 
 P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)
