@@ -1,16 +1,23 @@
-"""The task-socket protocol, worker side.
+"""The task socket, the worker's half: what a task process sends, and how it reads the answers.
 
 A task process talks to the platform (or the dev server) over HTTP/1.1 on a Unix
 socket: ``GET /input``, ``POST /callback``, ``POST /register-tasks``,
 ``POST /run-subtask``, ``POST /get-subtask-result``. Keys are snake_case; inputs and
 outputs travel as standard base64 of UTF-8 JSON (``docs/wire-protocol.md#task-socket``).
 
-This module builds those requests, parses the answers, and provides the flows
-(generators of ``Send``/``Sleep`` effects, see :mod:`render_core.effects`) that add
-the official worker's transient-error retries and subtask result polling that starts
-at tens of milliseconds and backs off to a cap, ending with an error after the limit
-instead of the official worker's silent ``None``. The other end of the socket, what
-a platform parses and answers, is :mod:`render_core.taskserver`.
+This module names those endpoints (:class:`SocketOperation`) and the payload
+encoding (:func:`encode_payload`, :func:`decode_payload`), builds the worker's
+requests, parses the answers, and provides the flows (generators of ``Send``/``Sleep``
+effects, see :mod:`render_core.effects`) a worker runs. Each call goes through the
+SDK's one retry loop with the task-socket column of the retry table
+(:data:`render_core.backoff.TASK_SOCKET`), which retries transient errors as the
+official worker does; a subtask's result is polled from tens of milliseconds,
+backing off to a cap, and ends with an error after the limit instead of the
+official worker's silent ``None``.
+
+The server's half, which parses these requests and answers them, is
+:mod:`render_core.taskserver`. It takes the endpoints and the payload encoding from
+here, so the two halves cannot disagree on a path or an encoding.
 """
 
 from __future__ import annotations

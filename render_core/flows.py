@@ -1,8 +1,8 @@
-"""The REST operations as generators of effects, with their one retry loop.
+"""The REST operations as generators of effects, bound to one client's settings.
 
 An operation is written once, as a generator that *yields what it needs* and
-receives the answer (the psycopg/httpx model; the effects and their two drivers
-are in :mod:`render_core.effects`):
+receives the answer (the psycopg/httpx model; the effects, the retry loop and the
+two drivers are in :mod:`render_core.effects`):
 
 - ``response = yield Send(request)``: the driver performs the request and sends
   back the :class:`Response` (any status), or throws the transport's
@@ -10,11 +10,12 @@ are in :mod:`render_core.effects`):
 - ``yield Sleep(seconds)``: the driver waits, then resumes the generator.
 
 The generator's return value is the operation's result; an exception it raises
-is the operation's error. Retries (which outcomes, how long to wait, when to
-give up) are decided inside :func:`call` with :mod:`render_core.backoff`, so the
-sync and async clients share one retry loop. :class:`Operations` binds every
-operation to one client's configuration, retry policy and randomness, so a face
-method is ``return self._run(self._ops.get_task_run(task_run_id))``.
+is the operation's error. :func:`call` sends one REST request through the retry
+loop with the REST column of the retry table in :mod:`render_core.backoff`, so the
+sync and async clients share one retry loop and one answer to "is this retried?".
+:class:`Operations` binds every operation to one client's configuration, retry
+policy and randomness, so a face method is
+``return self._run(self._ops.get_task_run(task_run_id))``.
 """
 
 from __future__ import annotations
