@@ -78,7 +78,6 @@ __all__ = [
     "parse_http_date",
     "parse_retry_after",
     "rest_rules",
-    "should_retry",
 ]
 
 # The commonest failure is a pooled keep-alive connection the server closed while it
@@ -491,42 +490,23 @@ _CLIENT_STATUSES: Final[Mapping[int, Outcome]] = MappingProxyType(
 def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome, Next]:
     """The table for a REST call: :data:`REST_IDEMPOTENT` or :data:`REST_NON_IDEMPOTENT`.
 
-    A call is idempotent for its method (GET, HEAD, OPTIONS, TRACE, PUT, DELETE;
-    RFC 9110 section 9.2.2; case-insensitive) or because the caller sent an
-    idempotency key, which makes the server deduplicate.
-    """
-    if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
-        return REST_IDEMPOTENT
-    return REST_NON_IDEMPOTENT
-
-
-def should_retry(
-    method: str,
-    *,
-    status: int | None = None,
-    error: BaseException | None = None,
-    idempotency_key: bool = False,
-) -> bool:
-    """May a REST call that answered ``status`` or raised ``error`` be retried?
-
     - Idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE; RFC 9110
-      section 9.2.2): retry on 429, 502, 503, 504, any ``NetworkError`` and any
-      ``TimeoutError``. Not on other 4xx, not on 2xx/3xx, and not on 500/501: a
-      500 from the REST API is treated as a permanent server bug.
+      section 9.2.2; ``method`` is case-insensitive): retry on 429, 502, 503, 504,
+      any ``NetworkError`` and any ``TimeoutError``. Not on other 4xx, not on
+      2xx/3xx, and not on 500/501: a 500 from the REST API is treated as a
+      permanent server bug.
     - Other methods (POST): retry only when the request provably never reached
       the server (``ConnectionFailed``, a ``NetworkError`` with
       ``request_sent=False``, ``ConnectTimeout``) or on 429, because a
       rate-limited request is rejected before it has any effect. Never on 5xx or
       on a timeout or error after sending: the run may already exist.
-    - ``idempotency_key=True`` (the caller sent one): the server
-      deduplicates, so a POST is as safe as a GET and uses the idempotent rules.
+    - ``idempotency_key=True`` (the caller sent one): the server deduplicates, so
+      a POST is as safe as a GET and gets the idempotent table.
     - An error that is not a transport error (``ValueError``...): never.
-
-    ``method`` is case-insensitive. Raises ``ValueError`` when neither ``status``
-    nor ``error`` is given.
     """
-    rules = rest_rules(method, idempotency_key=idempotency_key)
-    return rules[classify(status, error)] is Next.RETRY
+    if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
+        return REST_IDEMPOTENT
+    return REST_NON_IDEMPOTENT
 
 
 # --- The decision -----------------------------------------------------------------

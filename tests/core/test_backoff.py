@@ -39,7 +39,6 @@ from render_core.backoff import (
     parse_http_date,
     parse_retry_after,
     rest_rules,
-    should_retry,
 )
 from render_core.errors import (
     ConnectionFailed,
@@ -428,30 +427,42 @@ TABLE: list[tuple[int | None, BaseException | None, bool, bool]] = [
 ]
 
 
+def retried(
+    method: str,
+    *,
+    status: int | None = None,
+    error: BaseException | None = None,
+    idempotency_key: bool = False,
+) -> bool:
+    """Whether a REST call's first failed attempt is retried, as a call decides it."""
+    rules = rest_rules(method, idempotency_key=idempotency_key)
+    return decide(POLICY, rules, attempt=1, status=status, error=error).retry
+
+
 @pytest.mark.parametrize("row", TABLE)
 @pytest.mark.parametrize("method", IDEMPOTENT + UNSAFE)
 @pytest.mark.parametrize("idempotency_key", [False, True])
-def test_should_retry_table(
+def test_the_rest_table(
     row: tuple[int | None, BaseException | None, bool, bool], method: str, idempotency_key: bool
 ) -> None:
     status, error, idempotent, unsafe = row
     expected = idempotent if (method in IDEMPOTENT or idempotency_key) else unsafe
-    result = should_retry(method, status=status, error=error, idempotency_key=idempotency_key)
+    result = retried(method, status=status, error=error, idempotency_key=idempotency_key)
     assert result is expected
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "get"])
 def test_idempotent_methods_per_rfc_9110(method: str) -> None:
-    assert should_retry(method, status=502)
-    assert should_retry(method, error=read_timeout)
-    assert not should_retry(method, status=500)
+    assert retried(method, status=502)
+    assert retried(method, error=read_timeout)
+    assert not retried(method, status=500)
 
 
 @pytest.mark.parametrize("method", ["POST", "PATCH", "post", "CONNECT", "PROPFIND"])
 def test_other_methods_are_not_idempotent(method: str) -> None:
-    assert not should_retry(method, status=502)
-    assert should_retry(method, status=502, idempotency_key=True)
-    assert should_retry(method, error=refused)
+    assert not retried(method, status=502)
+    assert retried(method, status=502, idempotency_key=True)
+    assert retried(method, error=refused)
 
 
 # (status, error) -> (task socket, event stream, the waiter's GET of a run)
@@ -550,7 +561,7 @@ def test_classify_needs_something() -> None:
     with pytest.raises(ValueError, match="status or an error"):
         classify()
     with pytest.raises(ValueError, match="status or an error"):
-        should_retry("GET")
+        decide(POLICY, REST_IDEMPOTENT, attempt=1)
 
 
 # --- decide() ---------------------------------------------------------------------
