@@ -85,10 +85,6 @@ class Operation:
     method: str
     success: int
 
-    @property
-    def idempotent(self) -> bool:
-        return self.method in ("GET", "HEAD", "OPTIONS", "DELETE")
-
 
 START_TASK: Final = Operation("start task", "POST", 202)
 GET_TASK_RUN: Final = Operation("get task run", "GET", 200)

@@ -1,30 +1,37 @@
-"""Retry math: backoff schedules, ``Retry-After`` parsing and the retry decision.
+"""Retry math and every retry decision: backoff schedules, ``Retry-After``, the tables.
 
 Theory of operation
 -------------------
 Everything here is a pure function of its arguments. What goes in: the outcome of
 one attempt (an HTTP status, or the transport error that replaced the response),
-the request method, how many attempts were made, the raw ``Retry-After`` header,
-the current time ``now`` (seconds since the Unix epoch) and, for jitter, a random
-source ``rng`` (anything with ``.random() -> float``, such as ``random.Random``).
-What comes out: a :class:`RetryDecision` saying whether to try again and how many
-seconds to wait first. This module never sleeps, never reads the clock and never
-draws randomness of its own; the flow that runs an operation yields a ``Sleep``
+the context it happened in, how many attempts were made, the server's wait (the
+``Retry-After`` header, already read as seconds by the caller) and, for jitter, a
+random source ``rng`` (anything with ``.random() -> float``, such as
+``random.Random``). What comes out: what to do :class:`Next`, and for a retry a
+:class:`RetryDecision` saying how many seconds to wait first. This module never
+sleeps, never reads the clock and never draws randomness of its own; the loop that
+runs a call (:func:`render_core.effects.send_with_retries`) yields a ``Sleep``
 effect with the decided delay, and a driver does the waiting.
 
-Three layers, each usable alone:
+Four layers, each usable alone:
 
 1. :class:`Backoff` is the schedule: capped exponential growth,
    ``delay(n) = min(cap, base * factor**n)`` for the ``n``-th retry (``n = 0``
    first), optionally with "full jitter" (a uniform draw in ``[0, delay(n)]``; see
    https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
-2. :func:`should_retry` is the safety table: which outcomes may be retried for
-   which methods without risking a duplicated side effect. :func:`classify` maps a
-   status or an error to the :class:`Outcome` the table is keyed by.
-3. :func:`decide` combines both with the attempt budget and the server's
+   :func:`capped_growth` is that formula alone; the task retry policy of
+   :mod:`render_core.lifecycle` grows by it too.
+2. :func:`classify` maps a status or an error to an :class:`Outcome`.
+3. One table per context says what to do after each outcome: a REST call
+   (:data:`REST_IDEMPOTENT`, :data:`REST_NON_IDEMPOTENT`, chosen by
+   :func:`rest_rules`), a task-socket call (:data:`TASK_SOCKET`), an event stream
+   (:data:`EVENT_STREAM`) and the waiter's ``GET`` of a run
+   (:data:`CONFIRMATION_GET`). All five are columns of one grid, so "do we retry a
+   500 here?" has one answer, found in one place.
+4. :func:`decide` combines a table with the attempt budget and the server's
    ``Retry-After`` (RFC 9110 section 10.2.3,
-   https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3), parsed by
-   :func:`parse_retry_after`.
+   https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3, parsed by
+   :func:`parse_retry_after`).
 
 The official client retries nothing on REST and ignores ``Retry-After``;
 this module is the fix. ``POST /v1/task-runs`` is only
@@ -38,7 +45,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, Protocol
 
@@ -53,17 +60,24 @@ __all__ = [
     "DEFAULT_FACTOR",
     "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_MAX_RETRY_AFTER",
+    "CONFIRMATION_GET",
+    "EVENT_STREAM",
     "IDEMPOTENT_METHODS",
+    "REST_IDEMPOTENT",
+    "REST_NON_IDEMPOTENT",
+    "TASK_SOCKET",
     "TASK_SOCKET_BACKOFF",
+    "Next",
     "Backoff",
     "Outcome",
     "RandomSource",
     "RetryDecision",
+    "capped_growth",
     "classify",
     "decide",
     "parse_http_date",
     "parse_retry_after",
-    "should_retry",
+    "rest_rules",
 ]
 
 # The commonest failure is a pooled keep-alive connection the server closed while it
@@ -108,6 +122,39 @@ class RandomSource(Protocol):
         ...
 
 
+def capped_growth(base: float, factor: float, n: int, cap: float) -> float:
+    """``min(cap, base * factor**n)``: the growth of every backoff here, for any ``n >= 0``.
+
+    ``base``, ``factor`` and ``cap`` are finite and non-negative. A ``factor`` below
+    1 shrinks instead (a task may scale its retry delays down). Never raises
+    ``OverflowError``, however large ``n`` is, and never computes a huge power.
+    """
+    if base == 0.0 or n == 0 or factor == 1.0:
+        return float(min(cap, base))
+    if factor < 1.0:
+        try:
+            return float(min(cap, base * float(factor) ** n))
+        except OverflowError:  # an ``n`` beyond the float range: the limit is 0
+            return 0.0
+    if base >= cap:
+        return float(cap)
+    # From here 0 < base < cap and factor > 1. Compare in log space first: past
+    # this many retries the cap is reached, whatever ``n`` is (an int compared
+    # with a float is exact in Python, so a 400-digit ``n`` is fine too).
+    retries_to_cap = (math.log(cap) - math.log(base)) / math.log(factor)
+    if n > retries_to_cap:
+        return float(cap)
+    try:
+        grown = float(factor) ** n
+    except OverflowError:
+        # Only a tiny base and a huge cap get here (cap / base beyond the float
+        # range); the product itself is about in range, so take it via logarithms,
+        # clamped at log(cap) so that rounding cannot push exp() past the float range.
+        log_delay = math.log(base) + n * math.log(factor)
+        return min(float(cap), math.exp(min(log_delay, math.log(cap))))
+    return float(min(cap, base * grown))
+
+
 def _check_finite_at_least(minimum: float) -> Callable[[object, Attribute[float], float], None]:
     def check(instance: object, attribute: Attribute[float], value: float) -> None:
         if not (math.isfinite(value) and value >= minimum):
@@ -129,7 +176,7 @@ class Backoff:
     """Capped exponential backoff: delay(n) = min(cap, base * factor**n), n = 0 for the first retry.
 
     ``max_attempts`` counts every attempt, the first one included, so a policy
-    yields ``max_attempts - 1`` delays. With ``jitter`` and an ``rng``, each delay
+    allows ``max_attempts - 1`` retries. With ``jitter`` and an ``rng``, each delay
     is drawn uniformly from ``[0, delay(n)]`` ("full jitter": clients that failed
     together do not retry together); without an ``rng`` the schedule is
     deterministic even when ``jitter`` is set.
@@ -152,37 +199,10 @@ class Backoff:
         """
         if retry_number < 0:
             raise ValueError(f"retry_number must be >= 0, got {retry_number!r}")
-        ceiling = self._ceiling(retry_number)
+        ceiling = capped_growth(self.base, self.factor, retry_number, self.cap)
         if self.jitter and rng is not None:
             return ceiling * rng.random()
         return ceiling
-
-    def _ceiling(self, n: int) -> float:
-        """``min(cap, base * factor**n)`` without ever computing a huge power."""
-        if self.base == 0.0:
-            return 0.0
-        if self.base >= self.cap or self.factor == 1.0:
-            return float(min(self.cap, self.base))
-        # From here 0 < base < cap and factor > 1. Compare in log space first: past
-        # this many retries the cap is reached, whatever ``n`` is (an int compared
-        # with a float is exact in Python, so a 400-digit ``n`` is fine too).
-        retries_to_cap = (math.log(self.cap) - math.log(self.base)) / math.log(self.factor)
-        if n > retries_to_cap:
-            return float(self.cap)
-        try:
-            grown = float(self.factor) ** n
-        except OverflowError:
-            # Only a tiny base and a huge cap get here (cap / base beyond the float
-            # range); the product itself is about in range, so take it via logarithms,
-            # clamped at log(cap) so that rounding cannot push exp() past the float range.
-            log_delay = math.log(self.base) + n * math.log(self.factor)
-            return min(float(self.cap), math.exp(min(log_delay, math.log(self.cap))))
-        return float(min(self.cap, self.base * grown))
-
-    def delays(self, rng: RandomSource | None = None) -> Iterator[float]:
-        """The ``max_attempts - 1`` delays of this policy, in order."""
-        for retry_number in range(self.max_attempts - 1):
-            yield self.delay(retry_number, rng)
 
     def without_waits(self) -> Backoff:
         """The same attempt budget with every delay 0: for tests (as in stamina)."""
@@ -313,23 +333,28 @@ def _year_of(now: float) -> int:
     return year
 
 
-# --- What happened, and may it be retried? ---------------------------------------
+# --- What happened, and what to do about it ---------------------------------------
 
 
 class Outcome(enum.Enum):
     """What happened to one attempt, as far as retrying is concerned."""
 
-    #: 1xx-3xx: the server answered; there is nothing to retry.
+    #: Below 400: the server answered without an error status (1xx-3xx, or a
+    #: status under 100 that no server should send); nothing was refused.
     ANSWERED = "answered"
-    #: 4xx other than 429: the request is wrong and will stay wrong.
-    CLIENT_ERROR = "client error"
+    #: 401, 403: the credentials are refused, and will be on every request.
+    UNAUTHORIZED = "unauthorized"
+    #: 408, 425: the server did not process the request this time and says that
+    #: the same request may succeed later.
+    DEFERRED = "deferred"
     #: 429: the server refused the request *before acting on it*.
     RATE_LIMITED = "rate limited"
+    #: The other 4xx: the request is wrong and will stay wrong.
+    CLIENT_ERROR = "client error"
     #: 502, 503, 504: a proxy or the server is briefly unable to serve.
     UNAVAILABLE = "unavailable"
-    #: 500, 501 and the other 5xx: treated as a permanent server bug. A REST 500
-    #: is a crash in a handler that would crash again on the same input; retrying
-    #: only multiplies the load and the latency before the same error.
+    #: 500, 501, the other 5xx and anything above 599: the server failed while
+    #: handling the request.
     SERVER_ERROR = "server error"
     #: The request provably never left this process (connection refused, DNS,
     #: connect timeout): nothing can have happened on the server.
@@ -338,28 +363,92 @@ class Outcome(enum.Enum):
     CONNECTION_LOST = "connection lost"
     #: No answer in time after the request was sent: it may or may not have run.
     TIMED_OUT = "timed out"
-    #: Anything else: not a transport error, or a status outside 100-599.
+    #: An error that is not one of our transport errors (a transport that broke
+    #: its contract, a bug).
     OTHER = "other"
 
 
-# The decision table (h11 style: data, not scattered ``if``s).
-# outcome -> (retry an idempotent request?, retry a non-idempotent one?)
-# A non-idempotent request (POST) is retried only when the server cannot have acted
-# on it: it never arrived (NOT_SENT), or it was rate-limited, which rejects a request
-# before any effect.
-_RETRY_TABLE: Final[Mapping[Outcome, tuple[bool, bool]]] = MappingProxyType(
-    {
-        Outcome.ANSWERED: (False, False),
-        Outcome.CLIENT_ERROR: (False, False),
-        Outcome.RATE_LIMITED: (True, True),
-        Outcome.UNAVAILABLE: (True, False),
-        Outcome.SERVER_ERROR: (False, False),
-        Outcome.NOT_SENT: (True, True),
-        Outcome.CONNECTION_LOST: (True, False),
-        Outcome.TIMED_OUT: (True, False),
-        Outcome.OTHER: (False, False),
-    }
-)
+class Next(enum.Enum):
+    """What to do next after an attempt, as one context's table says."""
+
+    #: Try the same request again, after a wait.
+    RETRY = "retry"
+    #: Stop: surface the result, or the error, to whoever is waiting for it.
+    RESOLVE = "resolve"
+    #: Stop streaming: follow each run with ``GET /v1/task-runs/{id}`` instead.
+    FALL_BACK_TO_GET = "fall back to GET"
+
+
+_RETRY, _RESOLVE, _GET = Next.RETRY, Next.RESOLVE, Next.FALL_BACK_TO_GET
+# One row of the grid below: REST idempotent, REST not idempotent, socket, stream, GET.
+_Row = tuple[Next, Next, Next, Next, Next]
+
+# Every retry decision of the SDK, in one place (h11 style: data, not scattered
+# ``if``s). A row per outcome; a column per context:
+#
+# - REST: a call of the REST API (render_core.flows), idempotent (GET, DELETE, or a
+#   POST with an idempotency key: the server deduplicates) or not (a bare POST,
+#   which may start a run twice if repeated after the server saw it);
+# - socket: a task process's call on its task socket (render_core.callback);
+# - stream: the answer that opens a task-run event stream, or its end
+#   (render_core.waiter);
+# - GET: the waiter's GET of one run, to confirm it exists or to see its state.
+#
+# A success never comes here: the callers return it first.
+_GRID: dict[Outcome, _Row] = {
+    # REST and socket surface an answer that is not the success as an error. A
+    # stream refused with a redirect or an odd status will not be served by asking
+    # again: poll. A GET answered with something that is not a run (a redirect, a
+    # 200 with a broken body) is asked again later.
+    Outcome.ANSWERED: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RETRY),
+    # Polling would be refused just the same: end the wait with the error.
+    Outcome.UNAUTHORIZED: (_RESOLVE, _RESOLVE, _RESOLVE, _RESOLVE, _RESOLVE),
+    # REST and the socket surface them as the client errors they are (Render's API
+    # is not known to send them); the stream falls back as for any other 4xx. Only
+    # the waiter's GET, cheap and repeated anyway, takes the server at its word.
+    Outcome.DEFERRED: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RETRY),
+    # Rejected before any effect, so even a bare POST may be repeated.
+    Outcome.RATE_LIMITED: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    # The request is wrong. The stream endpoint refusing these ids (400, 404) does
+    # not mean the runs cannot be polled; a GET answered 404 means there is no
+    # such run.
+    Outcome.CLIENT_ERROR: (_RESOLVE, _RESOLVE, _RESOLVE, _GET, _RESOLVE),
+    # A short outage: every context tries again, except a bare POST, which the
+    # server may have acted on before the proxy gave up.
+    Outcome.UNAVAILABLE: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # A REST 500 is a crash in a handler that would crash again on the same
+    # input: a retry only multiplies the load and the latency before the same
+    # error. A task socket answers 5xx while its server restarts, and the
+    # official worker retries them; the waiter reconnects or asks again, within
+    # its own budget.
+    Outcome.SERVER_ERROR: (_RESOLVE, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # Nothing reached the server: safe for every request.
+    Outcome.NOT_SENT: (_RETRY, _RETRY, _RETRY, _RETRY, _RETRY),
+    # The request may have been acted on: not a bare POST. Task-socket calls are
+    # safe to repeat (``/run-subtask`` carries an idempotency key, ``/callback``
+    # is idempotent); a stream reconnects with ``Last-Event-ID``.
+    Outcome.CONNECTION_LOST: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    Outcome.TIMED_OUT: (_RETRY, _RESOLVE, _RETRY, _RETRY, _RETRY),
+    # REST and socket calls never catch these (they propagate as they are); a
+    # waiter's stream or GET that broke this way is tried again like any other.
+    Outcome.OTHER: (_RESOLVE, _RESOLVE, _RESOLVE, _RETRY, _RETRY),
+}
+
+
+def _column(index: int) -> Mapping[Outcome, Next]:
+    return MappingProxyType({outcome: row[index] for outcome, row in _GRID.items()})
+
+
+#: A REST call that is safe to repeat (idempotent method or idempotency key).
+REST_IDEMPOTENT: Final = _column(0)
+#: A REST call that might start something twice (a POST without a key).
+REST_NON_IDEMPOTENT: Final = _column(1)
+#: A task process's call on its task socket.
+TASK_SOCKET: Final = _column(2)
+#: Opening an event stream, or its end.
+EVENT_STREAM: Final = _column(3)
+#: The waiter's ``GET`` of one run.
+CONFIRMATION_GET: Final = _column(4)
 
 
 def classify(status: int | None = None, error: BaseException | None = None) -> Outcome:
@@ -380,48 +469,44 @@ def classify(status: int | None = None, error: BaseException | None = None) -> O
         return Outcome.OTHER
     if status is None:
         raise ValueError("classify() needs a status or an error")
-    if status == 429:
-        return Outcome.RATE_LIMITED
-    if status in (502, 503, 504):
-        return Outcome.UNAVAILABLE
-    if 500 <= status <= 599:
-        return Outcome.SERVER_ERROR
-    if 400 <= status <= 499:
-        return Outcome.CLIENT_ERROR
-    if 100 <= status <= 399:
+    if status < 400:
         return Outcome.ANSWERED
-    return Outcome.OTHER
+    if status < 500:
+        return _CLIENT_STATUSES.get(status, Outcome.CLIENT_ERROR)
+    return Outcome.UNAVAILABLE if status in (502, 503, 504) else Outcome.SERVER_ERROR
 
 
-def should_retry(
-    method: str,
-    *,
-    status: int | None = None,
-    error: BaseException | None = None,
-    idempotency_key: bool = False,
-) -> bool:
-    """May an attempt that answered ``status`` or raised ``error`` be retried?
+_CLIENT_STATUSES: Final[Mapping[int, Outcome]] = MappingProxyType(
+    {
+        401: Outcome.UNAUTHORIZED,
+        403: Outcome.UNAUTHORIZED,
+        408: Outcome.DEFERRED,
+        425: Outcome.DEFERRED,
+        429: Outcome.RATE_LIMITED,
+    }
+)
+
+
+def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome, Next]:
+    """The table for a REST call: :data:`REST_IDEMPOTENT` or :data:`REST_NON_IDEMPOTENT`.
 
     - Idempotent methods (GET, HEAD, OPTIONS, TRACE, PUT, DELETE; RFC 9110
-      section 9.2.2): retry on 429, 502, 503, 504, any ``NetworkError`` and any
-      ``TimeoutError``. Not on other 4xx, not on 2xx/3xx, and not on 500/501: a
-      500 from the REST API is treated as a permanent server bug.
+      section 9.2.2; ``method`` is case-insensitive): retry on 429, 502, 503, 504,
+      any ``NetworkError`` and any ``TimeoutError``. Not on other 4xx, not on
+      2xx/3xx, and not on 500/501: a 500 from the REST API is treated as a
+      permanent server bug.
     - Other methods (POST): retry only when the request provably never reached
       the server (``ConnectionFailed``, a ``NetworkError`` with
       ``request_sent=False``, ``ConnectTimeout``) or on 429, because a
       rate-limited request is rejected before it has any effect. Never on 5xx or
       on a timeout or error after sending: the run may already exist.
-    - ``idempotency_key=True`` (the caller sent one): the server
-      deduplicates, so a POST is as safe as a GET and uses the idempotent rules.
+    - ``idempotency_key=True`` (the caller sent one): the server deduplicates, so
+      a POST is as safe as a GET and gets the idempotent table.
     - An error that is not a transport error (``ValueError``...): never.
-
-    ``method`` is case-insensitive. Raises ``ValueError`` when neither ``status``
-    nor ``error`` is given.
     """
-    idempotent_rule, unsafe_rule = _RETRY_TABLE[classify(status, error)]
     if idempotency_key or method.upper() in IDEMPOTENT_METHODS:
-        return idempotent_rule
-    return unsafe_rule
+        return REST_IDEMPOTENT
+    return REST_NON_IDEMPOTENT
 
 
 # --- The decision -----------------------------------------------------------------
@@ -429,41 +514,35 @@ def should_retry(
 
 @attrs.frozen(kw_only=True)
 class RetryDecision:
-    """What to do after a failed attempt.
-
-    ``retry_after`` is the server's parsed ``Retry-After`` (seconds, 429 and 503
-    only), kept even when the answer is "do not retry", so the error surfaced to
-    the caller can carry it (``RateLimitError.retry_after``).
-    """
+    """What to do after a failed attempt: retry or not, after how long, and why."""
 
     retry: bool
     delay: float  # seconds to sleep before the next attempt (0 when retry is False)
     reason: str  # short human text: "HTTP 503", "attempt budget exhausted (...)"
-    retry_after: float | None = None
 
 
 def decide(
     policy: Backoff,
+    rules: Mapping[Outcome, Next],
     *,
-    method: str,
     attempt: int,
-    now: float,
     status: int | None = None,
     error: BaseException | None = None,
-    retry_after: str | None = None,
-    idempotency_key: bool = False,
+    retry_after: float | None = None,
     rng: RandomSource | None = None,
     max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
 ) -> RetryDecision:
     """Retry or not, and after how long, given attempt number ``attempt`` failed.
 
-    ``attempt`` counts the attempts made so far (1 after the first). The answer is
-    yes iff :func:`should_retry` allows it, the budget ``policy.max_attempts`` is
-    not spent, and a ``Retry-After`` (honoured on 429 and 503 only) asks for at
-    most ``max_retry_after`` seconds. The delay is then the server's
-    ``Retry-After`` exactly (no jitter, never below 0) when there is one, else
-    ``policy.delay(attempt - 1, rng)``. ``now`` (seconds since the Unix epoch)
-    resolves an HTTP-date ``Retry-After``.
+    ``rules`` is the context's table (:func:`rest_rules`, :data:`TASK_SOCKET`...)
+    and ``attempt`` counts the attempts made so far (1 after the first). The answer
+    is yes iff the table says :attr:`Next.RETRY` for the attempt's
+    :func:`classify` outcome, the budget ``policy.max_attempts`` is not spent, and
+    the server's wait ``retry_after`` (seconds, as the caller read it from
+    ``Retry-After``, e.g. with :func:`render_core.api.retry_after_seconds`;
+    honoured on 429 and 503 only) is at most ``max_retry_after``. The delay is then
+    that wait exactly (no jitter, never below 0) when there is one, else
+    ``policy.delay(attempt - 1, rng)``. A NaN wait is ignored.
 
     Raises ``ValueError`` for ``attempt < 1``, a negative or NaN
     ``max_retry_after``, or when neither ``status`` nor ``error`` is given.
@@ -473,15 +552,14 @@ def decide(
     if not max_retry_after >= 0:
         raise ValueError(f"max_retry_after must be >= 0, got {max_retry_after!r}")
     what = _describe(status, error)
-    server_wait = (
-        parse_retry_after(retry_after, now) if error is None and status in (429, 503) else None
-    )
+    server_wait = _server_wait(retry_after) if error is None and status in (429, 503) else None
 
     def no(reason: str) -> RetryDecision:
-        return RetryDecision(retry=False, delay=0.0, reason=reason, retry_after=server_wait)
+        return RetryDecision(retry=False, delay=0.0, reason=reason)
 
-    if not should_retry(method, status=status, error=error, idempotency_key=idempotency_key):
-        return no(f"{what} is not retried for {method.upper()}")
+    then = rules[classify(status, error)]
+    if then is not Next.RETRY:
+        return no(f"{what} is not retried")
     if attempt >= policy.max_attempts:
         return no(f"attempt budget exhausted ({attempt} of {policy.max_attempts}) after {what}")
     if server_wait is None:
@@ -492,11 +570,14 @@ def decide(
             " we wait"
         )
     return RetryDecision(
-        retry=True,
-        delay=server_wait,
-        reason=f"{what} with Retry-After {server_wait:g} s",
-        retry_after=server_wait,
+        retry=True, delay=server_wait, reason=f"{what} with Retry-After {server_wait:g} s"
     )
+
+
+def _server_wait(seconds: float | None) -> float | None:
+    if seconds is None or math.isnan(seconds):
+        return None
+    return max(0.0, float(seconds))
 
 
 def _describe(status: int | None, error: BaseException | None) -> str:

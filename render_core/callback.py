@@ -1,16 +1,23 @@
-"""The task-socket protocol, worker side.
+"""The task socket, the worker's half: what a task process sends, and how it reads the answers.
 
 A task process talks to the platform (or the dev server) over HTTP/1.1 on a Unix
 socket: ``GET /input``, ``POST /callback``, ``POST /register-tasks``,
 ``POST /run-subtask``, ``POST /get-subtask-result``. Keys are snake_case; inputs and
 outputs travel as standard base64 of UTF-8 JSON (``docs/wire-protocol.md#task-socket``).
 
-This module builds those requests, parses the answers, and provides the flows
-(generators of ``Send``/``Sleep`` effects, see :mod:`render_core.effects`) that add
-the official worker's transient-error retries and subtask result polling that starts
-at tens of milliseconds and backs off to a cap, ending with an error after the limit
-instead of the official worker's silent ``None``. The other end of the socket, what
-a platform parses and answers, is :mod:`render_core.taskserver`.
+This module names those endpoints (:class:`SocketOperation`) and the payload
+encoding (:func:`encode_payload`, :func:`decode_payload`), builds the worker's
+requests, parses the answers, and provides the flows (generators of ``Send``/``Sleep``
+effects, see :mod:`render_core.effects`) a worker runs. Each call goes through the
+SDK's one retry loop with the task-socket column of the retry table
+(:data:`render_core.backoff.TASK_SOCKET`), which retries transient errors as the
+official worker does; a subtask's result is polled from tens of milliseconds,
+backing off to a cap, and ends with an error after the limit instead of the
+official worker's silent ``None``.
+
+The server's half, which parses these requests and answers them, is
+:mod:`render_core.taskserver`. It takes the endpoints and the payload encoding from
+here, so the two halves cannot disagree on a path or an encoding.
 """
 
 from __future__ import annotations
@@ -21,18 +28,16 @@ import json
 from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
-from render_core.backoff import TASK_SOCKET_BACKOFF, Backoff, RandomSource
-from render_core.effects import Flow, Send, Sleep
+from render_core.backoff import TASK_SOCKET, TASK_SOCKET_BACKOFF, Backoff, RandomSource
+from render_core.effects import Flow, Sleep, send_with_retries
 from render_core.errors import (
     ClientError,
-    NetworkError,
     RateLimitError,
     RenderError,
     ServerError,
     TaskRunError,
     TimeoutError,
     UnexpectedResponseError,
-    with_operation,
 )
 from render_core.http import Request, Response
 from render_core.values import Value, init_fields
@@ -333,11 +338,6 @@ def error_for_status(op: SocketOperation, response: Response) -> RenderError:
     )
 
 
-def _transient(error: RenderError) -> bool:
-    # 5xx, 429, timeouts and connection errors are retried; other 4xx are final.
-    return isinstance(error, ServerError | RateLimitError | TimeoutError | NetworkError)
-
-
 def socket_call(
     op: SocketOperation,
     request: Request,
@@ -345,31 +345,24 @@ def socket_call(
     *,
     policy: Backoff = TASK_SOCKET_BACKOFF,
     rng: RandomSource | None = None,
-    on_retry: Callable[[RenderError, float], None] | None = None,
 ) -> Flow[T]:
     """Send ``request`` with the official worker's transient-error retries.
 
-    ``TASK_SOCKET_BACKOFF`` rides out about five minutes of server restarts. Every
-    call that has side effects is safe to repeat: ``/run-subtask`` carries an
-    idempotency key and servers treat ``/callback`` as idempotent.
+    What is retried is the task-socket column of the table in
+    :mod:`render_core.backoff` (5xx, 429, timeouts and connection errors; other
+    4xx are final), and ``TASK_SOCKET_BACKOFF`` rides out about five minutes of
+    server restarts. Every call that has side effects is safe to repeat:
+    ``/run-subtask`` carries an idempotency key and servers treat ``/callback`` as
+    idempotent.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = yield Send(request)
-        except (NetworkError, TimeoutError) as exc:
-            error: RenderError = with_operation(exc, op.name)
-        else:
-            if 200 <= response.status < 300:
-                return parse(response)
-            error = error_for_status(op, response)
-        if not _transient(error) or attempt >= policy.max_attempts:
-            raise error
-        delay = policy.delay(attempt - 1, rng)
-        if on_retry is not None:
-            on_retry(error, delay)
-        yield Sleep(delay)
+
+    def error_for(response: Response) -> RenderError | None:
+        return None if 200 <= response.status < 300 else error_for_status(op, response)
+
+    response = yield from send_with_retries(
+        request, op.name, error_for, TASK_SOCKET, policy=policy, rng=rng
+    )
+    return parse(response)
 
 
 def _ignore_body(_: Response) -> None:

@@ -1,8 +1,8 @@
-"""The REST operations as generators of effects, with their one retry loop.
+"""The REST operations as generators of effects, bound to one client's settings.
 
 An operation is written once, as a generator that *yields what it needs* and
-receives the answer (the psycopg/httpx model; the effects and their two drivers
-are in :mod:`render_core.effects`):
+receives the answer (the psycopg/httpx model; the effects, the retry loop and the
+two drivers are in :mod:`render_core.effects`):
 
 - ``response = yield Send(request)``: the driver performs the request and sends
   back the :class:`Response` (any status), or throws the transport's
@@ -10,24 +10,24 @@ are in :mod:`render_core.effects`):
 - ``yield Sleep(seconds)``: the driver waits, then resumes the generator.
 
 The generator's return value is the operation's result; an exception it raises
-is the operation's error. Retries (which outcomes, how long to wait, when to
-give up) are decided inside :func:`call` with :mod:`render_core.backoff`, so the
-sync and async clients share one retry loop. :class:`Operations` binds every
-operation to one client's configuration, retry policy and randomness, so a face
-method is ``return self._run(self._ops.get_task_run(task_run_id))``.
+is the operation's error. :func:`call` sends one REST request through the retry
+loop with the REST column of the retry table in :mod:`render_core.backoff`, so the
+sync and async clients share one retry loop and one answer to "is this retried?".
+:class:`Operations` binds every operation to one client's configuration, retry
+policy and randomness, so a face method is
+``return self._run(self._ops.get_task_run(task_run_id))``.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from render_core import api, models
-from render_core.backoff import Backoff, RandomSource, decide
+from render_core.backoff import Backoff, RandomSource, RetryDecision, rest_rules
 from render_core.config import ClientConfig
-from render_core.effects import Effect, Flow, Send, Sleep, run_async, run_sync
-from render_core.errors import NetworkError, TimeoutError, with_operation
+from render_core.effects import Effect, Flow, Send, Sleep, run_async, run_sync, send_with_retries
+from render_core.errors import RenderError, with_operation
 from render_core.http import Request, Response
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+A = ParamSpec("A")
 
 
 # REST calls: four attempts over about 1.75 s before jitter (0.25, 0.5, 1 s):
@@ -61,58 +62,58 @@ def call(
     policy: Backoff = DEFAULT_REQUEST_BACKOFF,
     rng: RandomSource | None = None,
     idempotency_key: bool = False,
+    on_retry: Callable[[RetryDecision], object] | None = None,
 ) -> Flow[T]:
     """Send ``request`` until it succeeds, fails for good, or the budget is spent.
 
-    Which failures are retried is :func:`render_core.backoff.decide`'s table:
-    GET and DELETE on 429/502/503/504 and connection failures; a POST only when it
-    provably never reached the server (or carries an idempotency key). The last
-    failure is raised, naming ``operation``.
+    Which failures are retried is the REST column of the table in
+    :mod:`render_core.backoff`: GET and DELETE on 429/502/503/504 and connection
+    failures, honouring ``Retry-After``; a POST only when it provably never reached
+    the server (or carries an idempotency key). The last failure is raised, naming
+    ``operation``; ``on_retry`` hears each retry before its wait.
     """
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            response = yield Send(request)
-        except (NetworkError, TimeoutError) as exc:
-            decision = decide(
-                policy,
-                method=request.method,
-                attempt=attempt,
-                now=0.0,
-                error=exc,
-                idempotency_key=idempotency_key,
-                rng=rng,
-            )
-            if not decision.retry:
-                raise with_operation(exc, operation.name) from exc
-            yield Sleep(decision.delay)
-            continue
+
+    def error_for(response: Response) -> RenderError | None:
         if response.status == operation.success:
-            return parse(response)
-        error = api.error_for_response(operation, response)
-        # Already resolved to seconds against the response's own Date header.
-        wait = api.retry_after_seconds(response)
-        decision = decide(
-            policy,
-            method=request.method,
-            attempt=attempt,
-            now=0.0,
-            status=response.status,
-            retry_after=None if wait is None else f"{wait:.6f}",
-            idempotency_key=idempotency_key,
-            rng=rng,
-        )
-        if not decision.retry:
-            raise error
-        yield Sleep(decision.delay)
+            return None
+        return api.error_for_response(operation, response)
+
+    response = yield from send_with_retries(
+        request,
+        operation.name,
+        error_for,
+        rest_rules(request.method, idempotency_key=idempotency_key),
+        policy=policy,
+        rng=rng,
+        # Measured against the response's own Date header, immune to clock skew.
+        server_wait=api.retry_after_seconds,
+        on_retry=on_retry,
+    )
+    return parse(response)
+
+
+def _operation(
+    operation: api.Operation,
+    build: Callable[Concatenate[ClientConfig, A], Request],
+    parse: Callable[[Response], T],
+) -> Callable[Concatenate[Operations, A], Flow[T]]:
+    """An :class:`Operations` method: ``build`` the request from its arguments and the
+    bound configuration, then :func:`call` it. The method takes ``build``'s arguments
+    after ``config``, so each operation's parameters are written once, in
+    :mod:`render_core.api`."""
+
+    def method(self: Operations, /, *args: A.args, **kwargs: A.kwargs) -> Flow[T]:
+        return self._call(operation, build(self.config, *args, **kwargs), parse)
+
+    method.__name__ = method.__qualname__ = build.__name__.removeprefix("build_")
+    return method
 
 
 class Operations:
     """Every REST operation as a flow, bound once to one client's settings.
 
-    ``config`` says where and as whom; ``policy`` and ``rng`` drive the retries of
-    :func:`call`. Nothing here performs I/O: each method returns a generator for a
+    ``config`` says where and as whom; ``policy``, ``rng`` and ``on_retry`` drive the
+    retries of :func:`call`. Nothing here performs I/O: each method returns a generator for a
     driver to run, e.g. ``run_sync(Operations(config).get_task_run(run_id), send, sleep)``.
     """
 
@@ -121,10 +122,13 @@ class Operations:
         config: ClientConfig,
         policy: Backoff = DEFAULT_REQUEST_BACKOFF,
         rng: RandomSource | None = None,
+        *,
+        on_retry: Callable[[RetryDecision], object] | None = None,
     ) -> None:
         self.config = config
         self.policy = policy
         self.rng = rng
+        self.on_retry = on_retry
 
     def _call(
         self,
@@ -141,6 +145,7 @@ class Operations:
             policy=self.policy,
             rng=self.rng,
             idempotency_key=idempotency_key,
+            on_retry=self.on_retry,
         )
 
     def start_task(
@@ -156,19 +161,16 @@ class Operations:
         keyed = idempotency_key is not None
         return self._call(api.START_TASK, request, api.parse_start_task, idempotency_key=keyed)
 
-    def get_task_run(self, task_run_id: str) -> Flow[models.TaskRunDetails]:
-        request = api.build_get_task_run(self.config, task_run_id)
-        return self._call(api.GET_TASK_RUN, request, api.parse_get_task_run)
-
-    def cancel_task_run(self, task_run_id: str) -> Flow[None]:
-        request = api.build_cancel_task_run(self.config, task_run_id)
-        return self._call(api.CANCEL_TASK_RUN, request, api.parse_cancel_task_run)
-
-    def list_task_runs(
-        self, params: models.ListTaskRunsParams | None = None
-    ) -> Flow[list[models.TaskRun]]:
-        request = api.build_list_task_runs(self.config, params)
-        return self._call(api.LIST_TASK_RUNS, request, api.parse_list_task_runs)
+    get_task_run = _operation(api.GET_TASK_RUN, api.build_get_task_run, api.parse_get_task_run)
+    cancel_task_run = _operation(
+        api.CANCEL_TASK_RUN, api.build_cancel_task_run, api.parse_cancel_task_run
+    )
+    list_task_runs = _operation(
+        api.LIST_TASK_RUNS, api.build_list_task_runs, api.parse_list_task_runs
+    )
+    list_tasks = _operation(api.LIST_TASKS, api.build_list_tasks, api.parse_list_tasks)
+    get_task = _operation(api.GET_TASK, api.build_get_task, api.parse_get_task)
+    list_logs = _operation(api.LIST_LOGS, api.build_list_logs, api.parse_list_logs)
 
     def task_run_page(
         self, params: models.ListTaskRunsParams
@@ -176,35 +178,6 @@ class Operations:
         """One page of runs and the parameters of the next page (None after the last)."""
         page = yield from self.list_task_runs(params)
         return page, next_page(params, page)
-
-    def list_tasks(self, params: models.ListTasksParams | None = None) -> Flow[list[models.Task]]:
-        request = api.build_list_tasks(self.config, params)
-        return self._call(api.LIST_TASKS, request, api.parse_list_tasks)
-
-    def get_task(self, task_id: str) -> Flow[models.Task]:
-        request = api.build_get_task(self.config, task_id)
-        return self._call(api.GET_TASK, request, api.parse_get_task)
-
-    def list_logs(
-        self,
-        task_run_ids: Iterable[str],
-        *,
-        owner_id: str | None = None,
-        start_time: _dt.datetime | None = None,
-        end_time: _dt.datetime | None = None,
-        direction: str | None = None,
-        limit: int | None = None,
-    ) -> Flow[api.LogPage]:
-        request = api.build_list_logs(
-            self.config,
-            task_run_ids,
-            owner_id=owner_id,
-            start_time=start_time,
-            end_time=end_time,
-            direction=direction,
-            limit=limit,
-        )
-        return self._call(api.LIST_LOGS, request, api.parse_list_logs)
 
 
 P = TypeVar("P", models.ListTaskRunsParams, models.ListTasksParams)

@@ -25,6 +25,7 @@ from typing import Any, Final
 
 import attrs
 
+from render_core.backoff import capped_growth
 from render_core.models import (
     TaskAttempt,
     TaskAttemptDetails,
@@ -70,12 +71,13 @@ class RetryPolicy:
     factor: float = 2.0
 
     def delay_seconds(self, retry_number: int) -> float:
-        """Capped at :data:`MAX_RETRY_DELAY_SECONDS` (a huge factor never overflows)."""
-        try:
-            delay = self.wait_duration_ms * float(self.factor) ** retry_number / 1000.0
-        except OverflowError:
-            return MAX_RETRY_DELAY_SECONDS
-        return min(delay, MAX_RETRY_DELAY_SECONDS)
+        """Capped at :data:`MAX_RETRY_DELAY_SECONDS` (a huge factor never overflows).
+
+        The growth is :func:`render_core.backoff.capped_growth`, the formula of the
+        SDK's own backoff, applied in milliseconds as the policy is written.
+        """
+        cap_ms = MAX_RETRY_DELAY_SECONDS * 1000.0
+        return capped_growth(self.wait_duration_ms, self.factor, retry_number, cap_ms) / 1000.0
 
 
 # What applies when a task registers no retry: Retry(3, 1000 ms, x2).
@@ -289,19 +291,26 @@ def _attempt_fields(run: Run, attempt: Attempt) -> dict[str, Any]:
     }
 
 
+def _run_fields(run: Run) -> dict[str, Any]:
+    """What the summary and the details of a run share, ``attempts`` aside."""
+    return {
+        "id": run.id,
+        "task_id": run.task_id,
+        "status": run.status,
+        "parent_task_run_id": run.parent_id,
+        "root_task_run_id": run.root_id or run.id,
+        "retries": run.retries,
+        "started_at": run.started_at,
+        "completed_at": run.completed_at,
+        "parent_task_attempt": run.parent_attempt,
+    }
+
+
 def to_summary(run: Run) -> TaskRun:
     """The wire ``TaskRun``: every required key, ``""`` parent for roots."""
     return TaskRun(
-        id=run.id,
-        task_id=run.task_id,
-        status=run.status,
-        parent_task_run_id=run.parent_id,
-        root_task_run_id=run.root_id or run.id,
-        retries=run.retries,
+        **_run_fields(run),
         attempts=[TaskAttempt(**_attempt_fields(run, a)) for a in run.attempts],
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        parent_task_attempt=run.parent_attempt,
     )
 
 
@@ -309,12 +318,7 @@ def to_details(run: Run) -> TaskRunDetails:
     """The wire ``TaskRunDetails`` (see docs/wire-protocol.md#schemas): ``results`` is ``[]``
     unless completed."""
     return TaskRunDetails(
-        id=run.id,
-        task_id=run.task_id,
-        status=run.status,
-        parent_task_run_id=run.parent_id,
-        root_task_run_id=run.root_id or run.id,
-        retries=run.retries,
+        **_run_fields(run),
         attempts=[
             TaskAttemptDetails(
                 **_attempt_fields(run, a),
@@ -323,9 +327,6 @@ def to_details(run: Run) -> TaskRunDetails:
             )
             for a in run.attempts
         ],
-        started_at=run.started_at,
-        completed_at=run.completed_at,
-        parent_task_attempt=run.parent_attempt,
         results=list(run.results or []) if run.status is Status.COMPLETED else [],
         input_=run.input,
         error=run.error,

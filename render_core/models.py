@@ -120,18 +120,12 @@ class TaskAttempt:
 
 
 @attrs.frozen(kw_only=True)
-class TaskAttemptDetails:
-    """One execution attempt with its outcome, as listed in ``TaskRunDetails.attempts``."""
+class TaskAttemptDetails(TaskAttempt):
+    """One execution attempt with its outcome, as listed in ``TaskRunDetails.attempts``:
+    the fields of :class:`TaskAttempt`, and ``error`` and ``results``."""
 
-    status: TaskRunStatus = attrs.field(converter=_status)
-    started_at: _dt.datetime | None = None
-    attempt: int | None = None
-    enqueued_at: _dt.datetime | None = None
-    completed_at: _dt.datetime | None = None
-    task_run_id: str | None = None
     error: str | None = None
     results: list[JSONValue] | None = None
-    extra: Mapping[str, JSONValue] = _extra_field()
 
 
 @attrs.frozen(kw_only=True)

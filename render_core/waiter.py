@@ -45,6 +45,11 @@ What it guarantees:
   once with ``GET`` (the interval doubles up to ``max_check_interval``), in case a
   server never delivers an event it should have.
 - **Quiet when done.** Once no run is waiting, it asks for nothing but closing.
+
+Which failure leads to what (reconnect, poll instead, or end the wait with the
+error) is not decided here: it is looked up in the event-stream and confirmation
+columns of the retry table, :data:`render_core.backoff.EVENT_STREAM` and
+:data:`render_core.backoff.CONFIRMATION_GET`.
 """
 
 from __future__ import annotations
@@ -56,7 +61,15 @@ from urllib.parse import quote
 import attrs
 
 from render_core import api, models
-from render_core.backoff import Backoff, RandomSource
+from render_core.backoff import (
+    CONFIRMATION_GET,
+    EVENT_STREAM,
+    Backoff,
+    Next,
+    Outcome,
+    RandomSource,
+    classify,
+)
 from render_core.config import ClientConfig
 from render_core.errors import (
     NetworkError,
@@ -236,7 +249,6 @@ class _Batch:
     last_event_id: str = ""
     resume: bool = False  # send Last-Event-ID on the next connection
     failures: int = 0
-    last_error: RenderError | None = None
     reopen_at: float = 0.0
     last_activity: float = 0.0
     regroup_at: float | None = None
@@ -399,23 +411,18 @@ class RunWaiter:
                 # Spread the first checks of many runs added at once over half an
                 # interval, so a thousand waits never fire a thousand GETs together.
                 spread = 1.0 + 0.5 * self._rng.random() if self._rng is not None else 1.0
-                self._runs[run_id] = _Run(
-                    batch=batch,
-                    deadline=deadline,
-                    timeout=timeout,
-                    next_check_at=now + self._check_interval * spread,
-                    check_interval=self._check_interval,
-                )
+                first_check = now + self._check_interval * spread
             else:
-                self._runs[run_id] = _Run(
-                    batch=batch,
-                    deadline=deadline,
-                    timeout=timeout,
-                    next_check_at=now + self._confirm_wait + offset,
-                    check_interval=self._check_interval,
-                    confirmed=False,
-                    confirm_offset=offset,
-                )
+                first_check = now + self._confirm_wait + offset
+            self._runs[run_id] = _Run(
+                batch=batch,
+                deadline=deadline,
+                timeout=timeout,
+                next_check_at=first_check,
+                check_interval=self._check_interval,
+                confirmed=offset is None,
+                confirm_offset=offset or 0.0,
+            )
 
     def discard(self, run_ids: Iterable[str]) -> None:
         """Stop waiting for ``run_ids`` without a result (the caller gave up)."""
@@ -442,14 +449,11 @@ class RunWaiter:
                 now >= batch.last_activity + self._idle_timeout
             ):
                 actions.append(CloseStream(self._forget_stream(batch)))
-                self._failure(
-                    batch,
-                    now,
-                    TimeoutError(
-                        f"no data on the event stream for {self._idle_timeout:g} s",
-                        operation=api.TASK_RUN_EVENTS.name,
-                    ),
+                idle = TimeoutError(
+                    f"no data on the event stream for {self._idle_timeout:g} s",
+                    operation=api.TASK_RUN_EVENTS.name,
                 )
+                self._stream_ended(batch, now, idle)
             if batch.state is _State.BACKOFF and batch.reopen_at <= now:
                 batch.state = _State.NEW
             if batch.state is _State.NEW and batch.ids:
@@ -480,18 +484,7 @@ class RunWaiter:
             return
         error = api.error_for_response(api.TASK_RUN_EVENTS, response)
         self._to_close.append(self._forget_stream(batch))
-        if response.status in (401, 403):
-            for run_id in list(batch.ids):
-                self._resolve(run_id, error=error)
-        elif response.status == 429 or response.status >= 500:
-            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
-            self._failure(batch, now, error, retry_after=retry_after)
-        else:
-            # The server will not stream these ids (400, 404, a redirect...): poll.
-            batch.state = _State.POLLING
-            batch.last_error = error
-            for run_id in batch.ids:
-                self._schedule_poll(run_id, now)
+        self._stream_ended(batch, now, error, classify(response.status))
 
     def stream_data(self, stream_id: int, data: bytes, now: float) -> None:
         """Bytes arrived on a stream."""
@@ -503,7 +496,7 @@ class RunWaiter:
             events = batch.decoder.feed(data)
         except ProtocolError as exc:
             self._to_close.append(self._forget_stream(batch))
-            self._failure(batch, now, exc)
+            self._stream_ended(batch, now, exc)
             return
         self._handle_events(batch, events, now)
 
@@ -518,7 +511,7 @@ class RunWaiter:
         reason = error or NetworkError(
             "the server closed the event stream", operation=api.TASK_RUN_EVENTS.name
         )
-        self._failure(batch, now, reason)
+        self._stream_ended(batch, now, reason)
 
     def fetch_response(self, run_id: str, response: Response, now: float) -> None:
         """The answer to a :class:`Fetch` (any status)."""
@@ -529,10 +522,7 @@ class RunWaiter:
         try:
             details = api.parse_get_task_run(response)
         except RenderError as exc:
-            if _is_final(response.status):
-                self._resolve(run_id, error=exc)
-            else:
-                self._reschedule(run_id, run, now)
+            self._fetch_ended(run_id, run, now, exc, classify(response.status))
             return
         self._alive(run.batch)
         self._confirm(run_id, run, now)
@@ -546,8 +536,7 @@ class RunWaiter:
         self._in_flight.discard(run_id)
         run = self._runs.get(run_id)
         if run is not None:
-            run.batch.last_error = error
-            self._reschedule(run_id, run, now)
+            self._fetch_ended(run_id, run, now, error, classify(error=error))
 
     # -- internals ------------------------------------------------------------
 
@@ -621,6 +610,39 @@ class RunWaiter:
                 self._resolve(details.id, details=details)
         batch.resume = True
 
+    def _stream_ended(
+        self, batch: _Batch, now: float, error: RenderError, outcome: Outcome | None = None
+    ) -> None:
+        """A stream was refused with ``error`` or ended by it: the stream table says what next.
+
+        ``outcome`` is the refusing status's; without one, ``error``'s own.
+        """
+        if outcome is None:
+            outcome = classify(error=error)
+        then = EVENT_STREAM[outcome]
+        if then is Next.RETRY:
+            # A 429 says how long to stay away; nothing else is taken as a wait.
+            retry_after = None
+            if outcome is Outcome.RATE_LIMITED and isinstance(error, RateLimitError):
+                retry_after = error.retry_after
+            self._failure(batch, now, error, retry_after=retry_after)
+        elif then is Next.RESOLVE:
+            for run_id in list(batch.ids):
+                self._resolve(run_id, error=error)
+        else:
+            batch.state = _State.POLLING
+            for run_id in batch.ids:
+                self._schedule_poll(run_id, now)
+
+    def _fetch_ended(
+        self, run_id: str, run: _Run, now: float, error: RenderError, outcome: Outcome
+    ) -> None:
+        """A run's ``GET`` gave no details: end its wait with ``error``, or ask again."""
+        if CONFIRMATION_GET[outcome] is Next.RESOLVE:
+            self._resolve(run_id, error=error)
+        else:
+            self._reschedule(run_id, run, now)
+
     def _alive(self, batch: _Batch) -> None:
         batch.failures = 0
 
@@ -633,7 +655,6 @@ class RunWaiter:
         retry_after: float | None = None,
     ) -> None:
         batch.failures += 1
-        batch.last_error = error
         batch.state = _State.BACKOFF
         if batch.failures >= self._max_failures:
             for run_id in list(batch.ids):
@@ -698,16 +719,6 @@ class RunWaiter:
         if batch.stream_id is not None:
             self._to_close.append(self._forget_stream(batch))
         self._batches.remove(batch)
-
-
-def _is_final(status: int) -> bool:
-    """A ``GET`` answer that asking again will not change: a client error.
-
-    401/403 (the token), 404 (no such run), 421 (a server that does not answer to
-    this name), 400... all end the wait with that error. Rate limits and timeouts
-    (408, 425, 429) and server errors are asked again.
-    """
-    return 400 <= status < 500 and status not in (408, 425, 429)
 
 
 def _final_error(error: RenderError, failures: int) -> RenderError:

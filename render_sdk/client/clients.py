@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, cast
 
 from render_core import api, flows
-from render_core.backoff import Backoff
+from render_core.backoff import Backoff, RetryDecision
 from render_core.config import ClientConfig, Timeouts, resolve_config
 from render_core.effects import Flow
 from render_core.errors import ConfigurationError, TimeoutError, ValidationError
@@ -65,14 +65,8 @@ logger = logging.getLogger("render_sdk")
 logger.addHandler(logging.NullHandler())
 
 
-def _sleep(seconds: float) -> None:
-    logger.info("retrying in %.2f s", seconds)
-    time.sleep(seconds)
-
-
-async def _asleep(seconds: float) -> None:
-    logger.info("retrying in %.2f s", seconds)
-    await asyncio.sleep(seconds)
+def _log_retry(decision: RetryDecision) -> None:
+    logger.info("retrying in %.2f s after %s", decision.delay, decision.reason)
 
 
 def _run_ids(task_run_ids: Iterable[str]) -> list[str]:
@@ -148,7 +142,7 @@ class _Client(Generic[SessionT, TransportT, ServiceT]):
         self._timeouts = timeouts if timeouts is not None else Timeouts()
         self._retry = retry if retry is not None else flows.DEFAULT_REQUEST_BACKOFF
         self._rng = random.Random()
-        self._ops = flows.Operations(self._config, self._retry, self._rng)
+        self._ops = flows.Operations(self._config, self._retry, self._rng, on_retry=_log_retry)
         self._known_runs = KnownRuns()
         if transport is not None and session is not None:
             raise ConfigurationError("pass either session= or transport=, not both")
@@ -226,7 +220,7 @@ class SyncWorkflowsService:
         self._client = client
 
     def _run(self, flow: Flow[T]) -> T:
-        return _otel.run_sync(flow, self._client._transport.send, _sleep)
+        return _otel.run_sync(flow, self._client._transport.send, time.sleep)
 
     def start_task(
         self,
@@ -473,7 +467,7 @@ class AsyncWorkflowsService:
         self._client = client
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await _otel.run_async(flow, self._client._transport.send, _asleep)
+        return await _otel.run_async(flow, self._client._transport.send, asyncio.sleep)
 
     async def start_task(
         self,

@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from render_core import api, models
+from render_core.backoff import REST_IDEMPOTENT, REST_NON_IDEMPOTENT, rest_rules
 from render_core.config import ClientConfig
 from render_core.errors import (
     ClientError,
@@ -355,7 +356,8 @@ def test_operations_table() -> None:
         ("get task run", "GET", 200),
     ]
     assert (api.CANCEL_TASK_RUN.method, api.CANCEL_TASK_RUN.success) == ("DELETE", 204)
-    assert not api.START_TASK.idempotent
+    # Which retry table a call of each operation gets (without an idempotency key).
+    assert rest_rules(api.START_TASK.method) is REST_NON_IDEMPOTENT
     for op in (
         api.GET_TASK_RUN,
         api.LIST_TASK_RUNS,
@@ -363,8 +365,9 @@ def test_operations_table() -> None:
         api.TASK_RUN_EVENTS,
         api.LIST_TASKS,
         api.GET_TASK,
+        api.LIST_LOGS,
     ):
-        assert op.idempotent, op
+        assert rest_rules(op.method) is REST_IDEMPOTENT, op
 
 
 JSON_VALUES = st.recursive(

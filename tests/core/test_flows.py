@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from render_core import api, flows, models
-from render_core.backoff import Backoff
+from render_core.backoff import Backoff, RetryDecision
 from render_core.config import ClientConfig
 from render_core.errors import (
     ClientError,
@@ -140,6 +140,24 @@ def test_get_retries_transient_statuses_with_backoff() -> None:
     assert details.status == "completed"
     assert script.sleeps == [0.25, 0.5]
     assert len(script.requests) == 3
+
+
+def test_each_retry_is_reported_with_its_reason_before_its_wait() -> None:
+    heard: list[RetryDecision] = []
+    ops = flows.Operations(CONFIG, Backoff(jitter=False), on_retry=heard.append)
+    _, script, _ = run_both(
+        lambda: ops.get_task_run("trn-1"),
+        ok(429, {"message": "slow down"}, [("Retry-After", "2")]),
+        ConnectionFailed("connection refused"),
+        ok(200, DETAILS),
+    )
+    assert script.sleeps == [2.0, 0.5]
+    # Heard once per colour: the same decisions in the same order.
+    assert heard[:2] == heard[2:]
+    assert [(d.retry, d.delay, d.reason) for d in heard[:2]] == [
+        (True, 2.0, "HTTP 429 with Retry-After 2 s"),
+        (True, 0.5, "ConnectionFailed: connection refused"),
+    ]
 
 
 def test_get_retries_connection_errors_and_timeouts() -> None:
@@ -342,6 +360,6 @@ def test_next_page_without_limit_continues_until_empty() -> None:
 
 
 def test_operations_have_documented_success_codes() -> None:
-    assert (api.START_TASK.success, api.START_TASK.idempotent) == (202, False)
-    assert (api.CANCEL_TASK_RUN.success, api.CANCEL_TASK_RUN.idempotent) == (204, True)
+    assert api.START_TASK.success == 202
+    assert api.CANCEL_TASK_RUN.success == 204
     assert api.GET_TASK_RUN.success == 200

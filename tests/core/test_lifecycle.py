@@ -223,6 +223,10 @@ def test_default_policy_is_retry_3_1000ms_x2() -> None:
         (RetryPolicy(max_retries=3, wait_duration_ms=500, factor=1.0), [0.5, 0.5, 0.5, 0.5]),
         (RetryPolicy(max_retries=3, wait_duration_ms=1000, factor=1.5), [1.0, 1.5, 2.25, 3.375]),
         (RetryPolicy(max_retries=3, wait_duration_ms=0, factor=3.0), [0.0, 0.0, 0.0, 0.0]),
+        # A task may scale its delays down (``backoff_scaling`` below 1), or to nothing.
+        (RetryPolicy(max_retries=3, wait_duration_ms=2000, factor=0.5), [2.0, 1.0, 0.5, 0.25]),
+        (RetryPolicy(max_retries=3, wait_duration_ms=2000, factor=0.0), [2.0, 0.0, 0.0, 0.0]),
+        (RetryPolicy(max_retries=3, wait_duration_ms=300, factor=1.5), [0.3, 0.45, 0.675, 1.0125]),
     ],
 )
 def test_delay_seconds(policy: RetryPolicy, expected: list[float]) -> None:

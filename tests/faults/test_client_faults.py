@@ -21,7 +21,6 @@ from typing import Any
 
 import pytest
 
-from render_core.backoff import Backoff
 from render_core.config import Timeouts
 from render_core.errors import (
     NetworkError,
@@ -35,9 +34,8 @@ from render_core.errors import (
 from render_core.models import TaskRunStatus
 from render_sdk import Render, RenderAsync
 from tests.faults.support import FaultProxy, RawServer, address_of, http_response
-from tests.support.fake_render import FakeRender
+from tests.support.fake_render import FAST_RETRY, FakeRender
 
-FAST = Backoff(base=0.01, factor=2.0, cap=0.05, max_attempts=4)
 RUN_PATH = "/v1/task-runs/"
 
 
@@ -86,7 +84,7 @@ def test_idempotent_calls_recover_from_a_burst_within_their_budget(
     def burst() -> None:
         fake.fail_next(3, status, method="GET", path_prefix=RUN_PATH)  # budget: 4 attempts
 
-    for details in _get_both_faces(fake.url, run_id, burst, retry=FAST):
+    for details in _get_both_faces(fake.url, run_id, burst, retry=FAST_RETRY):
         assert details.id == run_id
 
 
@@ -96,7 +94,10 @@ def test_a_burst_longer_than_the_budget_is_a_documented_error(
 ) -> None:
     run_id = fake.start_run("square", [3])
     fake.fail_next(4, status, method="GET", path_prefix=RUN_PATH)
-    with Render(base_url=fake.url, retry=FAST) as render, pytest.raises(RenderError) as caught:
+    with (
+        Render(base_url=fake.url, retry=FAST_RETRY) as render,
+        pytest.raises(RenderError) as caught,
+    ):
         render.workflows.get_task_run(run_id)
     expected = RateLimitError if status == 429 else ServerError
     assert isinstance(caught.value, expected)
@@ -107,7 +108,7 @@ def test_a_burst_longer_than_the_budget_is_a_documented_error(
 def test_retry_after_in_seconds_is_honoured(fake: FakeRender, proxy: FaultProxy) -> None:
     run_id = fake.start_run("square", [4])
     fake.fail_next(1, 429, method="GET", path_prefix=RUN_PATH, retry_after="1")
-    with Render(base_url=proxy.url, retry=FAST) as render:
+    with Render(base_url=proxy.url, retry=FAST_RETRY) as render:
         assert render.workflows.get_task_run(run_id).id == run_id
     first, second = [r for r in proxy.records if r.path.startswith(RUN_PATH)]
     assert second.at - first.at >= 1.0
@@ -118,7 +119,7 @@ def test_retry_after_as_an_http_date_is_honoured(fake: FakeRender, proxy: FaultP
     not_before = math.floor(time.time()) + 2
     date = email.utils.formatdate(not_before, usegmt=True)
     fake.fail_next(1, 503, method="GET", path_prefix=RUN_PATH, retry_after=date)
-    with Render(base_url=proxy.url, retry=FAST) as render:
+    with Render(base_url=proxy.url, retry=FAST_RETRY) as render:
         assert render.workflows.get_task_run(run_id).id == run_id
     _, second = [r for r in proxy.records if r.path.startswith(RUN_PATH)]
     assert second.wall >= not_before - 0.05  # the date has one-second resolution
@@ -126,7 +127,7 @@ def test_retry_after_as_an_http_date_is_honoured(fake: FakeRender, proxy: FaultP
 
 def test_rate_limited_post_is_retried_and_creates_one_run(fake: FakeRender) -> None:
     fake.fail_next(2, 429, method="POST", retry_after="0")
-    with Render(base_url=fake.url, retry=FAST) as render:
+    with Render(base_url=fake.url, retry=FAST_RETRY) as render:
         run = render.workflows.start_task("my-workflow/square", [101])
     assert [r["id"] for r in _runs(fake, 101)] == [run.id]
 
@@ -135,7 +136,10 @@ def test_rate_limited_post_is_retried_and_creates_one_run(fake: FakeRender) -> N
 def test_post_is_not_retried_on_5xx(fake: FakeRender, status: int) -> None:
     before = len(fake.run_ids())
     fake.fail_next(1, status, method="POST")
-    with Render(base_url=fake.url, retry=FAST) as render, pytest.raises(ServerError) as caught:
+    with (
+        Render(base_url=fake.url, retry=FAST_RETRY) as render,
+        pytest.raises(ServerError) as caught,
+    ):
         render.workflows.start_task("my-workflow/square", [status])
     assert caught.value.status == status
     assert "start task" in str(caught.value)
@@ -153,7 +157,7 @@ def test_get_recovers_from_resets_mid_response(
 ) -> None:
     run_id = fake.start_run("square", [6])
     proxy.add("reset", method="GET", path_prefix=RUN_PATH, after=after, count=2)
-    with Render(base_url=proxy.url, retry=FAST) as render:
+    with Render(base_url=proxy.url, retry=FAST_RETRY) as render:
         assert render.workflows.get_task_run(run_id).id == run_id
     assert [r.fault for r in proxy.records] == ["reset", "reset", None]
 
@@ -170,7 +174,7 @@ def test_post_that_reached_the_server_is_never_repeated(
         proxy.add(kind, method="POST", after=5)
     timeouts = Timeouts(read=0.5)
     with (
-        Render(base_url=proxy.url, retry=FAST, timeouts=timeouts) as render,
+        Render(base_url=proxy.url, retry=FAST_RETRY, timeouts=timeouts) as render,
         pytest.raises((NetworkError, TimeoutError)) as caught,
     ):
         render.workflows.start_task("my-workflow/square", [tag])
@@ -184,7 +188,7 @@ def test_post_with_an_idempotency_key_is_retried_without_a_duplicate(
     fake: FakeRender, proxy: FaultProxy
 ) -> None:
     proxy.add("reset", method="POST", after=5)
-    with Render(base_url=proxy.url, retry=FAST) as render:
+    with Render(base_url=proxy.url, retry=FAST_RETRY) as render:
         run = render.workflows.start_task("my-workflow/square", [204], idempotency_key="k-204")
     assert [r["id"] for r in _runs(fake, 204)] == [run.id]
     assert len([r for r in proxy.records if r.method == "POST"]) == 2
@@ -197,7 +201,9 @@ def test_half_open_get_times_out_and_recovers(fake: FakeRender, proxy: FaultProx
         proxy.add("blackhole", method="GET", path_prefix=RUN_PATH, count=2)
 
     started = time.monotonic()
-    faces = _get_both_faces(proxy.url, run_id, half_open, retry=FAST, timeouts=Timeouts(read=0.3))
+    faces = _get_both_faces(
+        proxy.url, run_id, half_open, retry=FAST_RETRY, timeouts=Timeouts(read=0.3)
+    )
     for details in faces:
         assert details.id == run_id
     assert time.monotonic() - started < 30  # bounded: two read timeouts and retries
@@ -209,7 +215,7 @@ def test_half_open_get_beyond_the_budget_is_a_read_timeout(
     run_id = fake.start_run("square", [8])
     proxy.add("blackhole", method="GET", path_prefix=RUN_PATH, count=4)
     with (
-        Render(base_url=proxy.url, retry=FAST, timeouts=Timeouts(read=0.3)) as render,
+        Render(base_url=proxy.url, retry=FAST_RETRY, timeouts=Timeouts(read=0.3)) as render,
         pytest.raises(ReadTimeout) as caught,
     ):
         render.workflows.get_task_run(run_id)
@@ -266,7 +272,7 @@ GARBAGE = {
 
 @pytest.mark.parametrize("name", sorted(GARBAGE))
 def test_garbage_bodies_become_render_errors(name: str) -> None:
-    with _serve(GARBAGE[name]) as server, Render(base_url=server.url, retry=FAST) as render:
+    with _serve(GARBAGE[name]) as server, Render(base_url=server.url, retry=FAST_RETRY) as render:
         with pytest.raises(RenderError) as caught:
             render.workflows.get_task_run("trn-1")
         assert isinstance(caught.value, UnexpectedResponseError)
@@ -276,14 +282,14 @@ def test_garbage_bodies_become_render_errors(name: str) -> None:
 @pytest.mark.parametrize("name", ["not json", "invalid utf-8"])
 def test_garbage_error_pages_become_documented_errors(name: str) -> None:
     with _serve(GARBAGE[name], status=503, content_type="text/html") as server:
-        with Render(base_url=server.url, retry=FAST) as render, pytest.raises(ServerError):
+        with Render(base_url=server.url, retry=FAST_RETRY) as render, pytest.raises(ServerError):
             render.workflows.get_task_run("trn-1")
-        assert server.served == FAST.max_attempts
+        assert server.served == FAST_RETRY.max_attempts
 
 
 def test_unknown_status_is_kept_and_never_taken_for_terminal() -> None:
     document = json.dumps({**RUN, "status": "teleported"}).encode()
-    with _serve(document) as server, Render(base_url=server.url, retry=FAST) as render:
+    with _serve(document) as server, Render(base_url=server.url, retry=FAST_RETRY) as render:
         details = render.workflows.get_task_run("trn-1")
         assert details.status.value == "teleported"
         assert not details.status.is_terminal
@@ -305,13 +311,13 @@ def test_endless_body_is_refused_with_bounded_memory() -> None:
         while True:
             yield b"%x\r\n%s\r\n" % (len(chunk), chunk)
 
-    with RawServer(script) as server, Render(base_url=server.url, retry=FAST) as render:
+    with RawServer(script) as server, Render(base_url=server.url, retry=FAST_RETRY) as render:
         with pytest.raises(NetworkError) as caught:
             render.workflows.get_task_run("trn-1")
         assert "limit" in str(caught.value)
 
         async def get() -> None:
-            async with RenderAsync(base_url=server.url, retry=FAST) as client:
+            async with RenderAsync(base_url=server.url, retry=FAST_RETRY) as client:
                 await client.workflows.get_task_run("trn-1")
 
         with pytest.raises(NetworkError):
@@ -335,7 +341,7 @@ def test_endless_event_line_is_a_protocol_error_not_a_memory_leak() -> None:
             yield http_response(200, json.dumps({**RUN, "status": "running"}).encode())
 
     before = _max_rss_kib()
-    with RawServer(script) as server, Render(base_url=server.url, retry=FAST) as render:
+    with RawServer(script) as server, Render(base_url=server.url, retry=FAST_RETRY) as render:
         with pytest.raises(TimeoutError):
             render.workflows.wait_for_run("trn-1", timeout=2.0)
         assert server.served >= 2  # the stream was dropped and reopened

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from render_core.backoff import Backoff
 from render_core.errors import (
     ClientError,
     ConnectionFailed,
@@ -27,11 +26,9 @@ from render_core.errors import (
     ValidationError,
 )
 from render_sdk import Render, RenderAsync
-from tests.support.fake_render import FakeRender
+from tests.support.fake_render import FAST_RETRY, FakeRender
 from tests.transports.conftest import Face
 
-# Retries as the clients do them, only faster: the budget (four attempts) is the default's.
-FAST = Backoff(base=0.01, factor=2.0, cap=0.05, max_attempts=4)
 UNKNOWN = "trn-00000000000000000000"
 
 
@@ -91,7 +88,7 @@ def _client_error(face: Face, fake: FakeRender) -> None:
 
 
 def _server_error_after_retries(face: Face, fake: FakeRender) -> None:
-    fake.fail_next(FAST.max_attempts, 503, method="GET", path_prefix="/v1/tasks")
+    fake.fail_next(FAST_RETRY.max_attempts, 503, method="GET", path_prefix="/v1/tasks")
     face.call("list_tasks")
 
 
@@ -116,7 +113,7 @@ CASES: dict[str, tuple[Case, type[RenderError]]] = {
 
 def _faces(fake: FakeRender) -> Iterator[Face]:
     for cls in (Render, RenderAsync):
-        face = Face(cls(base_url=fake.url, env={}, retry=FAST))
+        face = Face(cls(base_url=fake.url, env={}, retry=FAST_RETRY))
         try:
             yield face
         finally:
@@ -170,7 +167,7 @@ def test_a_refused_connection_is_the_same_in_both_faces(
 ) -> None:
     errors = []
     for cls in (Render, RenderAsync):
-        face = Face(cls(base_url=f"http://127.0.0.1:{closed_port}", env={}, retry=FAST))
+        face = Face(cls(base_url=f"http://127.0.0.1:{closed_port}", env={}, retry=FAST_RETRY))
         try:
             with pytest.raises(ConnectionFailed) as caught:
                 face.call(method, *args)
