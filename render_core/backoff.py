@@ -45,14 +45,12 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, Protocol
-
-import attrs
-from attrs import Attribute
+from typing import Any, Final, Protocol
 
 from render_core.errors import NetworkError, TimeoutError
+from render_core.values import Value, init_fields
 
 __all__ = [
     "DEFAULT_BASE",
@@ -155,24 +153,20 @@ def capped_growth(base: float, factor: float, n: int, cap: float) -> float:
     return float(min(cap, base * grown))
 
 
-def _check_finite_at_least(minimum: float) -> Callable[[object, Attribute[float], float], None]:
-    def check(instance: object, attribute: Attribute[float], value: float) -> None:
-        if not (math.isfinite(value) and value >= minimum):
-            raise ValueError(
-                f"Backoff.{attribute.name} must be a finite number >= {minimum:g}, got {value!r}"
-            )
-
-    return check
+def _finite_at_least(name: str, value: float, minimum: float) -> float:
+    if not (math.isfinite(value) and value >= minimum):
+        raise ValueError(f"Backoff.{name} must be a finite number >= {minimum:g}, got {value!r}")
+    return value
 
 
-def _check_attempts(instance: object, attribute: Attribute[int], value: int) -> None:
+def _attempts(value: int) -> int:
     # ``bool`` is an ``int`` but ``max_attempts=True`` is surely a mistake.
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Backoff.{attribute.name} must be an integer >= 1, got {value!r}")
+        raise ValueError(f"Backoff.max_attempts must be an integer >= 1, got {value!r}")
+    return value
 
 
-@attrs.frozen(kw_only=True)
-class Backoff:
+class Backoff(Value):
     """Capped exponential backoff: delay(n) = min(cap, base * factor**n), n = 0 for the first retry.
 
     ``max_attempts`` counts every attempt, the first one included, so a policy
@@ -185,11 +179,35 @@ class Backoff:
     ``factor`` is below 1, ``max_attempts`` is below 1, or a number is not finite.
     """
 
-    base: float = attrs.field(default=DEFAULT_BASE, validator=_check_finite_at_least(0.0))
-    factor: float = attrs.field(default=DEFAULT_FACTOR, validator=_check_finite_at_least(1.0))
-    cap: float = attrs.field(default=DEFAULT_CAP, validator=_check_finite_at_least(0.0))
-    jitter: bool = True
-    max_attempts: int = attrs.field(default=DEFAULT_MAX_ATTEMPTS, validator=_check_attempts)
+    __slots__ = ("base", "factor", "cap", "jitter", "max_attempts")  # noqa: RUF023 - repr order
+    base: float
+    factor: float
+    cap: float
+    jitter: bool
+    max_attempts: int
+
+    def __init__(
+        self,
+        *,
+        base: float = DEFAULT_BASE,
+        factor: float = DEFAULT_FACTOR,
+        cap: float = DEFAULT_CAP,
+        jitter: bool = True,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        init_fields(
+            self,
+            base=_finite_at_least("base", base, 0.0),
+            factor=_finite_at_least("factor", factor, 1.0),
+            cap=_finite_at_least("cap", cap, 0.0),
+            jitter=jitter,
+            max_attempts=_attempts(max_attempts),
+        )
+
+    def replace(self, **changes: Any) -> Backoff:
+        """A copy with ``changes`` applied (and checked)."""
+        fields = {name: getattr(self, name) for name in self.__slots__}
+        return Backoff(**{**fields, **changes})
 
     def delay(self, retry_number: int, rng: RandomSource | None = None) -> float:
         """Seconds to wait before retry ``retry_number`` (0 for the first retry).
@@ -206,7 +224,7 @@ class Backoff:
 
     def without_waits(self) -> Backoff:
         """The same attempt budget with every delay 0: for tests (as in stamina)."""
-        return attrs.evolve(self, base=0.0, cap=0.0)
+        return self.replace(base=0.0, cap=0.0)
 
 
 # The transient-retry schedule of the official task-socket client,
@@ -512,13 +530,16 @@ def rest_rules(method: str, *, idempotency_key: bool = False) -> Mapping[Outcome
 # --- The decision -----------------------------------------------------------------
 
 
-@attrs.frozen(kw_only=True)
-class RetryDecision:
+class RetryDecision(Value):
     """What to do after a failed attempt: retry or not, after how long, and why."""
 
+    __slots__ = ("retry", "delay", "reason")  # noqa: RUF023 - repr order
     retry: bool
     delay: float  # seconds to sleep before the next attempt (0 when retry is False)
     reason: str  # short human text: "HTTP 503", "attempt budget exhausted (...)"
+
+    def __init__(self, *, retry: bool, delay: float, reason: str) -> None:
+        init_fields(self, retry=retry, delay=delay, reason=reason)
 
 
 def decide(

@@ -206,15 +206,9 @@ class TaskInput(Value):
         parent_task_run_id: str | None = None,
         attempt: int | None = None,
     ) -> None:
-        init_fields(
-            self,
-            task_name=task_name,
-            input=input,
-            task_run_id=task_run_id,
-            root_task_run_id=root_task_run_id,
-            parent_task_run_id=parent_task_run_id,
-            attempt=attempt,
-        )
+        init_fields(self, task_name=task_name, input=input, attempt=attempt)
+        init_fields(self, task_run_id=task_run_id, root_task_run_id=root_task_run_id)
+        init_fields(self, parent_task_run_id=parent_task_run_id)
 
 
 def _json_object(op: SocketOperation, response: Response) -> dict[str, Any]:

@@ -335,16 +335,9 @@ class TaskSpec(Value):
         is_async: bool,
         context_parameter: str | None = None,
     ) -> None:
-        init_fields(
-            self,
-            name=name,
-            func=func,
-            options=options,
-            parameters=parameters,
-            is_async=is_async,
-            context_parameter=context_parameter,
-            conversion=TaskConversion(func, context_parameter),
-        )
+        init_fields(self, name=name, func=func, options=options, parameters=parameters)
+        init_fields(self, is_async=is_async, context_parameter=context_parameter)
+        init_fields(self, conversion=TaskConversion(func, context_parameter))
 
     __eq__ = object.__eq__
     __hash__ = object.__hash__

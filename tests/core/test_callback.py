@@ -14,7 +14,6 @@ import random
 import re
 from typing import Any
 
-import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -611,7 +610,7 @@ def test_socket_call_retries_every_transient_error_with_the_socket_backoff() -> 
 def test_a_transient_error_past_the_budget_is_raised_naming_the_operation(
     answer: Response | RenderError, raised: type[RenderError]
 ) -> None:
-    flow = get_input_flow(policy=attrs.evolve(TASK_SOCKET_BACKOFF, max_attempts=2))
+    flow = get_input_flow(policy=TASK_SOCKET_BACKOFF.replace(max_attempts=2))
     error, sleeps = drive_error(flow, Script(answer, answer))
     assert type(error) is raised
     assert error.operation == "get input"

@@ -271,6 +271,28 @@ def test_worker_path_imports_no_http_client(tmp_path: pathlib.Path, sock: FakeTa
     assert done.stdout.strip() == "[]"
 
 
+def test_a_sync_attempt_imports_no_event_loop_and_no_class_library(
+    tmp_path: pathlib.Path, sock: FakeTaskSocket
+) -> None:
+    """The cold path of a sync attempt (every attempt on Render is a cold start)."""
+    program = (
+        "import sys\n"
+        "from render_sdk import Workflows\n"
+        "app = Workflows()\n"
+        "@app.task\n"
+        "def square(a: int) -> int:\n"
+        "    return a * a\n"
+        "app.start()\n"
+        "heavy = ('asyncio', 'attr', 'attrs', 'cattrs', 'aiohttp', 'requests', 'dataclasses')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    sock.serve_input("square", [4])
+    done = run_program(tmp_path, program, sock, "run")
+    assert done.returncode == 0, done.stderr
+    assert output_of(sock.callbacks[0]) == [16]
+    assert done.stdout.strip() == "['dataclasses']"  # TaskRunMetadata is a dataclass
+
+
 def test_first_result_poll_comes_within_tens_of_milliseconds(
     tmp_path: pathlib.Path, sock: FakeTaskSocket
 ) -> None:
