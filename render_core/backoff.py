@@ -43,6 +43,7 @@ twice by a retry.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import re
 from collections.abc import Mapping
@@ -254,17 +255,23 @@ _LONG_DAY_NAME = "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _TIME = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
 # RFC 9110 section 5.6.7. The day name is not checked against the date: it carries
 # no information, and a sender that got it wrong still meant the date.
-_HTTP_DATES = tuple(
-    re.compile(pattern, re.IGNORECASE)
-    for pattern in (
-        # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
-        rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT",
-        # obsolete RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
-        rf"{_LONG_DAY_NAME}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<year2>[0-9]{{2}}) {_TIME} GMT",
-        # obsolete asctime: Sun Nov  6 08:49:37 1994
-        rf"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})",
-    )
+_HTTP_DATE_PATTERNS = (
+    # IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT
+    rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_TIME} GMT",
+    # obsolete RFC 850: Sunday, 06-Nov-94 08:49:37 GMT
+    rf"{_LONG_DAY_NAME}, (?P<day>[0-9]{{2}})-{_MONTH}-(?P<year2>[0-9]{{2}}) {_TIME} GMT",
+    # obsolete asctime: Sun Nov  6 08:49:37 1994
+    rf"{_DAY_NAME} {_MONTH} (?P<day>[0-9]{{2}}| [0-9]) {_TIME} (?P<year>[0-9]{{4}})",
 )
+
+
+@functools.cache
+def _http_dates() -> tuple[re.Pattern[str], ...]:
+    # Compiled on first use: a worker's task-socket calls never read a date, and this
+    # module is on its cold-start path.
+    return tuple(re.compile(pattern, re.IGNORECASE) for pattern in _HTTP_DATE_PATTERNS)
+
+
 # The mean Gregorian year; only used for a first guess at the current year.
 _MEAN_YEAR_SECONDS: Final[float] = 365.2425 * 86400
 
@@ -302,7 +309,7 @@ def parse_http_date(value: str, now: float) -> float | None:
     for any text, given a finite ``now`` between the years 1 and 9948.
     """
     text = value.strip()
-    for pattern in _HTTP_DATES:
+    for pattern in _http_dates():
         match = pattern.fullmatch(text)
         if match is not None:
             break

@@ -1,11 +1,12 @@
-"""HTTP/1.1 over a Unix-domain (or TCP) stream socket, spoken with h11.
+"""HTTP/1.1 over a Unix-domain (or TCP) stream socket: the task socket's transport.
 
-This is the transport of the task socket: the platform, or the dev
-server, listens on ``RENDER_SDK_SOCKET_PATH`` and expects **one request per
-connection**, ``Content-Length`` bodies and ``Connection: close``. Each ``send``
-therefore dials a fresh connection, writes one request, reads one response to its
-end and closes the socket, whatever happens. Nothing is pooled, so ``close()`` has
-nothing to release.
+The platform, or the dev server, listens on ``RENDER_SDK_SOCKET_PATH`` and expects
+**one request per connection**, ``Content-Length`` bodies and ``Connection: close``.
+Each ``send`` therefore dials a fresh connection, writes one request, reads one
+response to its end and closes the socket, whatever happens. Nothing is pooled, so
+``close()`` has nothing to release. (The module keeps its name from when h11 framed
+the messages; :mod:`render_transports._http1` does now, by hand, because this module
+is on every worker's cold start and h11 cost more to import than the call.)
 
 What goes in: a final :class:`~render_core.http.Request`. Only the path and query of
 its URL are used (``http://localhost/input?x=1`` -> ``GET /input?x=1``): the socket,
@@ -14,13 +15,13 @@ not the URL, says where the server is. What goes on the wire: the request line,
 the request's headers, ``Content-Length`` when there is a body (or the method is one
 that carries content), ``Connection: close``, the body. The request's own
 ``Content-Length``/``Transfer-Encoding``/``Connection`` headers are dropped: this
-module frames the body, and h11 would refuse a conflicting pair.
+module frames the body.
 
 What comes out: a :class:`~render_core.http.Response` for *every* status (a 500 is a
 value, not an exception), headers as ``(name, value)`` pairs with the server's own
 spelling, the whole body. The only exceptions are the core's transport errors,
-mapped in :func:`_mapped` (the one place that knows socket, asyncio and h11
-exceptions) from the phase the exchange had reached:
+mapped in :func:`_mapped` (the one place that knows socket and asyncio exceptions)
+from the phase the exchange had reached:
 
 - connecting (missing socket file, ``ECONNREFUSED``, any connect ``OSError``) ->
   :class:`~render_core.errors.ConnectionFailed` (``request_sent=False``);
@@ -28,13 +29,12 @@ exceptions) from the phase the exchange had reached:
   :class:`~render_core.errors.ConnectTimeout`; after -> :class:`~render_core.errors.ReadTimeout`;
 - reset, closed before the response ended, a malformed response, a response over
   ``max_response_bytes`` -> :class:`~render_core.errors.NetworkError` (``request_sent=True``);
-- a request h11 cannot serialise (a header with a newline, a non-Latin-1 value) ->
+- a request HTTP/1.1 cannot carry (a header with a newline, a non-Latin-1 value) ->
   :class:`~render_core.errors.ValidationError`, before any connection is made.
 
-The h11 work (events out, events in) is written once in :class:`_Exchange`; the sync
+The framing (bytes out, bytes in) is written once in :class:`_Exchange`; the sync
 and asyncio drivers below differ only in how bytes move. ``asyncio`` is imported only
-by the async driver: this module sits on a worker's cold-start path, and a sync
-worker should not pay ~60 ms for an event loop it never runs.
+by the async driver: a sync worker should not pay for an event loop it never runs.
 """
 
 from __future__ import annotations
@@ -46,20 +46,16 @@ import time
 from collections.abc import Awaitable, Iterator
 from typing import TYPE_CHECKING
 
-import h11
-
-from render_core.errors import NetworkError, RenderError, ValidationError
+from render_core.errors import RenderError
 from render_core.http import Request, Response
+from render_transports import _http1
 from render_transports._http11 import (
-    CONTENT_METHODS,
-    FRAMING_HEADERS,
     READING,
     WRITING,
     Progress,
     os_error,
     timeout_error,
 )
-from render_transports.base import BodyBuffer, check_declared_size
 
 if TYPE_CHECKING:
     import asyncio
@@ -81,8 +77,8 @@ __all__ = [
 DEFAULT_SOCKET_TIMEOUT = 15.0
 # Task-socket answers are small JSON documents; subtask outputs are the largest and
 # are bounded by what the platform stores. 64 MiB is far above any legitimate answer
-# and still keeps a confused peer from exhausting a worker's memory. Headers are
-# bounded separately by h11 (16 KiB of incomplete event).
+# and still keeps a confused peer from exhausting a worker's memory. The response
+# head is bounded separately (render_transports._http1.MAX_HEAD_BYTES).
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
 
@@ -115,7 +111,7 @@ def _is_timeout(exc: BaseException) -> bool:
 
 @contextlib.contextmanager
 def _mapped(progress: Progress) -> Iterator[None]:
-    """socket/asyncio/h11 exceptions -> the core's transport errors (most specific first).
+    """socket/asyncio exceptions -> the core's transport errors (most specific first).
 
     Shared by both colours. ``progress.phase`` says whether the request can have
     reached the server.
@@ -123,11 +119,7 @@ def _mapped(progress: Progress) -> Iterator[None]:
     try:
         yield
     except RenderError:
-        raise  # already ours (a too-large response); ours subclass TimeoutError too
-    except h11.RemoteProtocolError as exc:
-        raise NetworkError(f"the server sent a malformed response: {exc}") from exc
-    except (h11.LocalProtocolError, UnicodeEncodeError) as exc:
-        raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from exc
+        raise  # already ours (malformed, too large, unsendable); ours subclass TimeoutError
     except Exception as exc:
         if _is_timeout(exc):
             raise timeout_error(progress, "the server did not answer in time") from exc
@@ -137,72 +129,25 @@ def _mapped(progress: Progress) -> Iterator[None]:
 
 
 class _Exchange:
-    """One request/response on a fresh connection, as h11 events; no I/O.
+    """One request/response on a fresh connection; no I/O.
 
     ``outgoing`` is the whole request, ready to write. Feed what the socket returns to
     :meth:`receive` (``b""`` at end of file) until it returns the response. Raises
-    h11's exceptions (mapped by :func:`_mapped`) and :class:`NetworkError` for a
-    response over the size bound or cut short; after raising, the exchange is dead.
+    :class:`NetworkError` for a malformed, oversized or cut-short response; after
+    raising, the exchange is dead. Both halves are :mod:`render_transports._http1`.
     """
 
-    def __init__(self, request: Request, *, host: str, max_response_bytes: int) -> None:
-        self._conn = h11.Connection(h11.CLIENT)
-        self._limit = max_response_bytes
-        self._status = 0
-        self._headers: tuple[tuple[str, str], ...] = ()
-        self._body = BodyBuffer(max_response_bytes)
-        self.outgoing = self._encode(request, host)
+    __slots__ = ("_parser", "outgoing")
 
-    def _encode(self, request: Request, host: str) -> bytes:
-        headers: list[tuple[bytes, bytes]] = []
-        if request.header("host") is None:
-            headers.append((b"Host", host.encode("ascii")))
-        headers.extend(
-            (name.encode("ascii"), value.encode("latin-1"))
-            for name, value in request.headers
-            if name.lower() not in FRAMING_HEADERS
+    def __init__(self, request: Request, *, host: str, max_response_bytes: int) -> None:
+        self._parser = _http1.ResponseParser(request.method, limit=max_response_bytes)
+        self.outgoing = _http1.request_bytes(
+            request, host=host, target=request_target(request.url), close=True
         )
-        if request.body or request.method.upper() in CONTENT_METHODS:
-            headers.append((b"Content-Length", str(len(request.body)).encode("ascii")))
-        headers.append((b"Connection", b"close"))
-        head = h11.Request(
-            method=request.method, target=request_target(request.url), headers=headers
-        )
-        parts = [self._conn.send(head)]
-        if request.body:
-            parts.append(self._conn.send(h11.Data(data=request.body)))
-        parts.append(self._conn.send(h11.EndOfMessage()))
-        return b"".join(part for part in parts if part)
 
     def receive(self, data: bytes) -> Response | None:
         """Take bytes from the socket; the response once it is complete, else None."""
-        self._conn.receive_data(data)
-        while True:
-            event = self._conn.next_event()
-            if event is h11.NEED_DATA:
-                if not data:  # h11 raises first in practice; never wait after EOF
-                    raise NetworkError("the server closed the connection mid-response")
-                return None
-            if isinstance(event, h11.InformationalResponse):
-                continue  # 100 Continue and friends precede the real answer
-            if isinstance(event, h11.Response):
-                self._start(event)
-            elif isinstance(event, h11.Data):
-                self._body.add(bytes(event.data))
-            elif isinstance(event, h11.EndOfMessage):
-                return Response(status=self._status, headers=self._headers, body=self._body.value())
-            else:  # ConnectionClosed, PAUSED: the response ended before it began
-                raise NetworkError("the server closed the connection without answering")
-
-    def _start(self, event: h11.Response) -> None:
-        self._status = event.status_code
-        self._headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in event.headers.raw_items()
-        )
-        declared = dict(event.headers).get(b"content-length")
-        if declared is not None:
-            check_declared_size(int(declared), self._limit)
+        return self._parser.feed(data)
 
 
 # ---------------------------------------------------------------------- sync

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import re
 import select
 import socket
 import threading
@@ -48,13 +47,11 @@ from typing import TYPE_CHECKING, Any
 from render_core.config import Timeouts
 from render_core.errors import NetworkError, RenderError, ValidationError
 from render_core.http import Request, Response
-from render_transports import _http11
+from render_transports import _http1, _http11
 from render_transports._http11 import Progress
 from render_transports.base import (
     ERROR_BODY_LIMIT,
-    BodyBuffer,
     ErrorStream,
-    check_declared_size,
 )
 
 if TYPE_CHECKING:
@@ -163,21 +160,10 @@ def _headers(raw: http.client.HTTPResponse) -> tuple[tuple[str, str], ...]:
 
 # --------------------------------------------------------------- a call, by hand
 #
-# ``send`` writes its request and reads its answer itself, on the pooled connection's
-# socket: http.client is used only to connect (and for event streams). Its response
-# parser builds an email message per answer, a good part of a call's CPU time.
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\r\n\x00]")
-_BAD_TARGET = re.compile(r"[\x00-\x20\x7f]")
-_STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-9][0-9]{2})(?: [^\r\n]*)?")
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?")
-# A response head (status line and headers) larger than this is refused.
-_MAX_HEAD = 64 * 1024
-
-
-def _malformed(what: str) -> NetworkError:
-    return NetworkError(f"the server's response was cut off or malformed: {what}")
+# ``send`` writes its request and reads its answer itself (render_transports._http1),
+# on the pooled connection's socket: http.client is used only to connect (and for
+# event streams). Its response parser builds an email message per answer, a good part
+# of a call's CPU time.
 
 
 def _host_header(origin: _Origin) -> str:
@@ -190,156 +176,6 @@ def _host_header(origin: _Origin) -> str:
         name = f"[{name}]"
     default = 443 if scheme == "https" else 80
     return name if port == default else f"{name}:{port}"
-
-
-def _request_bytes(request: Request, origin: _Origin, target: str) -> bytes:
-    """The whole request (head and body) as one write; ValidationError if it cannot
-    be sent as HTTP/1.1 (a header with a line break, a non-Latin-1 value...)."""
-    method = request.method
-    if not _TOKEN.fullmatch(method):
-        raise ValidationError(f"the request cannot be sent as HTTP/1.1: bad method {method!r}")
-    if _BAD_TARGET.search(target):
-        raise ValidationError(
-            f"the request cannot be sent as HTTP/1.1: bad characters in the target {target!r}"
-        )
-    lines = [f"{method} {target} HTTP/1.1"]
-    if request.header("host") is None:
-        lines.append(f"Host: {_host_header(origin)}")
-    for name, value in request.headers:
-        if name.lower() in _http11.FRAMING_HEADERS:
-            continue
-        if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
-            raise ValidationError(
-                f"the request cannot be sent as HTTP/1.1: bad header {name!r}: {value!r}"
-            )
-        lines.append(f"{name}: {value}")
-    body = request.body
-    if body or method.upper() in _http11.CONTENT_METHODS:
-        lines.append(f"Content-Length: {len(body)}")
-    lines.append("\r\n")
-    try:
-        head = "\r\n".join(lines).encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise ValidationError(f"the request cannot be sent as HTTP/1.1: {exc}") from None
-    return head + body if body else head
-
-
-class _Reader:
-    """One response's bytes from a socket, buffered."""
-
-    __slots__ = ("buffer", "sock")
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.buffer = bytearray()
-
-    def _fill(self) -> None:
-        data = self.sock.recv(_CHUNK)
-        if not data:
-            raise _malformed("the connection closed before the response ended")
-        self.buffer += data
-
-    def head(self) -> bytes:
-        while True:
-            end = self.buffer.find(b"\r\n\r\n")
-            if end >= 0:
-                head = bytes(self.buffer[:end])
-                del self.buffer[: end + 4]
-                return head
-            if len(self.buffer) > _MAX_HEAD:
-                raise _malformed(f"a response head over {_MAX_HEAD} bytes")
-            self._fill()
-
-    def line(self) -> bytes:
-        while True:
-            end = self.buffer.find(b"\r\n")
-            if end >= 0:
-                line = bytes(self.buffer[:end])
-                del self.buffer[: end + 2]
-                return line
-            if len(self.buffer) > _MAX_HEAD:
-                raise _malformed("a chunk-size line that does not end")
-            self._fill()
-
-    def exactly(self, size: int) -> bytes:
-        while len(self.buffer) < size:
-            self._fill()
-        data = bytes(self.buffer[:size])
-        del self.buffer[:size]
-        return data
-
-    def to_end(self, body: BodyBuffer) -> None:
-        body.add(bytes(self.buffer))
-        self.buffer.clear()
-        while data := self.sock.recv(_CHUNK):
-            body.add(data)
-
-
-def _read_answer(reader: _Reader, method: str) -> tuple[Response, bool]:
-    """The response to a request sent with ``method``, and whether the connection can
-    carry another request afterwards."""
-    while True:
-        lines = reader.head().split(b"\r\n")
-        status_line = _STATUS_LINE.fullmatch(lines[0])
-        if status_line is None:
-            raise _malformed(f"bad status line {lines[0][:80]!r}")
-        minor, status = int(status_line[1]), int(status_line[2])
-        if not 100 <= status < 200 or status == 101:
-            break  # an interim answer (100 Continue) comes before the real one
-    headers: list[tuple[str, str]] = []
-    framing: dict[str, list[str]] = {}
-    for raw in lines[1:]:
-        name, sep, value = raw.partition(b":")
-        if not sep or not name or name[-1:] in b" \t" or name[:1] in b" \t":
-            raise _malformed(f"bad header line {raw[:80]!r}")
-        pair = (name.decode("latin-1"), value.strip(b" \t").decode("latin-1"))
-        headers.append(pair)
-        lower = pair[0].lower()
-        if lower in _http11.FRAMING_HEADERS:
-            framing.setdefault(lower, []).append(pair[1])
-    tokens = {t.strip().lower() for v in framing.get("connection", ()) for t in v.split(",")}
-    reusable = "close" not in tokens if minor == 1 else "keep-alive" in tokens
-    codings = [
-        t.strip().lower() for v in framing.get("transfer-encoding", ()) for t in v.split(",")
-    ]
-    lengths = {v.strip() for v in framing.get("content-length", ())}
-    if method.upper() == "HEAD" or status in (204, 304):
-        body = b""
-    elif codings:
-        if codings[-1] != "chunked":
-            raise _malformed(f"unsupported transfer coding {codings[-1]!r}")
-        body = _read_chunked(reader)
-    elif lengths:
-        if len(lengths) != 1 or not (declared := lengths.pop()).isdigit():
-            raise _malformed(f"bad Content-Length {framing['content-length']!r}")
-        check_declared_size(int(declared))
-        body = reader.exactly(int(declared))
-    else:
-        whole = BodyBuffer()
-        reader.to_end(whole)  # the body ends with the connection
-        body, reusable = whole.value(), False
-    if reader.buffer:
-        reusable = False  # bytes nobody asked for: do not trust this connection
-    return Response(status=status, headers=tuple(headers), body=body), reusable
-
-
-def _read_chunked(reader: _Reader) -> bytes:
-    body = BodyBuffer()
-    total = 0
-    while True:
-        size_line = _CHUNK_SIZE.fullmatch(reader.line())
-        if size_line is None:
-            raise _malformed("a bad chunk size")
-        size = int(size_line[1], 16)
-        total += size
-        check_declared_size(total)  # before reading it
-        if size == 0:
-            while reader.line():  # trailers, then the empty line
-                pass
-            return body.value()
-        body.add(reader.exactly(size))
-        if reader.exactly(2) != b"\r\n":
-            raise _malformed("a chunk not followed by CRLF")
 
 
 class KeepAliveStream:
@@ -518,7 +354,7 @@ class KeepAliveTransport:
         progress = Progress()
         with _mapped(progress):
             origin, target = _split(request.url)
-            data = _request_bytes(request, origin, target)
+            data = _http1.request_bytes(request, host=_host_header(origin), target=target)
             connection = self._take(origin) or self._connect(origin)
             try:
                 sock = connection.sock
@@ -527,11 +363,13 @@ class KeepAliveTransport:
                 progress.phase = _http11.WRITING
                 sock.sendall(data)
                 progress.phase = _http11.READING
-                response, reusable = _read_answer(_Reader(sock), request.method)
+                parser = _http1.ResponseParser(request.method)
+                while (response := parser.feed(sock.recv(_CHUNK))) is None:
+                    pass
             except BaseException:
                 connection.close()
                 raise
-            if reusable:
+            if parser.reusable:
                 self._give_back(origin, connection)
             else:
                 connection.close()
