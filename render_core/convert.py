@@ -31,16 +31,18 @@ Nothing here performs I/O.
 from __future__ import annotations
 
 import enum
-import inspect
 import json
 import sys
 import typing
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from render_core import _signature
+
 if TYPE_CHECKING:
     import datetime as _dt
     import decimal
+    import inspect
     import pathlib
     import uuid
 
@@ -458,7 +460,7 @@ def unstructure_any(value: Any) -> Any:
     return value
 
 
-_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_POSITIONAL = (_signature.POSITIONAL_ONLY, _signature.POSITIONAL_OR_KEYWORD)
 
 
 class TaskConversion:
@@ -476,13 +478,24 @@ class TaskConversion:
         self._inputs: dict[str, _Codec] | None = None
         self._result: _Codec | None = None
         self._signature: inspect.Signature | None = None
+        self._parameters: list[_signature.Param] | None = None
 
     @property
     def signature(self) -> inspect.Signature:
-        """The function's signature, computed once."""
+        """The function's signature, computed once (this imports :mod:`inspect`)."""
         if self._signature is None:
+            import inspect
+
             self._signature = inspect.signature(self._func)
         return self._signature
+
+    @property
+    def parameters(self) -> list[_signature.Param]:
+        """The function's parameters, computed once (without :mod:`inspect` for a
+        plain function)."""
+        if self._parameters is None:
+            self._parameters = _signature.parameters(self._func)
+        return self._parameters
 
     def _plan(self) -> dict[str, _Codec]:
         if self._inputs is None:
@@ -525,7 +538,7 @@ class TaskConversion:
         plan = self._plan() if self.enabled else {}
         if not plan:
             return args, kwargs
-        positional = [p.name for p in self.signature.parameters.values() if p.kind in _POSITIONAL]
+        positional = [p.name for p in self.parameters if p.kind in _POSITIONAL]
         converted = tuple(
             plan[positional[i]].structure(value, positional[i])
             if i < len(positional) and positional[i] in plan
@@ -674,7 +687,7 @@ def _may_need_conversion(func: Callable[..., Any]) -> bool:
     here (their classes may be defined later in the module): a string naming anything
     but a JSON-native type counts as "maybe", and the plan decides on first use.
     """
-    annotations: Mapping[str, Any] = getattr(inspect.unwrap(func), "__annotations__", {}) or {}
+    annotations: Mapping[str, Any] = getattr(_signature.unwrap(func), "__annotations__", {}) or {}
     for annotation in annotations.values():
         if isinstance(annotation, str):
             if annotation.strip() not in _PLAIN_NAMES:

@@ -13,7 +13,6 @@ duplicate names.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import re
@@ -21,6 +20,7 @@ import types
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from render_core import _signature
 from render_core.convert import ConversionError, TaskConversion, unstructure_any
 from render_core.values import Value, init_fields
 
@@ -253,7 +253,7 @@ class TaskParameter(Value):
 
 
 def _type_text(annotation: Any) -> str | None:
-    if annotation is inspect.Parameter.empty:
+    if annotation is _signature.EMPTY:
         return None
     if isinstance(annotation, str):
         return annotation
@@ -261,6 +261,8 @@ def _type_text(annotation: Any) -> str | None:
     # is a GenericAlias, which Python 3.10 still reports as a ``type``.
     if not isinstance(annotation, types.GenericAlias) and isinstance(annotation, type):
         return str(annotation.__qualname__)
+    import inspect
+
     return _TYPING_PREFIX.sub("", inspect.formatannotation(annotation))
 
 
@@ -280,7 +282,7 @@ def _default_text(default: Any) -> str | None:
 CONTEXT_NAMES = ("ctx", "context")
 
 
-def _context_parameter(signature: inspect.Signature) -> str | None:
+def _context_parameter(params: list[_signature.Param]) -> str | None:
     """The name of the leading context parameter, if the task takes one.
 
     The first parameter is the context when it is annotated ``TaskContext`` (any
@@ -288,14 +290,13 @@ def _context_parameter(signature: inspect.Signature) -> str | None:
     is unannotated and named ``ctx`` or ``context``. It must be positional: the
     context is always passed as the first positional argument.
     """
-    params = list(signature.parameters.values())
     if not params:
         return None
     first = params[0]
-    if first.kind not in (first.POSITIONAL_ONLY, first.POSITIONAL_OR_KEYWORD):
+    if first.kind not in (_signature.POSITIONAL_ONLY, _signature.POSITIONAL_OR_KEYWORD):
         return None
     annotation = first.annotation
-    if annotation is inspect.Parameter.empty:
+    if annotation is _signature.EMPTY:
         return first.name if first.name in CONTEXT_NAMES else None
     text = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", "")
     return first.name if text.rsplit(".", 1)[-1] == "TaskContext" else None
@@ -365,15 +366,15 @@ class TaskSpec(Value):
             raise ValueError(
                 f"task name {task_name!r} must not contain '/', ':' or spaces at the ends"
             )
-        signature = inspect.signature(func)
-        context = _context_parameter(signature)
+        params = _signature.parameters(func)
+        context = _context_parameter(params)
         parameters = []
-        for param in signature.parameters.values():
+        for param in params:
             if param.name == context:
                 continue
-            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            if param.kind in (_signature.VAR_POSITIONAL, _signature.VAR_KEYWORD):
                 continue
-            has_default = param.default is not param.empty
+            has_default = param.default is not _signature.EMPTY
             parameters.append(
                 TaskParameter(
                     name=param.name,
@@ -387,7 +388,7 @@ class TaskSpec(Value):
             func=func,
             options=options,
             parameters=tuple(parameters),
-            is_async=inspect.iscoroutinefunction(func),
+            is_async=_signature.is_coroutine_function(func),
             context_parameter=context,
         )
 
@@ -395,6 +396,8 @@ class TaskSpec(Value):
         """What makes two definitions "the same task" (a module imported twice)."""
         # Behind a ``functools.wraps`` decorator every task shares the wrapper's code:
         # compare what it wraps. A callable object is what its class's ``__call__`` does.
+        import inspect
+
         target = inspect.unwrap(self.func)
         code = getattr(target, "__code__", None)
         qualname = getattr(target, "__qualname__", None)
@@ -542,7 +545,8 @@ def bind_arguments(
             )
         args = (context, *args)
     try:
-        definition.conversion.signature.bind(*args, **kwargs)
+        if not _signature.fits(definition.conversion.parameters, args, kwargs):
+            definition.conversion.signature.bind(*args, **kwargs)  # raises, naming why
     except TypeError as exc:
         expected = ", ".join(p.name for p in definition.parameters) or "no arguments"
         raise TaskInputError(

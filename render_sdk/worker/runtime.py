@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
-import dataclasses
 import functools
 import os
 import sys
@@ -65,6 +64,7 @@ if TYPE_CHECKING:
     import asyncio
 
     from render_core.http import Request
+    from render_sdk.worker._metadata import TaskRunMetadata
 
 __all__ = [
     "Options",
@@ -182,18 +182,6 @@ class TaskDefinition(Generic[P, R]):
 TaskCallable = TaskDefinition
 
 
-@dataclasses.dataclass(frozen=True)
-class TaskRunMetadata:
-    """The ids of the running attempt's run, ``None`` where the server sends none.
-
-    A root run has no parent; an empty root id counts as unknown.
-    """
-
-    task_run_id: str | None = None
-    root_task_run_id: str | None = None
-    parent_task_run_id: str | None = None
-
-
 class TaskContext(Protocol):
     """What a task's context parameter receives (a :class:`typing.Protocol`).
 
@@ -229,18 +217,28 @@ class WorkflowTaskContext:
         runtime: _Runtime,
         metadata: TaskRunMetadata | None = None,
         attempt: int | None = None,
+        *,
+        ids: tuple[str | None, str | None, str | None] = (None, None, None),
     ) -> None:
         self._runtime = runtime
-        self._metadata = metadata if metadata is not None else TaskRunMetadata()
+        self._metadata = metadata
+        self._ids = ids  # run, root, parent: the metadata, made on first use
         self.attempt = attempt
 
     @property
     def metadata(self) -> TaskRunMetadata:
+        if self._metadata is None:
+            from render_sdk.worker._metadata import TaskRunMetadata
+
+            run_id, root_id, parent_id = self._ids
+            self._metadata = TaskRunMetadata(
+                task_run_id=run_id, root_task_run_id=root_id, parent_task_run_id=parent_id
+            )
         return self._metadata
 
     @property
     def task_run_id(self) -> str | None:
-        return self._metadata.task_run_id
+        return self._metadata.task_run_id if self._metadata is not None else self._ids[0]
 
     def run(
         self, task: TaskDefinition[P, R] | str, /, *args: Any, **kwargs: Any
@@ -250,7 +248,7 @@ class WorkflowTaskContext:
         )
 
     def __repr__(self) -> str:
-        return f"<WorkflowTaskContext {self._metadata.task_run_id or '(no run id)'}>"
+        return f"<WorkflowTaskContext {self.task_run_id or '(no run id)'}>"
 
 
 class _TaskDecorator(Protocol):
@@ -735,12 +733,8 @@ class _Runtime:
             known = ", ".join(self._registry.names()) or "none"
             details = f"Task '{task_input.task_name}' not found (registered tasks: {known})"
             return self._failure(details, None), 1
-        metadata = TaskRunMetadata(
-            task_run_id=task_input.task_run_id,
-            root_task_run_id=task_input.root_task_run_id,
-            parent_task_run_id=task_input.parent_task_run_id,
-        )
-        context = WorkflowTaskContext(self, metadata, task_input.attempt)
+        ids = (task_input.task_run_id, task_input.root_task_run_id, task_input.parent_task_run_id)
+        context = WorkflowTaskContext(self, attempt=task_input.attempt, ids=ids)
         span = _otel.attempt_started(task_input, definition.name)
         token = _RUNTIME.set(self)
         try:
@@ -911,3 +905,13 @@ def run_entry_point(target: str, argv0: str = "render-workflows") -> int:
         sys.stderr.write(f"{argv0}: {exc}\n")
         return 1
     return 0
+
+
+def __getattr__(name: str) -> Any:
+    # ``TaskRunMetadata`` is defined in a module of its own, imported on first use
+    # (see render_sdk.worker._metadata).
+    if name == "TaskRunMetadata":
+        from render_sdk.worker._metadata import TaskRunMetadata
+
+        return TaskRunMetadata
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
