@@ -88,8 +88,9 @@ def main() -> None:
         from render_transports.keepalive_transport import KeepAliveTransport
 
         keepalive = Render(base_url=url, env={}, transport=KeepAliveTransport())
-        render.workflows.run_task(f"{SLUG}/noop", [1])  # warm-up
-        keepalive.workflows.run_task(f"{SLUG}/noop", [1])
+        for warm_up in range(5):  # the template's first forks, both faces' connections
+            render.workflows.run_task(f"{SLUG}/noop", [warm_up])
+            keepalive.workflows.run_task(f"{SLUG}/noop", [warm_up])
         latencies: list[float] = []
         keepalive_latencies: list[float] = []
         for index in range(rounds):  # the two faces in turn
