@@ -39,6 +39,7 @@ DEFERRED: dict[str, set[str]] = {
 # render_transports is the adapters, nothing else.
 ADAPTERS = {
     "__init__",
+    "_http1",
     "_http11",
     "base",
     "requests_transport",
