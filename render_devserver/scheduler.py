@@ -160,7 +160,7 @@ def _handed_input(task_socket: taskserver.TaskSocket | None) -> bytes | None:
 
 
 class _OutputPipe:
-    """The read end of a forked child's stdout or stderr, read by the event loop's
+    """The read end of a task process's stdout or stderr, read by the event loop's
     selector (``add_reader``, no transport and no task): each line goes to
     ``on_line`` (with its newline; an over-long line in pieces), and :attr:`ended`
     is done once the pipe is closed, at its end or by :meth:`close`. It is in
@@ -630,25 +630,12 @@ class Scheduler:
         if base is None:
             raise TemplateLost("the template has exited")
         set_env, unset = env_delta(base, self._process_env("run", socket_path))
-        loop = asyncio.get_running_loop()
-        writers: list[int] = []
-        pipes: list[_OutputPipe] = []
+        # The output pipes are wired before the fork request goes out (and with no
+        # await): once the child runs, the server's turns are for its socket.
+        pipes, writers = self._output_pipes(run_id, output)
         try:
-            # The output pipes are wired before the fork request goes out (and with
-            # no await): once the child runs, the server's turns are for its socket.
-            for name in ("stdout", "stderr"):
-                read_end, write_end = os.pipe()
-                writers.append(write_end)
-                pipe = _OutputPipe(
-                    loop,
-                    read_end,
-                    functools.partial(self._log_line, run_id, name, output),
-                    self._pipes,
-                )
-                pipes.append(pipe)
-                self._keep(pipe.ended, output)
             handed = _handed_input(task_socket)
-            process = await template.fork(set_env, unset, (writers[0], writers[1]), handed)
+            process = await template.fork(set_env, unset, writers, handed)
             if handed is not None:
                 self.counters["inputs_handed"] += 1
         except BaseException:
@@ -663,19 +650,46 @@ class Scheduler:
         self._track(process, run_id)
         return process
 
-    def _keep(self, task: asyncio.Future[None], output: list[str]) -> None:
-        """Hold a capture task (a pipe's protocol holds its reader only weakly), or the
-        end of an :class:`_OutputPipe`, filed under the ``output`` list of its process,
-        so that its end can be awaited."""
+    def _output_pipes(
+        self, run_id: str, output: list[str]
+    ) -> tuple[list[_OutputPipe], tuple[int, int]]:
+        """A process's stdout and stderr: the pipes read into its run's logs, and the
+        write ends to hand it (the caller closes them once the process has its copies)."""
+        loop = asyncio.get_running_loop()
+        pipes: list[_OutputPipe] = []
+        writers: list[int] = []
+        try:
+            for name in ("stdout", "stderr"):
+                read_end, write_end = os.pipe()
+                writers.append(write_end)
+                pipe = _OutputPipe(
+                    loop,
+                    read_end,
+                    functools.partial(self._log_line, run_id, name, output),
+                    self._pipes,
+                )
+                pipes.append(pipe)
+                self._keep(pipe.ended, output)
+        except BaseException:
+            for pipe in pipes:
+                pipe.close()
+            for write_end in writers:
+                os.close(write_end)
+            raise
+        return pipes, (writers[0], writers[1])
+
+    def _keep(self, ended: asyncio.Future[None], output: list[str]) -> None:
+        """File the end of an :class:`_OutputPipe` under the ``output`` list of its
+        process, so that :meth:`_drained` can await it."""
         readers = self._captures.setdefault(id(output), set())
-        readers.add(task)
+        readers.add(ended)
 
         def done(_: asyncio.Future[None]) -> None:
-            readers.discard(task)
+            readers.discard(ended)
             if not readers and self._captures.get(id(output)) is readers:
                 del self._captures[id(output)]
 
-        task.add_done_callback(done)
+        ended.add_done_callback(done)
 
     async def _drained(self, output: list[str]) -> None:
         """Wait (briefly) until a process's output has been read to its end."""
@@ -1023,25 +1037,27 @@ class Scheduler:
     ) -> asyncio.subprocess.Process:
         env = self._process_env(mode, socket_path)
         env.update(extra_env or {})
-        process = await asyncio.create_subprocess_exec(
-            *self.command,
-            cwd=self.cwd,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=self._parent_death,
-            pass_fds=tuple(pass_fds),
-        )
-        self._track(process, run_id)
-        assert process.stdout is not None
-        assert process.stderr is not None
-        for stream, name in ((process.stdout, "stdout"), (process.stderr, "stderr")):
-            self._keep(
-                asyncio.get_running_loop().create_task(self._capture(stream, name, run_id, output)),
-                output,
+        pipes, (stdout, stderr) = self._output_pipes(run_id, output)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                cwd=self.cwd,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+                start_new_session=True,
+                preexec_fn=self._parent_death,
+                pass_fds=tuple(pass_fds),
             )
+        except BaseException:
+            for pipe in pipes:
+                pipe.close()
+            raise
+        finally:
+            os.close(stdout)
+            os.close(stderr)
+        self._track(process, run_id)
         return process
 
     def _track(self, process: asyncio.subprocess.Process | ForkedProcess, run_id: str) -> None:
@@ -1073,18 +1089,6 @@ class Scheduler:
             self.store.remove_process(process.pid)
         if self._watchdog is not None:
             self._watchdog.forget(process.pid)
-
-    async def _capture(
-        self, stream: asyncio.StreamReader, name: str, run_id: str, output: list[str]
-    ) -> None:
-        while True:
-            try:
-                line = await stream.readline()
-            except (ValueError, asyncio.LimitOverrunError):
-                line = await stream.read(64 * 1024)  # an over-long line: take it in pieces
-            if not line:
-                return
-            self._log_line(run_id, name, output, line)
 
     def _log_line(self, run_id: str, name: str, output: list[str], line: bytes) -> None:
         """One line a task process wrote: into its run's logs and its recent output."""
