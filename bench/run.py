@@ -950,19 +950,19 @@ MISS_NOTES = {
         "modules' byte code. `python -X importtime` on the same machine shows which."
     ),
     "round trip, p": (
-        "Where a trivial forked run's time goes (CPU per run, measured with /proc per process "
-        "on this machine at about 13 ms a spawn): the client about 1.3 ms with the keep-alive "
-        "face and 2.5 ms with `requests` (a reader thread and a new event-stream connection "
-        "per wait); the dev server about 2.4 ms (REST, SQLite, the fork request, the task "
-        "socket, the event stream); the template's fork about 1 ms (copying page tables); the "
-        "attempt itself 2-3 ms, much of it copy-on-write faults on the template's heap. Four "
-        "processes share two CPUs, so p95 also carries the wake-up order; CPU stolen by the "
-        "host (see the header) lands there first."
+        "Where a trivial forked run's time goes (CPU per run, read from /proc per process on a "
+        "2-CPU machine where a spawn took about 13 ms): the client about 1.3 ms with the keep-"
+        "alive face and 2.5 ms with `requests` (a reader thread and a new event-stream connection "
+        "per wait); the dev server about 2.4 ms (REST, SQLite, the fork request, the task socket, "
+        "the event stream); the template's fork about 1 ms (copying page tables); the attempt "
+        "itself 2-3 ms, much of it copy-on-write faults on the template's heap. Four processes "
+        "share two CPUs, so p95 also carries the wake-up order; CPU stolen by the host (see the "
+        "header) lands there first."
     ),
     "subtask fan-out": (
         "Each of the 100 subtasks costs about 6 ms of CPU across the dev server (about 2.4 ms), "
         "the template's fork (1 ms) and the attempt (2-3 ms), so two CPUs need about 0.3 s "
-        "for the children alone, 0.23 of this floor at 13 ms a spawn, before the parent's own "
+        "for the children alone, 0.23 of the floor at 13 ms a spawn, before the parent's own "
         "100 calls; the goal leaves little room above that. Cutting the per-attempt cost "
         "(fewer copy-on-write faults in the child, one task-socket connection per attempt) "
         "is what moves this row."
