@@ -44,6 +44,7 @@ from render_devserver.socket_server import TaskSocketServer
 from render_devserver.store import Owner, ProcessRecord, Store, TaskRecord
 from render_devserver.templates import (
     ForkedProcess,
+    PendingFork,
     Template,
     TemplateLost,
     exit_description,
@@ -148,6 +149,60 @@ class _Attempt:
         )
         self.process: asyncio.subprocess.Process | ForkedProcess | None = None
         self.task: asyncio.Task[None] | None = None
+
+
+class _Fork:
+    """A fork request sent for an attempt, with the output pipes its child writes to."""
+
+    __slots__ = ("handed", "pending", "pipes", "template", "writers")
+
+    def __init__(
+        self,
+        template: Template,
+        pending: PendingFork,
+        pipes: list[_OutputPipe],
+        writers: tuple[int, ...],
+        handed: bool,
+    ) -> None:
+        self.template = template
+        self.pending = pending
+        self.pipes = pipes
+        self.writers = writers  # the write ends, closed once the child has its copies
+        self.handed = handed
+
+
+def _close_fork_ends(pipes: list[_OutputPipe], writers: tuple[int, ...]) -> None:
+    for pipe in pipes:
+        pipe.close()
+    for write_end in writers:
+        with contextlib.suppress(OSError):
+            os.close(write_end)
+
+
+class _Begun:
+    """What :meth:`Scheduler._launch` set up for an attempt before its task runs."""
+
+    __slots__ = ("error", "fork", "output", "path", "server", "taken")
+
+    def __init__(self, path: str, server: TaskSocketServer) -> None:
+        self.path = path
+        self.server = server
+        self.output: list[str] = []
+        self.fork: _Fork | None = None
+        self.error: Exception | None = None
+        self.taken = False  # the attempt's task ran, and owns all of this
+
+    def abandon_unless_taken(self, _: object) -> None:
+        """The task was cancelled before its first step: undo what it would have."""
+        if self.taken:
+            return
+        self.taken = True
+        fork, self.fork = self.fork, None
+        if fork is not None:
+            fork.template.abandon(fork.pending)  # its child is killed when it comes
+            _close_fork_ends(fork.pipes, fork.writers)
+        with contextlib.suppress(RuntimeError):  # no loop any more: nothing to close on
+            asyncio.get_running_loop().create_task(self.server.close())
 
 
 def _handed_input(task_socket: taskserver.TaskSocket | None) -> bytes | None:
@@ -588,63 +643,68 @@ class Scheduler:
         elif self.process_mode.mode == "cold" and "rebuilding" in self.process_mode.reason:
             self._schedule_rebuild()
 
-    async def _start_process(
+    def _request_fork(
         self,
         socket_path: str,
         run_id: str,
         output: list[str],
-        task_socket: taskserver.TaskSocket | None = None,
-    ) -> asyncio.subprocess.Process | ForkedProcess:
-        """The attempt's process: forked from the template if there is one, else cold."""
+        task_socket: taskserver.TaskSocket,
+    ) -> _Fork | None:
+        """Ask the template for the attempt's child now (no await); None: start it cold."""
         template = self._template
-        if template is not None and template.alive:
-            if template.stale():
-                # A project module changed: this attempt must see it. Start it cold,
-                # and replace the template (the new one imports the new code).
-                self._install_template(None)
-                self.process_mode = ProcessMode("cold", "rebuilding the template: code changed")
-                self._schedule_rebuild()
+        if template is None or not template.alive:
+            return None
+        if template.stale():
+            # A project module changed: this attempt must see it. Start it cold,
+            # and replace the template (the new one imports the new code).
+            self._install_template(None)
+            self.process_mode = ProcessMode("cold", "rebuilding the template: code changed")
+            self._schedule_rebuild()
+            return None
+        base = self._template_envs.get(template)
+        if base is None:
+            logger.info("attempt of %s starts cold: the template has exited", run_id)
+            return None
+        set_env, unset = env_delta(base, self._process_env("run", socket_path))
+        # The output pipes are wired before the fork request goes out: once the child
+        # runs, the server's turns are for its socket.
+        pipes, writers = self._output_pipes(run_id, output)
+        handed = _handed_input(task_socket)
+        try:
+            pending = template.request_fork(set_env, unset, writers, handed)
+        except TemplateLost as exc:
+            _close_fork_ends(pipes, writers)
+            logger.info("attempt of %s starts cold: %s", run_id, exc)
+            return None
+        return _Fork(template, pending, pipes, writers, handed is not None)
+
+    async def _start_process(
+        self, socket_path: str, run_id: str, output: list[str], fork: _Fork | None
+    ) -> asyncio.subprocess.Process | ForkedProcess:
+        """The attempt's process: the child ``fork`` asked for, else a cold one."""
+        if fork is not None:
+            try:
+                process = await self._forked(fork, run_id)
+            except TemplateLost as exc:
+                logger.info("attempt of %s starts cold: %s", run_id, exc)
             else:
-                try:
-                    process = await self._fork_attempt(
-                        template, socket_path, run_id, output, task_socket
-                    )
-                except TemplateLost as exc:
-                    logger.info("attempt of %s starts cold: %s", run_id, exc)
-                else:
-                    self._template_losses = 0
-                    self.counters["forked_attempts"] += 1
-                    return process
+                self._template_losses = 0
+                self.counters["forked_attempts"] += 1
+                return process
         self.counters["cold_attempts"] += 1
         return await self._spawn("run", socket_path, run_id, output)
 
-    async def _fork_attempt(
-        self,
-        template: Template,
-        socket_path: str,
-        run_id: str,
-        output: list[str],
-        task_socket: taskserver.TaskSocket | None,
-    ) -> ForkedProcess:
-        base = self._template_envs.get(template)
-        if base is None:
-            raise TemplateLost("the template has exited")
-        set_env, unset = env_delta(base, self._process_env("run", socket_path))
-        # The output pipes are wired before the fork request goes out (and with no
-        # await): once the child runs, the server's turns are for its socket.
-        pipes, writers = self._output_pipes(run_id, output)
+    async def _forked(self, fork: _Fork, run_id: str) -> ForkedProcess:
         try:
-            handed = _handed_input(task_socket)
-            process = await template.fork(set_env, unset, writers, handed)
-            if handed is not None:
-                self.counters["inputs_handed"] += 1
+            process = await fork.template.forked(fork.pending)
         except BaseException:
-            for pipe in pipes:
-                pipe.close()
+            _close_fork_ends(fork.pipes, fork.writers)
             raise
-        finally:
-            for write_end in writers:
-                os.close(write_end)
+        for write_end in fork.writers:
+            os.close(write_end)
+        fork.writers = ()
+        if fork.handed:
+            self.counters["inputs_handed"] += 1
         # Forked or spawned, an attempt's process is recorded and watched the same way,
         # so that it ends with the server however the server ends.
         self._track(process, run_id)
@@ -880,20 +940,38 @@ class Scheduler:
         assert current is not None
         attempt = _Attempt(run.id, current.number)
         self._attempts[run.id] = attempt
-        attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(run, attempt))
+        # The socket listens and the fork request goes out in this turn, not in the
+        # attempt task's first step: whatever started the run (a REST call, a subtask
+        # request) is answered after it, and the child runs while the caller reads it.
+        begun = self._begin_attempt(run, attempt)
+        task = asyncio.get_running_loop().create_task(self._run_attempt(run, attempt, begun))
+        task.add_done_callback(begun.abandon_unless_taken)
+        attempt.task = task
 
-    async def _run_attempt(self, run: Run, attempt: _Attempt) -> None:
+    def _begin_attempt(self, run: Run, attempt: _Attempt) -> _Begun:
         path = self._socket_path()
         task_socket = taskserver.TaskSocket.for_attempt(
             _AttemptHandler(self, attempt), run.id, attempt.number
         )
         server = TaskSocketServer(path, task_socket, wait_for_end=self.wait_for_end)
-        output: list[str] = []
+        begun = _Begun(path, server)
+        try:
+            server.listen()
+        except Exception as exc:  # raised in the attempt's task, which fails the run
+            begun.error = exc
+            return begun
+        begun.fork = self._request_fork(path, run.id, begun.output, task_socket)
+        return begun
+
+    async def _run_attempt(self, run: Run, attempt: _Attempt, begun: _Begun) -> None:
+        begun.taken = True
+        path, server, output = begun.path, begun.server, begun.output
         process: asyncio.subprocess.Process | ForkedProcess | None = None
         try:
-            await server.start()
+            if begun.error is not None:
+                raise begun.error
             try:
-                process = await self._start_process(path, run.id, output, task_socket)
+                process = await self._start_process(path, run.id, output, begun.fork)
             except OSError as exc:
                 self._attempt_failed(run.id, f"could not start the task process: {exc}")
                 return

@@ -173,6 +173,10 @@ class TaskSocketServer:
         (``EADDRINUSE``) if a server is listening on it, ``RuntimeError`` if called
         twice, and the ``OSError`` of a failed bind (path too long, no such directory).
         """
+        self.listen()
+
+    def listen(self) -> None:
+        """:meth:`start` with no await, for a caller that must listen in this turn."""
         if self._started or self._closing:
             raise RuntimeError("a TaskSocketServer can be started only once")
         self._started = True

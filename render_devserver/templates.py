@@ -10,8 +10,10 @@ whether the process stayed as a template. A worker of this SDK says ``ready``;
 anything else says ``unavailable`` with a reason, or nothing at all before it
 exits (end-of-file on the channel): then every attempt keeps a cold process.
 
-For an attempt, :meth:`Template.fork` sends the attempt's environment changes and
-the write ends of two pipes (stdout, stderr) and returns a :class:`ForkedProcess`:
+For an attempt, :meth:`Template.request_fork` sends the attempt's environment
+changes and the write ends of two pipes (stdout, stderr) at once, with no await, so
+that the scheduler can ask for the child before it answers whoever started the run;
+:meth:`Template.forked` then waits for a :class:`ForkedProcess`:
 the parts of ``asyncio.subprocess.Process`` the scheduler uses (``pid``,
 ``returncode``, ``wait()``), so timeouts, cancels and Ctrl-C treat a forked child
 exactly like a cold one (SIGTERM to its process group, a grace period, SIGKILL).
@@ -42,6 +44,7 @@ from render_core import template as protocol
 __all__ = [
     "FORK_TIMEOUT_SECONDS",
     "ForkedProcess",
+    "PendingFork",
     "Template",
     "TemplateLost",
     "exit_description",
@@ -81,6 +84,17 @@ def fork_unsupported_reason() -> str | None:
 
 class TemplateLost(Exception):
     """The template cannot fork (any more); the message says why."""
+
+
+class PendingFork:
+    """A fork request sent (or queued to send) and the answer it waits for."""
+
+    __slots__ = ("answer", "id", "unsent")
+
+    def __init__(self, request_id: int, answer: asyncio.Future[ForkedProcess]) -> None:
+        self.id = request_id
+        self.answer = answer
+        self.unsent: tuple[bytes, list[int]] | None = None
 
 
 class ForkedProcess:
@@ -221,31 +235,50 @@ class Template:
                 return True
         return False
 
-    async def fork(
+    def request_fork(
         self,
         set_env: Mapping[str, str],
         unset_env: Sequence[str],
         stdio: tuple[int, int],
         input_body: bytes | None = None,
-    ) -> ForkedProcess:
-        """A child for one attempt, writing to ``stdio`` (the caller keeps its copies).
+    ) -> PendingFork:
+        """Ask for a child for one attempt, writing to ``stdio``, at once (no await).
 
+        The request is sent in this call unless the channel is full; pass the result to
+        :meth:`forked` for the child. The caller keeps its copies of ``stdio`` until then.
         ``input_body``, the attempt's ``GET /input`` answer, travels with the request
         (when small enough), so that the child need not ask for it.
 
-        Raises :class:`TemplateLost` when the template cannot fork, or did not (the
-        message says why; the attempt should start cold).
+        Raises :class:`TemplateLost` when the template cannot fork (the message says
+        why; the attempt should start cold).
         """
         if not self.alive:
             raise TemplateLost(self.lost or "the template is retired")
         self._next_id += 1
-        request_id = self._next_id
-        answer: asyncio.Future[ForkedProcess] = self._loop.create_future()
-        self._pending[request_id] = answer
+        pending = PendingFork(self._next_id, self._loop.create_future())
         try:
-            data = protocol.build_fork(request_id, set_env, unset_env, input_body)
-            await self._send(data, list(stdio))
-            return await asyncio.wait_for(asyncio.shield(answer), FORK_TIMEOUT_SECONDS)
+            data = protocol.build_fork(pending.id, set_env, unset_env, input_body)
+            if not self._try_send(data, list(stdio)):
+                pending.unsent = (data, list(stdio))
+        except (OSError, protocol.TemplateProtocolError) as exc:
+            self._lose(f"could not send a fork request to the template: {exc}")
+            raise TemplateLost(self.lost or "") from None
+        self._pending[pending.id] = pending.answer
+        return pending
+
+    async def forked(self, pending: PendingFork) -> ForkedProcess:
+        """The child :meth:`request_fork` asked for; raises :class:`TemplateLost` when
+        the template could not fork it, or did not answer in time."""
+        try:
+            if pending.unsent is not None:
+                data, fds = pending.unsent
+                await self._send(data, fds)
+                pending.unsent = None
+            return await asyncio.wait_for(asyncio.shield(pending.answer), FORK_TIMEOUT_SECONDS)
+        except asyncio.CancelledError:
+            # The attempt was cancelled meanwhile: its child, come or to come, must not run.
+            _orphaned(pending.answer)
+            raise
         except asyncio.TimeoutError:
             self._lose(
                 f"the template did not answer a fork request within {FORK_TIMEOUT_SECONDS:g} s"
@@ -255,7 +288,24 @@ class Template:
             self._lose(f"could not send a fork request to the template: {exc}")
             raise TemplateLost(self.lost or "") from None
         finally:
-            self._pending.pop(request_id, None)
+            self._pending.pop(pending.id, None)
+
+    def abandon(self, pending: PendingFork) -> None:
+        """Nobody will take the child of ``pending``: it is killed when its answer comes
+        (or never forked, if the request was not sent)."""
+        self._pending.pop(pending.id, None)
+        pending.unsent = None
+        _orphaned(pending.answer)
+
+    async def fork(
+        self,
+        set_env: Mapping[str, str],
+        unset_env: Sequence[str],
+        stdio: tuple[int, int],
+        input_body: bytes | None = None,
+    ) -> ForkedProcess:
+        """:meth:`request_fork`, then :meth:`forked`."""
+        return await self.forked(self.request_fork(set_env, unset_env, stdio, input_body))
 
     def retire(self) -> None:
         """Fork no more; the template exits once its children have (they keep running)."""
@@ -271,19 +321,25 @@ class Template:
 
     # ----------------------------------------------------------------- internals
 
-    async def _send(self, data: bytes, fds: list[int]) -> None:
+    def _try_send(self, data: bytes, fds: list[int]) -> bool:
+        """Send now; False if the channel is full (then :meth:`_send` waits for room)."""
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        try:
+            self._sock.sendmsg([data], ancillary)
+        except BlockingIOError:
+            return False
+        return True
+
+    async def _send(self, data: bytes, fds: list[int]) -> None:
         while True:
-            try:
-                self._sock.sendmsg([data], ancillary)
+            if self._try_send(data, fds):
                 return
-            except BlockingIOError:
-                writable = self._loop.create_future()
-                self._loop.add_writer(self._sock.fileno(), writable.set_result, None)
-                try:
-                    await writable
-                finally:
-                    self._loop.remove_writer(self._sock.fileno())
+            writable = self._loop.create_future()
+            self._loop.add_writer(self._sock.fileno(), writable.set_result, None)
+            try:
+                await writable
+            finally:
+                self._loop.remove_writer(self._sock.fileno())
 
     def _readable(self) -> None:
         while self.lost is None:
@@ -361,13 +417,7 @@ class Template:
         answer = self._pending.get(message.id)
         if answer is None or answer.done():
             # Nobody waits for it any more (the request timed out): it must not run.
-            try:
-                os.killpg(message.pid, signal.SIGKILL)
-            except ProcessLookupError:  # no group of its own yet: the child itself
-                with contextlib.suppress(OSError):
-                    os.kill(message.pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _kill_child(message.pid)
             self._children[message.id] = child  # its exit is still reported
             return
         self._children[message.id] = child
@@ -395,6 +445,26 @@ class Template:
             child._watch_pidfd(self._loop)
         if self._on_lost is not None:
             self._on_lost(self, reason)
+
+
+def _orphaned(answer: asyncio.Future[ForkedProcess]) -> None:
+    """Nobody will take the child ``answer`` is for: kill it if it has come; if not, it
+    is killed when it comes (its request is no longer pending)."""
+    if not answer.done():
+        answer.cancel()
+    elif not answer.cancelled() and answer.exception() is None:
+        _kill_child(answer.result().pid)
+
+
+def _kill_child(pid: int) -> None:
+    """SIGKILL a forked child's group (the child alone if it has no group yet)."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:  # no group of its own yet: the child itself
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
 
 
 def _close_all(fds: list[int]) -> None:

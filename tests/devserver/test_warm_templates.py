@@ -321,6 +321,38 @@ def test_cancel_kills_the_forked_child(render: Render, tmp_path: pathlib.Path) -
     assert render.workflows.get_task_run(run.id).status is TaskRunStatus.CANCELED
 
 
+def test_a_run_canceled_in_the_turn_it_started_leaves_nothing_running(
+    forked: DevServer, render: Render, tmp_path: pathlib.Path
+) -> None:
+    # The fork request goes out when the run is launched, before the attempt's task
+    # first runs; a cancel in that same turn must still stop the child and close the
+    # attempt's socket.
+    scheduler, loop = forked.scheduler, forked._loop
+    assert scheduler is not None
+    assert loop is not None
+    assert scheduler._socket_dir is not None
+    sockets = pathlib.Path(scheduler._socket_dir)
+    before = set(sockets.glob("*.sock"))
+    forked_before = scheduler.counters["forked_attempts"]
+    pid_file = tmp_path / "pid"
+
+    async def start_and_cancel() -> str:
+        run, _ = scheduler.start_run("wf/sleeps", [str(pid_file), 600])
+        scheduler.cancel_run(run.id)
+        return run.id
+
+    run_id = asyncio.run_coroutine_threadsafe(start_and_cancel(), loop).result(30)
+    assert render.workflows.get_task_run(run_id).status is TaskRunStatus.CANCELED
+    wait_until(lambda: set(sockets.glob("*.sock")) <= before)
+    time.sleep(0.5)  # a child that got to run would have written its pid by now
+    if pid_file.exists() and pid_file.read_text():
+        pid = int(pid_file.read_text())
+        wait_until(lambda: _gone(pid))
+    # Nothing was adopted for the canceled attempt, and the next run is still forked.
+    assert scheduler.counters["forked_attempts"] == forked_before
+    assert _results(render, "parent_pid") == _template_pid(forked)
+
+
 def test_a_crash_names_the_signal(render: Render) -> None:
     with pytest.raises(TaskRunError, match=r"killed by signal 6 \(SIGABRT\)"):
         render.workflows.run_task("wf/aborts", [], timeout=60)
