@@ -17,6 +17,10 @@ layers make sure nothing it started keeps running:
    it then sends SIGTERM to every group still listed, SIGKILL two seconds later,
    removes the server's task-socket directory and exits. This covers whole process
    groups (what a task started itself) and systems without a parent-death signal.
+   An attempt forked from a warm template is listed only once it has run for a
+   second: until then its template covers it (a template that reads end-of-file
+   from the server kills its children's groups), and a short attempt, most of them,
+   costs the helper nothing.
 3. **Recovery.** The pid and start time of every task process are stored in the
    database while it runs. A server starting on that database ends any such group
    still alive (:func:`end_group`) before it retries the interrupted attempts.
@@ -200,12 +204,17 @@ class Watchdog:
     remain. Changes go out in one write at the end of the event loop's turn (each
     write wakes the watchdog: a fan-out that starts dozens of processes in a turn
     costs one), and a group forgotten in the turn that watched it is never sent.
+    A watch can also be deferred (``after``): the scheduler defers those of forked
+    attempts, whose template already ends them if the server dies, so that an
+    attempt of a few milliseconds costs the helper no wake-up at all.
     """
 
     def __init__(self, socket_dir: str | None = None) -> None:
         self._socket_dir = socket_dir
         self._process: asyncio.subprocess.Process | None = None
         self._pending: dict[int, str] = {}  # pgid -> its line, not written yet
+        # pgid -> its deferred watch: the timer and the line it will queue
+        self._later: dict[int, tuple[asyncio.TimerHandle, str]] = {}
         self._flush: asyncio.Handle | None = None
 
     @property
@@ -238,10 +247,37 @@ class Watchdog:
         with contextlib.suppress(OSError, RuntimeError):
             process.stdin.write(line.encode("ascii"))
 
-    def watch(self, pgid: int, token: str | None) -> None:
-        self._queue(pgid, f"+{pgid} {token or '-'}\n")
+    def watch(self, pgid: int, token: str | None, *, after: float = 0.0) -> None:
+        """Watch group ``pgid``; ``after`` seconds from now if ``after`` is positive
+        (a group forgotten before then costs the helper nothing)."""
+        line = f"+{pgid} {token or '-'}\n"
+        if after <= 0.0:
+            self._queue(pgid, line)
+            return
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._queue(pgid, line)
+            return
+        self._cancel_later(pgid)
+        self._later[pgid] = (loop.call_later(after, self._due, pgid), line)
+
+    def _due(self, pgid: int) -> None:
+        _, line = self._later.pop(pgid)
+        self._queue(pgid, line)
+
+    def _cancel_later(self, pgid: int) -> bool:
+        later = self._later.pop(pgid, None)
+        if later is None:
+            return False
+        later[0].cancel()
+        return True
 
     def forget(self, pgid: int) -> None:
+        if self._cancel_later(pgid):
+            return  # never due: nothing was sent
         if self._pending.get(pgid, "").startswith("+"):
             del self._pending[pgid]  # never sent: nothing to take back
         else:
@@ -272,6 +308,10 @@ class Watchdog:
     async def close(self) -> None:
         import asyncio
 
+        for pgid, (handle, line) in list(self._later.items()):  # still running: list them
+            handle.cancel()
+            self._queue(pgid, line)
+        self._later.clear()
         self.flush()
         process, self._process = self._process, None
         if process is None:

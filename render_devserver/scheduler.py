@@ -80,6 +80,9 @@ REGISTER_TIMEOUT_SECONDS = 120.0
 LAST_LINES = 10
 # How long a starting server waits for the processes of its previous life to be gone.
 LEFTOVER_GRACE_SECONDS = 5.0
+# A forked attempt is listed with the watchdog once it has run this long (its template
+# covers it until then; see render_devserver.processes).
+WATCH_FORKED_AFTER = 1.0
 
 # Schedulers of this process that are running, by instance id (the database owner
 # check tells a live one from a stopped one when both were in this process).
@@ -1152,7 +1155,10 @@ class Scheduler:
             )
         )
         if self._watchdog is not None:
-            self._watchdog.watch(process.pid, token)
+            # A forked child's template ends it with the server: the watchdog (a wake-up
+            # per change) is told only of those that outlive a short attempt.
+            forked = isinstance(process, ForkedProcess)
+            self._watchdog.watch(process.pid, token, after=WATCH_FORKED_AFTER if forked else 0.0)
         reaper = asyncio.get_running_loop().create_task(self._reap(process, token))
         self._reapers.add(reaper)
         reaper.add_done_callback(self._reapers.discard)

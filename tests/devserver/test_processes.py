@@ -182,3 +182,32 @@ def test_the_watchdog_ends_what_is_still_watched_at_end_of_file(tmp_path: pathli
             if process.poll() is None:
                 process.kill()
             process.wait()
+
+
+def test_a_deferred_watch_is_sent_when_due_or_at_close_and_never_if_forgotten(
+    tmp_path: pathlib.Path,
+) -> None:
+    due = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    at_close = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    forgotten = subprocess.Popen(["sleep", "60"], start_new_session=True)
+
+    async def scenario() -> None:
+        watchdog = await Watchdog(str(tmp_path / "rwd-deferred")).start()
+        watchdog.watch(due.pid, start_token(due.pid), after=0.05)
+        watchdog.watch(at_close.pid, start_token(at_close.pid), after=60)
+        watchdog.watch(forgotten.pid, start_token(forgotten.pid), after=0.05)
+        watchdog.forget(forgotten.pid)  # before it was due: the helper never hears of it
+        await asyncio.sleep(0.3)
+        assert watchdog._later.keys() == {at_close.pid}
+        await watchdog.close()  # still running at close: listed, then ended
+
+    try:
+        asyncio.run(scenario())
+        assert due.wait(10) == -signal.SIGTERM
+        assert at_close.wait(10) == -signal.SIGTERM
+        assert forgotten.poll() is None
+    finally:
+        for process in (due, at_close, forgotten):
+            if process.poll() is None:
+                process.kill()
+            process.wait()
