@@ -70,6 +70,7 @@ __all__ = [
     "build_retire",
     "build_unavailable",
     "env_delta",
+    "fork_request_id",
     "parse_server_message",
     "parse_template_message",
 ]
@@ -187,7 +188,9 @@ def build_fork(
 
 
 def build_forked(request_id: int, pid: int) -> bytes:
-    return _dump({"type": "forked", "id": request_id, "pid": pid})
+    # Formatted, not dumped: a template sends one per attempt, and every page its loop
+    # touches is copied again after each fork (two integers need no encoder).
+    return b'{"type":"forked","id":%d,"pid":%d}' % (int(request_id), int(pid))
 
 
 def build_fork_failed(request_id: int, reason: str) -> bytes:
@@ -195,7 +198,11 @@ def build_fork_failed(request_id: int, reason: str) -> bytes:
 
 
 def build_exited(request_id: int, pid: int, returncode: int) -> bytes:
-    return _dump({"type": "exited", "id": request_id, "pid": pid, "returncode": returncode})
+    return b'{"type":"exited","id":%d,"pid":%d,"returncode":%d}' % (
+        int(request_id),
+        int(pid),
+        int(returncode),
+    )
 
 
 def build_retire() -> bytes:
@@ -289,6 +296,26 @@ def parse_template_message(data: bytes) -> Ready | Unavailable | Forked | ForkFa
             returncode=_int(document, "returncode"),
         )
     raise TemplateProtocolError(f"unknown template message type {kind!r}")
+
+
+_FORK_PREFIX = b'{"type":"fork","id":'
+
+
+def fork_request_id(data: bytes) -> int | None:
+    """The ``id`` of a fork request as :func:`build_fork` writes it, read from its first
+    bytes; None for any other message (parse it with :func:`parse_server_message`).
+
+    A template reads only this much: it hands the message on to the child, which
+    parses and checks all of it (a template's own loop should touch as few pages as it
+    can, since each fork makes it copy every page it touches again).
+    """
+    if not data.startswith(_FORK_PREFIX):
+        return None
+    end = data.find(b",", len(_FORK_PREFIX), len(_FORK_PREFIX) + 20)
+    digits = data[len(_FORK_PREFIX) : end]
+    if end < 0 or not digits.isdigit() or (digits[:1] == b"0" and len(digits) > 1):
+        return None
+    return int(digits)
 
 
 def parse_server_message(data: bytes) -> ForkRequest | Retire:

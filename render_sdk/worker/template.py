@@ -262,27 +262,31 @@ class _Template:
             for child in self.children.values():
                 _kill(child.pid)
             _leave(0)
-        try:
-            message = protocol.parse_server_message(data)
-        except protocol.TemplateProtocolError as exc:
-            _close(fds)
-            sys.stderr.write(f"render_sdk template: {exc}\n")
-            return False
-        if isinstance(message, protocol.Retire):
-            _close(fds)
-            self.retiring = True
-            self._drop_spare()
-            return False
+        # A fork request is handed on unparsed: the child reads it (see fork_request_id).
+        request_id = protocol.fork_request_id(data)
+        if request_id is None:
+            try:
+                message = protocol.parse_server_message(data)
+            except protocol.TemplateProtocolError as exc:
+                _close(fds)
+                sys.stderr.write(f"render_sdk template: {exc}\n")
+                return False
+            if isinstance(message, protocol.Retire):
+                _close(fds)
+                self.retiring = True
+                self._drop_spare()
+                return False
+            request_id = message.id
         if len(fds) != 2:
             _refuse(
-                self.sock, message, fds, "a fork request needs two descriptors (stdout, stderr)"
+                self.sock, request_id, fds, "a fork request needs two descriptors (stdout, stderr)"
             )
             return False
-        if self.spare is not None and self._hand_to_spare(data, message, fds):
+        if self.spare is not None and self._hand_to_spare(data, request_id, fds):
             return False
-        return _fork(self.sock, message, fds, self)
+        return _fork(self.sock, request_id, data, fds, self)
 
-    def _hand_to_spare(self, data: bytes, request: protocol.ForkRequest, fds: list[int]) -> bool:
+    def _hand_to_spare(self, data: bytes, request_id: int, fds: list[int]) -> bool:
         spare = self.spare
         assert spare is not None
         self.spare = None
@@ -298,7 +302,7 @@ class _Template:
         finally:
             spare.channel.close()
         _close(fds)
-        self._adopt(_Child(request.id, spare.pid, spare.pidfd))
+        self._adopt(_Child(request_id, spare.pid, spare.pidfd))
         return True
 
     def _adopt(self, child: _Child) -> None:
@@ -343,9 +347,9 @@ class _Template:
             channel.close()
             if not data:
                 os._exit(0)  # the template let this spare go
-            request = protocol.parse_server_message(data)
-            if not isinstance(request, protocol.ForkRequest) or len(fds) != 2:
+            if len(fds) != 2:
                 os._exit(70)
+            request = _request_in_child(data, fds)
         except BaseException:
             os._exit(70)  # EX_SOFTWARE: the dev server reports the exit status
         _become_attempt(request, fds)
@@ -385,25 +389,26 @@ class _Template:
 
 def _fork(
     sock: socket.socket,
-    request: protocol.ForkRequest,
+    request_id: int,
+    data: bytes,
     fds: list[int],
     template: _Template,
 ) -> bool:
-    """Fork for ``request`` on the spot; True in the child, False in the template."""
+    """Fork for request ``data`` on the spot; True in the child, False in the template."""
     reason = fork_unsafe_reason()
     if reason is not None:
-        return _refuse(sock, request, fds, reason)
+        return _refuse(sock, request_id, fds, reason)
     try:
         pid = os.fork()
     except OSError as exc:
-        return _refuse(sock, request, fds, f"fork failed: {exc}")
+        return _refuse(sock, request_id, fds, f"fork failed: {exc}")
     if pid == 0:
         try:
             os.setsid()
             template._forget_template_descriptors()
         except BaseException:
             os._exit(70)
-        _become_attempt(request, fds)
+        _become_attempt(_request_in_child(data, fds), fds)
         return True
     _close(fds)
     try:
@@ -412,18 +417,30 @@ def _fork(
         # Without a pidfd nobody can watch the child: stop it, and say why.
         _kill(pid)
         os.waitpid(pid, 0)
-        return _refuse(sock, request, [], f"pidfd_open failed: {exc}")
-    template._adopt(_Child(request.id, pid, pidfd))
+        return _refuse(sock, request_id, [], f"pidfd_open failed: {exc}")
+    template._adopt(_Child(request_id, pid, pidfd))
     return False
 
 
-def _refuse(
-    sock: socket.socket, request: protocol.ForkRequest, fds: list[int], reason: str
-) -> bool:
+def _refuse(sock: socket.socket, request_id: int, fds: list[int], reason: str) -> bool:
     _close(fds)
     with contextlib.suppress(OSError):
-        _send(sock, protocol.build_fork_failed(request.id, reason))
+        _send(sock, protocol.build_fork_failed(request_id, reason))
     return False
+
+
+def _request_in_child(data: bytes, fds: list[int]) -> protocol.ForkRequest:
+    """The request a child was forked for, parsed and checked here (the template only
+    read its id); a bad one ends the child with EX_SOFTWARE, the reason on its stderr."""
+    try:
+        request = protocol.parse_server_message(data)
+        if not isinstance(request, protocol.ForkRequest):
+            raise protocol.TemplateProtocolError("a fork request was expected")
+    except protocol.TemplateProtocolError as exc:
+        with contextlib.suppress(OSError):
+            os.write(fds[1], f"render_sdk template: {exc}\n".encode())
+        os._exit(70)
+    return request
 
 
 def _close(fds: list[int]) -> None:

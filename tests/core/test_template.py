@@ -102,3 +102,27 @@ def test_bad_template_messages_are_named(data: bytes, problem: str) -> None:
 def test_bad_server_messages_are_named(document: dict[str, object], problem: str) -> None:
     with pytest.raises(t.TemplateProtocolError, match=problem):
         t.parse_server_message(json.dumps(document).encode())
+
+
+@pytest.mark.parametrize("request_id", [0, 1, 7, 12345678901234])
+def test_a_fork_request_id_is_read_from_its_first_bytes(request_id: int) -> None:
+    data = t.build_fork(request_id, {"A": "1"}, [], b'{"x":1}')
+    assert t.fork_request_id(data) == request_id
+    assert t.parse_server_message(data).id == request_id  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        t.build_retire(),
+        b'{"type":"fork","id":-1,"set":{},"unset":[]}',
+        b'{"type":"fork","id":01,"set":{},"unset":[]}',
+        b'{"type":"fork","id":1e3,"set":{},"unset":[]}',
+        b'{"type":"fork","id":"1","set":{},"unset":[]}',
+        b'{"type":"fork","id":1',
+        b'{"id":1,"type":"fork","set":{},"unset":[]}',
+        b'{"type":"fork","id":' + b"9" * 30 + b',"set":{},"unset":[]}',
+    ],
+)
+def test_anything_else_needs_the_full_parse(data: bytes) -> None:
+    assert t.fork_request_id(data) is None

@@ -151,6 +151,44 @@ def test_the_template_forks_attempts_on_request(
         os.close(fds[0])
 
 
+def test_a_fork_request_the_child_cannot_read_ends_it_with_the_reason_on_stderr(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    # The template reads only a request's id and hands the rest to the child, which
+    # checks it all: a bad request fails that attempt (status 70, reason in its logs),
+    # and the template serves on.
+    _, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    # Sent together: the first goes to the spare, the second is forked on the spot.
+    stderr_ends = {}
+    for request_id in (1, 2):
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        bad = b'{"type":"fork","id":%d,"set":{"A":1},"unset":[]}' % request_id
+        channel.sock.sendmsg(
+            [bad],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [out_w, err_w]).tobytes())],
+        )
+        for fd in (out_w, err_w, out_r):
+            os.close(fd)
+        stderr_ends[request_id] = err_r
+    forked_pids, exits = {}, {}
+    while len(exits) < 2:
+        message, fds = channel.receive()
+        for fd in fds:
+            os.close(fd)
+        if isinstance(message, protocol.Forked):
+            forked_pids[message.id] = message.pid
+        else:
+            assert isinstance(message, protocol.Exited)
+            exits[message.id] = message
+    for request_id, err_r in stderr_ends.items():
+        assert exits[request_id] == protocol.Exited(request_id, forked_pids[request_id], 70)
+        with os.fdopen(err_r) as stderr:
+            assert "fork.set must map names to strings" in stderr.read()
+
+
 def test_closing_the_channel_kills_the_children_and_the_template(
     template: tuple[subprocess.Popen[str], Channel],
 ) -> None:
