@@ -900,11 +900,14 @@ def render_report(ctx: Context, argv: Sequence[str], elapsed: float) -> str:
     missed = [row for row in ctx.rows if row.met is False]
     if missed:
         lines += ["", "### Goals missed in this run", ""]
+    explained: set[str] = set()
     for row in missed:
         lines.append(f"- **{row.scenario}**: goal {row.goal}; {_shortfall(row)}.")
         for key, text in MISS_NOTES.items():
             if key in row.scenario:
-                lines.append(f"  {text}")
+                # One explanation per kind of miss: the rows after the first refer to it.
+                lines.append("  (See the note above.)" if key in explained else f"  {text}")
+                explained.add(key)
     return "\n".join(lines) + "\n"
 
 
