@@ -158,7 +158,11 @@ class DevServer:
             auth_token=self.auth_token,
             policy=self.policy,
         )
-        self._runner = AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        # A handler is cancelled when its client goes: an event stream whose client left
+        # must not hold its subscription (and a task) until its next ping.
+        self._runner = AppRunner(
+            app, access_log=None, shutdown_timeout=1.0, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:

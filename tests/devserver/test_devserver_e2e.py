@@ -275,6 +275,39 @@ def test_sse_framing_and_replay(render: Render, server: DevServer) -> None:
     assert payload["results"] == [9]
 
 
+def test_an_event_stream_whose_client_left_is_dropped_at_once(project: pathlib.Path) -> None:
+    # Not at its next ping: every run's event would otherwise be offered to each stream
+    # a waiting client closed since, and each would hold a task until then.
+    with (
+        DevServer(
+            [sys.executable, "main.py"],
+            port=0,
+            cwd=str(project),
+            env=_server(project).env,
+            db=":memory:",
+            workflow_slug="wf",
+            ping_interval=120.0,
+        ).run_in_thread() as server,
+        Render(base_url=server.url, env={}) as render,
+    ):
+        hub = server._hub
+        for _ in range(10):
+            run = render.workflows.start_task("wf/square", [2])
+            with requests.get(
+                f"{server.url}/v1/task-runs/events",
+                params={"taskRunIds": run.id},
+                stream=True,
+                timeout=10,
+            ) as response:
+                assert response.status_code == 200
+                next(response.iter_content(chunk_size=None))  # "retry:", or the event
+            render.workflows.run_task("wf/square", [1])  # a waiter of our own, also closed
+        deadline = time.monotonic() + 10
+        while hub._subscribers and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not hub._subscribers
+
+
 @pytest.mark.parametrize(
     ("method", "path", "body", "status"),
     [
