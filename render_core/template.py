@@ -29,8 +29,19 @@ type                direction  meaning
 ``forked``          T -> S     the child's ``pid``; fd: a pidfd of the child
 ``fork_failed``     T -> S     no child (``reason``); the attempt starts cold
 ``exited``          T -> S     the child's ``returncode`` (negative: the signal)
+``spare``           T -> S     a child forked ahead, waiting for its request: its
+                               ``pid``; fds: its pidfd and its end of a socket pair
+                               (the server sends it a ``fork`` message directly)
+``spare_gone``      T -> S     that spare died before it was given a request
+``taken``           S -> T     the server gave spare ``spare`` request ``id``: the
+                               template reports its exit as that request's
 ``retire``          S -> T     fork no more; exit once every child has exited
 ==================  =========  ====================================================
+
+A spare saves the attempt two hops: the dev server writes the fork request straight
+to the waiting child, and knows its pid and pidfd already, so the template is woken
+for neither the request nor a ``forked`` answer; it learns of the hand-over from
+``taken``, sent just after.
 
 Every ``fork`` carries an ``id`` that the answers repeat. End-of-file on the
 channel means the other side is gone: a template kills the children it still has
@@ -60,6 +71,9 @@ __all__ = [
     "Forked",
     "Ready",
     "Retire",
+    "Spare",
+    "SpareGone",
+    "Taken",
     "TemplateProtocolError",
     "Unavailable",
     "build_exited",
@@ -68,6 +82,9 @@ __all__ = [
     "build_forked",
     "build_ready",
     "build_retire",
+    "build_spare",
+    "build_spare_gone",
+    "build_taken",
     "build_unavailable",
     "env_delta",
     "fork_request_id",
@@ -78,7 +95,7 @@ __all__ = [
 # The extension variable: the inherited control socket's descriptor number. Only
 # this SDK reads it; a worker that ignores it simply gets a cold process per attempt.
 ENV_TEMPLATE_FD = "RENDER_DEV_TEMPLATE_FD"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 # A fork request carries the attempt's environment changes (a few variables); the
 # largest message is ``ready`` with its list of watched files. 64 KiB bounds both
 # far above need and stays well inside one SOCK_SEQPACKET datagram at Linux's
@@ -138,6 +155,23 @@ class Exited:
 @attrs.frozen
 class Retire:
     pass
+
+
+@attrs.frozen
+class Spare:
+    id: int
+    pid: int
+
+
+@attrs.frozen
+class SpareGone:
+    id: int
+
+
+@attrs.frozen
+class Taken:
+    spare: int
+    id: int
 
 
 def _dump(document: dict[str, Any]) -> bytes:
@@ -209,6 +243,18 @@ def build_retire() -> bytes:
     return _dump({"type": "retire"})
 
 
+def build_spare(spare_id: int, pid: int) -> bytes:
+    return b'{"type":"spare","id":%d,"pid":%d}' % (int(spare_id), int(pid))
+
+
+def build_spare_gone(spare_id: int) -> bytes:
+    return b'{"type":"spare_gone","id":%d}' % int(spare_id)
+
+
+def build_taken(spare_id: int, request_id: int) -> bytes:
+    return b'{"type":"taken","spare":%d,"id":%d}' % (int(spare_id), int(request_id))
+
+
 def env_delta(
     base: Mapping[str, str], target: Mapping[str, str]
 ) -> tuple[dict[str, str], list[str]]:
@@ -275,10 +321,16 @@ def _watch(value: object) -> tuple[tuple[str, int], ...]:
     return tuple(items)
 
 
-def parse_template_message(data: bytes) -> Ready | Unavailable | Forked | ForkFailed | Exited:
+def parse_template_message(
+    data: bytes,
+) -> Ready | Unavailable | Forked | ForkFailed | Exited | Spare | SpareGone:
     """A message from a template (what the dev server reads)."""
     document = _document(data)
     kind = document["type"]
+    if kind == "spare":
+        return Spare(id=_int(document, "id"), pid=_int(document, "pid", minimum=2))
+    if kind == "spare_gone":
+        return SpareGone(id=_int(document, "id"))
     if kind == "ready":
         _version(document)
         return Ready(pid=_int(document, "pid", minimum=2), watch=_watch(document.get("watch", [])))
@@ -318,12 +370,14 @@ def fork_request_id(data: bytes) -> int | None:
     return int(digits)
 
 
-def parse_server_message(data: bytes) -> ForkRequest | Retire:
+def parse_server_message(data: bytes) -> ForkRequest | Retire | Taken:
     """A message from the dev server (what a template reads)."""
     document = _document(data)
     kind = document["type"]
     if kind == "retire":
         return Retire()
+    if kind == "taken":
+        return Taken(spare=_int(document, "spare"), id=_int(document, "id"))
     if kind != "fork":
         raise TemplateProtocolError(f"unknown server message type {kind!r}")
     set_env = document.get("set")

@@ -69,7 +69,7 @@ def exit_description(code: int | None) -> str:
 # (or is not a template at all) and is replaced.
 FORK_TIMEOUT_SECONDS = 5.0
 _FD_SIZE = array.array("i").itemsize
-_MAX_FDS = 1  # a template passes one descriptor per message: a child's pidfd
+_MAX_FDS = 2  # a template passes a child's pidfd, and a spare's socket with its pidfd
 
 
 def fork_unsupported_reason() -> str | None:
@@ -84,6 +84,24 @@ def fork_unsupported_reason() -> str | None:
 
 class TemplateLost(Exception):
     """The template cannot fork (any more); the message says why."""
+
+
+class _HeldSpare:
+    """A child the template forked ahead, waiting on ``channel`` for its request."""
+
+    __slots__ = ("channel", "id", "pid", "pidfd")
+
+    def __init__(self, spare_id: int, pid: int, pidfd: int, channel: socket.socket) -> None:
+        self.id = spare_id
+        self.pid = pid
+        self.pidfd = pidfd
+        self.channel = channel
+
+    def close(self) -> None:
+        """Let it go: it reads end-of-file and exits (the template reaps it)."""
+        self.channel.close()
+        with contextlib.suppress(OSError):
+            os.close(self.pidfd)
 
 
 class PendingFork:
@@ -180,6 +198,7 @@ class Template:
         self._pending: dict[int, asyncio.Future[ForkedProcess]] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._next_id = 0
+        self._spare: _HeldSpare | None = None
         self._reading = False
         self._retired = False
         self.pid: int | None = None
@@ -258,6 +277,8 @@ class Template:
         pending = PendingFork(self._next_id, self._loop.create_future())
         try:
             data = protocol.build_fork(pending.id, set_env, unset_env, input_body)
+            if self._hand_to_spare(pending, data, stdio):
+                return pending
             if not self._try_send(data, list(stdio)):
                 pending.unsent = (data, list(stdio))
         except (OSError, protocol.TemplateProtocolError) as exc:
@@ -312,6 +333,9 @@ class Template:
         if self._retired or self.lost is not None:
             return
         self._retired = True
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
         with contextlib.suppress(OSError):
             self._sock.send(protocol.build_retire())
 
@@ -321,9 +345,41 @@ class Template:
 
     # ----------------------------------------------------------------- internals
 
+    def _hand_to_spare(self, pending: PendingFork, data: bytes, stdio: tuple[int, int]) -> bool:
+        """Give the request to the spare, if there is one alive; True if it took it.
+
+        Its child is known at once (the spare's pid and pidfd came with it), and the
+        template hears of it with ``taken``, sent after the request.
+        """
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return False
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", stdio).tobytes())]
+        try:
+            spare.channel.sendmsg([data], ancillary)
+        except OSError:  # it died meanwhile (or cannot take it now): fork instead
+            spare.close()
+            return False
+        spare.channel.close()  # it has its request; nothing else goes to it
+        child = ForkedProcess(spare.pid, spare.pidfd)
+        self._children[pending.id] = child
+        pending.answer.set_result(child)
+        taken = protocol.build_taken(spare.id, pending.id)
+        if not self._try_send(taken, []):
+            self._loop.create_task(self._send_or_lose(taken))
+        return True
+
+    async def _send_or_lose(self, data: bytes) -> None:
+        try:
+            await self._send(data, [])
+        except OSError as exc:
+            self._lose(f"the template's control channel failed: {exc}")
+
     def _try_send(self, data: bytes, fds: list[int]) -> bool:
         """Send now; False if the channel is full (then :meth:`_send` waits for room)."""
-        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        ancillary = (
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())] if fds else []
+        )
         try:
             self._sock.sendmsg([data], ancillary)
         except BlockingIOError:
@@ -383,13 +439,23 @@ class Template:
         | protocol.Unavailable
         | protocol.Forked
         | protocol.ForkFailed
-        | protocol.Exited,
+        | protocol.Exited
+        | protocol.Spare
+        | protocol.SpareGone,
         fds: list[int],
     ) -> None:
         if isinstance(message, protocol.Forked):
             self._forked(message, fds)
             return
+        if isinstance(message, protocol.Spare):
+            self._spare_offered(message, fds)
+            return
         _close_all(fds)
+        if isinstance(message, protocol.SpareGone):
+            if self._spare is not None and self._spare.id == message.id:
+                self._spare.close()
+                self._spare = None
+            return
         if isinstance(message, protocol.Ready | protocol.Unavailable):
             if self._ready.done():
                 raise protocol.TemplateProtocolError(f"a second {type(message).__name__.lower()}")
@@ -406,6 +472,32 @@ class Template:
             child = self._children.pop(message.id, None)
             if child is not None and child.pid == message.pid:
                 child._exited(message.returncode)
+
+    def _spare_offered(self, message: protocol.Spare, fds: list[int]) -> None:
+        if len(fds) != 2:
+            _close_all(fds)
+            raise protocol.TemplateProtocolError("spare: a pidfd and a socket must come with it")
+        pid = _pid_of_pidfd(fds[0])
+        if pid is None or pid not in (message.pid, -1):
+            _close_all(fds)
+            raise protocol.TemplateProtocolError("spare: no pidfd of the child came with it")
+        try:
+            channel = socket.socket(fileno=fds[1])
+        except OSError:
+            _close_all(fds)
+            raise protocol.TemplateProtocolError("spare: no socket came with it") from None
+        if channel.family != socket.AF_UNIX or channel.type != socket.SOCK_SEQPACKET:
+            channel.close()
+            os.close(fds[0])
+            raise protocol.TemplateProtocolError("spare: its socket is not a Unix packet socket")
+        channel.setblocking(False)
+        spare = _HeldSpare(message.id, message.pid, fds[0], channel)
+        if pid == -1 or not self.alive:
+            spare.close()  # reaped already (its spare_gone follows), or not wanted
+            return
+        if self._spare is not None:
+            self._spare.close()
+        self._spare = spare
 
     def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
         # A pidfd whose process has already been reaped reports pid -1: in a fan-out a
@@ -427,6 +519,9 @@ class Template:
         if self.lost is not None:
             return
         self.lost = reason
+        if self._spare is not None:
+            self._spare.close()
+            self._spare = None
         if self._reading:
             with contextlib.suppress(ValueError, RuntimeError):
                 self._loop.remove_reader(self._sock.fileno())

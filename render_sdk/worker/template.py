@@ -45,7 +45,6 @@ import select
 import signal
 import socket
 import sys
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,9 +56,6 @@ _FD_SIZE = array.array("i").itemsize
 # Descriptors a request may carry: the child's stdout and stderr.
 _MAX_FDS = 2
 _BUFFER = protocol.MAX_MESSAGE_BYTES
-#: While attempts run, how long after the last one started the next spare is forked
-#: anyway (at once when none runs).
-SPARE_AFTER_SECONDS = 0.02
 
 
 def fork_unsafe_reason() -> str | None:
@@ -145,14 +141,15 @@ class _Child:
 
 
 class _Spare:
-    """A child forked ahead of its attempt, waiting on ``channel`` for its request."""
+    """A child forked ahead of its attempt, announced to the dev server, which holds
+    the other end of the socket it waits on for its request."""
 
-    __slots__ = ("channel", "pid", "pidfd")
+    __slots__ = ("id", "pid", "pidfd")
 
-    def __init__(self, pid: int, pidfd: int, channel: socket.socket) -> None:
+    def __init__(self, spare_id: int, pid: int, pidfd: int) -> None:
+        self.id = spare_id
         self.pid = pid
         self.pidfd = pidfd
-        self.channel = channel
 
 
 def serve(env: Mapping[str, str]) -> bool:
@@ -201,13 +198,14 @@ class _Template:
     """The template's loop: fork requests in, children out, exits reported.
 
     One child is kept forked ahead (the *spare*): it has already started its own
-    session and waits for its attempt's request, so an attempt pays a message, not
-    a fork. The next spare is forked once the template is quiet: when no child is
-    running, or :data:`SPARE_AFTER_SECONDS` after the last attempt started. Forking
-    copies the template's page tables, a millisecond or two of CPU; done at once,
-    it would compete with the attempt that just started (on a small machine, for
-    the same cores). Without a spare (it could not be forked, died, or is not due
-    yet), a request forks on the spot.
+    session and waits for its attempt's request on a socket whose other end is the
+    dev server's (sent with ``spare``), so an attempt pays one message to the child,
+    not a fork nor a hop through this loop; ``taken`` then says which request it
+    got. The next spare is forked as soon as there is none: while the attempt that
+    took the last one runs, which on a small machine competes with it for a core,
+    but keeps the fork and the child's own start (a millisecond or two each) off the
+    next attempt's path. Without a spare (it could not be forked, died, or the dev
+    server has not read it yet), a request forks on the spot.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -217,35 +215,36 @@ class _Template:
         self.poller = select.poll()
         self.poller.register(sock.fileno(), select.POLLIN)
         self.retiring = False
-        self.started_at = 0.0  # when the last attempt was handed its process
+        self.spares = 0  # spares forked so far (each one's id)
 
     def run(self) -> bool:
         """Serve until retired or abandoned (then exit); True in a child."""
         while True:
             if self.retiring and not self.children:
                 _leave(0)
-            timeout: float | None = None
-            if self.spare is None and not self.retiring:
-                due = self._spare_due()
-                if due <= 0.0:
-                    if self._fork_spare():
-                        return True
-                else:
-                    timeout = due * 1000.0
-            for fd, _ in self.poller.poll(timeout):
+            if self.spare is None and not self.retiring and self._fork_spare():
+                return True
+            for fd, _ in self.poller.poll():
                 if self.spare is not None and fd == self.spare.pidfd:
-                    self._lost_spare()
-                elif fd in self.children:
+                    # Taken, or dead unused? A "taken" is sent the moment its request
+                    # is: read what has come before deciding.
+                    if self._drain():
+                        return True
+                    if self.spare is not None and fd == self.spare.pidfd:
+                        self._lost_spare()
+                        continue
+                if fd in self.children:
                     self.poller.unregister(fd)
                     _reap(self.sock, self.children.pop(fd))
                 elif fd == self.sock.fileno() and self._serve_one():
                     return True
 
-    def _spare_due(self) -> float:
-        """Seconds until the next spare should be forked (0 or less: now)."""
-        if not self.children:
-            return 0.0
-        return self.started_at + SPARE_AFTER_SECONDS - time.monotonic()
+    def _drain(self) -> bool:
+        """Serve every message already waiting (no blocking); True in a child."""
+        while select.select([self.sock], [], [], 0)[0]:
+            if self._serve_one():
+                return True
+        return False
 
     def _serve_one(self) -> bool:
         try:
@@ -276,37 +275,27 @@ class _Template:
                 self.retiring = True
                 self._drop_spare()
                 return False
+            if isinstance(message, protocol.Taken):
+                _close(fds)
+                self._taken(message)
+                return False
             request_id = message.id
         if len(fds) != 2:
             _refuse(
                 self.sock, request_id, fds, "a fork request needs two descriptors (stdout, stderr)"
             )
             return False
-        if self.spare is not None and self._hand_to_spare(data, request_id, fds):
-            return False
         return _fork(self.sock, request_id, data, fds, self)
 
-    def _hand_to_spare(self, data: bytes, request_id: int, fds: list[int]) -> bool:
+    def _taken(self, message: protocol.Taken) -> None:
+        """The dev server gave the spare a request: it is that request's child now."""
         spare = self.spare
-        assert spare is not None
+        if spare is None or spare.id != message.spare:
+            return  # not ours (any more): a spare that died is reported as gone
         self.spare = None
-        self.poller.unregister(spare.pidfd)
-        try:
-            _send(spare.channel, data, fds)
-        except OSError:
-            # It died meanwhile: reap it, and fork for this request instead.
-            _kill(spare.pid)
-            os.waitpid(spare.pid, 0)
-            os.close(spare.pidfd)
-            return False
-        finally:
-            spare.channel.close()
-        _close(fds)
-        self._adopt(_Child(request_id, spare.pid, spare.pidfd))
-        return True
+        self.children[spare.pidfd] = _Child(message.id, spare.pid, spare.pidfd)
 
     def _adopt(self, child: _Child) -> None:
-        self.started_at = time.monotonic()
         self.children[child.pidfd] = child
         self.poller.register(child.pidfd, select.POLLIN)
         with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
@@ -334,7 +323,19 @@ class _Template:
             os.waitpid(pid, 0)
             ours.close()
             return False
-        self.spare = _Spare(pid, pidfd, ours)
+        self.spares += 1
+        try:
+            # The dev server holds the only other end from now on: the spare reads
+            # its request from the server, or end-of-file when the server lets it go.
+            _send(self.sock, protocol.build_spare(self.spares, pid), [pidfd, ours.fileno()])
+        except OSError:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            os.close(pidfd)
+            return False
+        finally:
+            ours.close()
+        self.spare = _Spare(self.spares, pid, pidfd)
         self.poller.register(pidfd, select.POLLIN)
         return False
 
@@ -363,25 +364,26 @@ class _Template:
         self.children.clear()
         if self.spare is not None:  # not ours: a sibling's
             os.close(self.spare.pidfd)
-            self.spare.channel.close()
             self.spare = None
 
     def _lost_spare(self) -> None:
+        """The spare died with no request: reap it, and tell the dev server."""
         spare = self.spare
         assert spare is not None
         self.spare = None
         self.poller.unregister(spare.pidfd)
         os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)
-        spare.channel.close()
+        with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
+            _send(self.sock, protocol.build_spare_gone(spare.id))
 
     def _drop_spare(self) -> None:
+        """Retired or abandoned: the spare is killed (the server uses it no more)."""
         spare = self.spare
         if spare is None:
             return
         self.spare = None
         self.poller.unregister(spare.pidfd)
-        spare.channel.close()  # it reads end-of-file and leaves
         _kill(spare.pid)
         os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)

@@ -572,3 +572,84 @@ def test_a_child_reaped_before_its_forked_message_is_read_is_still_adopted() -> 
     code, lost = asyncio.run(scenario())
     assert code == 3
     assert lost is None
+
+
+def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -> None:
+    """The server writes a fork request straight to the spare a template announced,
+    knows the child at once and tells the template with ``taken``; a spare that died
+    meanwhile costs nothing but a fork request to the template instead."""
+    import array
+    import select
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import Template
+
+    def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
+        assert select.select([sock], [], [], 5)[0], "nothing came"
+        data, ancillary, _, _ = sock.recvmsg(protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(16))
+        fds: list[int] = []
+        for _, _, payload in ancillary:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+        return data, fds
+
+    def announce(peer: socket.socket, spare_id: int) -> tuple[int, socket.socket]:
+        """A real process as the spare (it sleeps; the test reads its socket)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(30)
+            os._exit(0)
+        pidfd = os.pidfd_open(pid)
+        peer.sendmsg(
+            [protocol.build_spare(spare_id, pid)],
+            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pidfd, ours.fileno()]))],
+        )
+        os.close(pidfd)
+        ours.close()
+        return pid, theirs
+
+    async def scenario() -> None:
+        template = Template()
+        peer = socket.socket(fileno=os.dup(template.child_fd))
+        template.started()
+        peer.send(protocol.build_ready(os.getpid()))
+        assert await template.wait_ready(5) is None
+        loop = asyncio.get_running_loop()
+        stdio = os.pipe()
+
+        pid, spare_end = announce(peer, 1)
+        while template._spare is None:
+            await asyncio.sleep(0.01)
+        child = await template.fork({"A": "1"}, [], stdio)  # no answer needed
+        assert child.pid == pid
+        data, fds = await loop.run_in_executor(None, receive, spare_end)
+        request = protocol.parse_server_message(data)
+        assert isinstance(request, protocol.ForkRequest)
+        assert request.set == (("A", "1"),)
+        assert len(fds) == 2
+        taken, _ = await loop.run_in_executor(None, receive, peer)
+        assert protocol.parse_server_message(taken) == protocol.Taken(spare=1, id=request.id)
+        peer.send(protocol.build_exited(request.id, pid, 0))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        assert await asyncio.wait_for(child.wait(), 5) == 0
+
+        dead, dead_end = announce(peer, 2)
+        while template._spare is None or template._spare.id != 2:
+            await asyncio.sleep(0.01)
+        dead_end.close()  # the spare is gone: its socket has no reader
+        os.kill(dead, signal.SIGKILL)
+        os.waitpid(dead, 0)
+        forking = asyncio.ensure_future(template.fork({}, [], stdio))
+        data, _ = await loop.run_in_executor(None, receive, peer)
+        fallback = protocol.parse_server_message(data)
+        assert isinstance(fallback, protocol.ForkRequest)  # to the template this time
+        forking.cancel()
+        for fd in (*fds, *stdio):
+            os.close(fd)
+        spare_end.close()
+        template.close()
+        peer.close()
+
+    asyncio.run(scenario())

@@ -50,12 +50,25 @@ if __name__ == "__main__":
 
 
 class Channel:
-    """The dev server's end of the control socket."""
+    """The dev server's end of the control socket.
+
+    Spares the template announces are kept (their sockets open, so they wait) in
+    :attr:`spares`, newest last; :meth:`receive` returns the other messages.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.spares: list[tuple[protocol.Spare, socket.socket, int]] = []
 
     def receive(self, timeout: float = 30.0) -> tuple[object, list[int]]:
+        while True:
+            message, fds = self._receive(timeout)
+            if not isinstance(message, protocol.Spare):
+                return message, fds
+            pidfd, channel = fds
+            self.spares.append((message, socket.socket(fileno=channel), pidfd))
+
+    def _receive(self, timeout: float) -> tuple[object, list[int]]:
         ready, _, _ = select.select([self.sock], [], [], timeout)
         assert ready, "no message from the template"
         data, ancillary, _, _ = self.sock.recvmsg(protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(16))
@@ -66,10 +79,38 @@ class Channel:
             return None, fds
         return protocol.parse_template_message(data), fds
 
+    def close_spares(self) -> None:
+        for _, channel, pidfd in self.spares:
+            channel.close()
+            os.close(pidfd)
+        self.spares.clear()
+
     def fork(self, request_id: int, env: dict[str, str], fds: list[int]) -> None:
         data = protocol.build_fork(request_id, env, [])
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         self.sock.sendmsg([data], ancillary if fds else [])
+
+    def spare(self, timeout: float = 30.0) -> tuple[protocol.Spare, socket.socket, int]:
+        """The newest spare not handed a request yet (waiting for one if none came)."""
+        deadline = time.monotonic() + timeout
+        while not self.spares:
+            ready, _, _ = select.select([self.sock], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, "no spare from the template"
+            message, fds = self._receive(0)
+            assert isinstance(message, protocol.Spare), message
+            self.spares.append((message, socket.socket(fileno=fds[1]), fds[0]))
+        return self.spares.pop()
+
+    def fork_via_spare(
+        self, request_id: int, env: dict[str, str], fds: list[int]
+    ) -> tuple[protocol.Spare, int]:
+        """What the dev server does with a spare: the request to it, then ``taken``."""
+        spare, channel, pidfd = self.spare()
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        channel.sendmsg([protocol.build_fork(request_id, env, [])], ancillary)
+        channel.close()
+        self.sock.send(protocol.build_taken(spare.id, request_id))
+        return spare, pidfd
 
 
 @pytest.fixture
@@ -94,9 +135,11 @@ def template(tmp_path: pathlib.Path) -> Iterator[tuple[subprocess.Popen[str], Ch
             start_new_session=True,
         )
         theirs.close()
+        channel = Channel(ours)
         try:
-            yield process, Channel(ours)
+            yield process, channel
         finally:
+            channel.close_spares()
             ours.close()
             try:
                 process.wait(timeout=30)
@@ -149,6 +192,42 @@ def test_the_template_forks_attempts_on_request(
             assert stdout.read() == f"square of 7 in {forked.pid}\n"
         os.close(err_r)
         os.close(fds[0])
+
+
+def test_a_spare_takes_its_request_from_the_server_directly(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    _, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("square", [6])
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        spare, pidfd = channel.fork_via_spare(7, env, [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        assert output_of(attempt.wait_for_callback()) == [36]
+        exited, _ = channel.receive()  # reported as the request's, not the spare's
+        assert exited == protocol.Exited(7, spare.pid, 0)
+        with os.fdopen(out_r) as stdout:
+            assert stdout.read() == f"square of 6 in {spare.pid}\n"
+        os.close(err_r)
+        os.close(pidfd)
+    # A spare that dies unused is reported gone, and the next one is forked.
+    dead, dead_channel, dead_pidfd = channel.spare()
+    os.kill(dead.pid, signal.SIGKILL)
+    gone, _ = channel.receive()
+    assert gone == protocol.SpareGone(dead.id)
+    dead_channel.close()
+    os.close(dead_pidfd)
+    after, after_channel, after_pidfd = channel.spare()
+    assert after.id > dead.id
+    after_channel.close()  # let go by the server: it exits, and is reported gone
+    gone, _ = channel.receive()
+    assert gone == protocol.SpareGone(after.id)
+    os.close(after_pidfd)
 
 
 def test_a_fork_request_the_child_cannot_read_ends_it_with_the_reason_on_stderr(
