@@ -236,7 +236,9 @@ class _Template:
                 if fd in self.children:
                     self.poller.unregister(fd)
                     _reap(self.sock, self.children.pop(fd))
-                elif fd == self.sock.fileno() and self._serve_one():
+                elif fd == self.sock.fileno() and self._drain():
+                    # Through _drain: an earlier event of this poll may have read
+                    # the message already, and a read now would block.
                     return True
 
     def _drain(self) -> bool:
