@@ -32,7 +32,9 @@ type                direction  meaning
 ``spare``           T -> S     a child forked ahead, waiting for its request: its
                                ``pid``; fds: its pidfd and its end of a socket pair
                                (the server sends it a ``fork`` message directly)
-``spare_gone``      T -> S     that spare died before it was given a request
+``spare_gone``      T -> S     that spare exited with no ``taken`` read for it
+                               (its ``returncode``): unused, or its attempt ended
+                               before the template read ``taken``
 ``taken``           S -> T     the server gave spare ``spare`` request ``id``: the
                                template reports its exit as that request's
 ``retire``          S -> T     fork no more; exit once every child has exited
@@ -166,6 +168,7 @@ class Spare:
 @attrs.frozen
 class SpareGone:
     id: int
+    returncode: int
 
 
 @attrs.frozen
@@ -247,8 +250,8 @@ def build_spare(spare_id: int, pid: int) -> bytes:
     return b'{"type":"spare","id":%d,"pid":%d}' % (int(spare_id), int(pid))
 
 
-def build_spare_gone(spare_id: int) -> bytes:
-    return b'{"type":"spare_gone","id":%d}' % int(spare_id)
+def build_spare_gone(spare_id: int, returncode: int) -> bytes:
+    return b'{"type":"spare_gone","id":%d,"returncode":%d}' % (int(spare_id), int(returncode))
 
 
 def build_taken(spare_id: int, request_id: int) -> bytes:
@@ -330,7 +333,7 @@ def parse_template_message(
     if kind == "spare":
         return Spare(id=_int(document, "id"), pid=_int(document, "pid", minimum=2))
     if kind == "spare_gone":
-        return SpareGone(id=_int(document, "id"))
+        return SpareGone(id=_int(document, "id"), returncode=_int(document, "returncode"))
     if kind == "ready":
         _version(document)
         return Ready(pid=_int(document, "pid", minimum=2), watch=_watch(document.get("watch", [])))

@@ -199,6 +199,7 @@ class Template:
         self._children: dict[int, ForkedProcess] = {}
         self._next_id = 0
         self._spare: _HeldSpare | None = None
+        self._handed: dict[int, int] = {}  # spare id -> the request it was given
         self._reading = False
         self._retired = False
         self.pid: int | None = None
@@ -363,6 +364,7 @@ class Template:
         spare.channel.close()  # it has its request; nothing else goes to it
         child = ForkedProcess(spare.pid, spare.pidfd)
         self._children[pending.id] = child
+        self._handed[spare.id] = pending.id
         pending.answer.set_result(child)
         taken = protocol.build_taken(spare.id, pending.id)
         if not self._try_send(taken, []):
@@ -455,6 +457,11 @@ class Template:
             if self._spare is not None and self._spare.id == message.id:
                 self._spare.close()
                 self._spare = None
+            request_id = self._handed.pop(message.id, None)
+            if request_id is not None:  # its attempt ended before "taken" was read
+                gone = self._children.pop(request_id, None)
+                if gone is not None:
+                    gone._exited(message.returncode)
             return
         if isinstance(message, protocol.Ready | protocol.Unavailable):
             if self._ready.done():
@@ -472,6 +479,8 @@ class Template:
             child = self._children.pop(message.id, None)
             if child is not None and child.pid == message.pid:
                 child._exited(message.returncode)
+            if self._handed:
+                self._handed = {k: v for k, v in self._handed.items() if v != message.id}
 
     def _spare_offered(self, message: protocol.Spare, fds: list[int]) -> None:
         if len(fds) != 2:

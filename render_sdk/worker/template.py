@@ -369,15 +369,20 @@ class _Template:
             self.spare = None
 
     def _lost_spare(self) -> None:
-        """The spare died with no request: reap it, and tell the dev server."""
+        """The spare exited with no ``taken`` read: reap it, and tell the dev server."""
         spare = self.spare
         assert spare is not None
         self.spare = None
         self.poller.unregister(spare.pidfd)
-        os.waitpid(spare.pid, 0)
+        _, status = os.waitpid(spare.pid, 0)
         os.close(spare.pidfd)
+        # Its "taken" may still be on its way (its attempt ran that fast): the status
+        # goes with the message, and the server reports it as that attempt's.
         with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
-            _send(self.sock, protocol.build_spare_gone(spare.id))
+            _send(
+                self.sock,
+                protocol.build_spare_gone(spare.id, os.waitstatus_to_exitcode(status)),
+            )
 
     def _drop_spare(self) -> None:
         """Retired or abandoned: the spare is killed (the server uses it no more)."""

@@ -219,14 +219,14 @@ def test_a_spare_takes_its_request_from_the_server_directly(
     dead, dead_channel, dead_pidfd = channel.spare()
     os.kill(dead.pid, signal.SIGKILL)
     gone, _ = channel.receive()
-    assert gone == protocol.SpareGone(dead.id)
+    assert gone == protocol.SpareGone(dead.id, -signal.SIGKILL)
     dead_channel.close()
     os.close(dead_pidfd)
     after, after_channel, after_pidfd = channel.spare()
     assert after.id > dead.id
     after_channel.close()  # let go by the server: it exits, and is reported gone
     gone, _ = channel.receive()
-    assert gone == protocol.SpareGone(after.id)
+    assert gone == protocol.SpareGone(after.id, 0)
     os.close(after_pidfd)
 
 
