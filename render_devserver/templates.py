@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -272,6 +273,10 @@ class Template:
         Raises :class:`TemplateLost` when the template cannot fork (the message says
         why; the attempt should start cold).
         """
+        if self._spare is not None and self._reading and _readable_now(self._sock):
+            # What the template said (or its end of file: it died) before handing its
+            # spare on: a spare whose template is gone has nobody to report its exit.
+            self._readable()
         if not self.alive:
             raise TemplateLost(self.lost or "the template is retired")
         self._next_id += 1
@@ -549,6 +554,12 @@ class Template:
             child._watch_pidfd(self._loop)
         if self._on_lost is not None:
             self._on_lost(self, reason)
+
+
+def _readable_now(sock: socket.socket) -> bool:
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _orphaned(answer: asyncio.Future[ForkedProcess]) -> None:

@@ -387,7 +387,9 @@ def test_a_dead_template_is_rebuilt_and_attempts_go_on(tmp_path: pathlib.Path) -
         in_flight = render.workflows.start_task("wf/sleeps", [str(pid_file), 1.0])
         wait_until(lambda: pid_file.exists() and pid_file.read_text() != "")
         os.kill(old, signal.SIGKILL)
-        # Meanwhile attempts still run (cold, or from the new template).
+        wait_until(lambda: _gone(old))
+        # Meanwhile attempts still run (cold, or from the new template), never in the
+        # spare the dead template left.
         assert _results(render, "parent_pid") in (os.getpid(), _maybe_template(server))
         # The attempt that was running when its template died finishes normally.
         assert render.workflows.wait_for_run(in_flight.id, timeout=60).results == ["slept"]
@@ -651,5 +653,45 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
         spare_end.close()
         template.close()
         peer.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_spare_of_a_template_that_died_is_never_handed_a_request() -> None:
+    """A template can die (its end of file already waiting) in the same event-loop turn
+    as a request: its spare would run an attempt nobody reports the exit of, so the
+    request is refused (the attempt starts cold) and the spare is let go."""
+    import array
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import Template, TemplateLost
+
+    async def scenario() -> None:
+        template = Template()
+        peer = socket.socket(fileno=os.dup(template.child_fd))
+        template.started()
+        peer.send(protocol.build_ready(os.getpid()))
+        assert await template.wait_ready(5) is None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        fds = array.array("i", [os.pidfd_open(os.getpid()), ours.fileno()])
+        peer.sendmsg(
+            [protocol.build_spare(1, os.getpid())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+        )
+        os.close(fds[0])
+        ours.close()
+        while template._spare is None:
+            await asyncio.sleep(0.01)
+        peer.close()  # the template dies; no loop turn runs before the request
+        stdio = os.pipe()
+        with pytest.raises(TemplateLost, match="exited"):
+            template.request_fork({}, [], stdio)
+        assert template._spare is None
+        theirs.settimeout(5)
+        assert theirs.recv(protocol.MAX_MESSAGE_BYTES) == b""  # let go, never given it
+        theirs.close()
+        for fd in stdio:
+            os.close(fd)
+        template.close()
 
     asyncio.run(scenario())
