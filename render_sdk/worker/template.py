@@ -49,6 +49,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from render_core import template as protocol
+from render_sdk.worker import _rehearsal
 
 __all__ = ["attempt_finished", "fork_unsafe_reason", "handed_input", "serve"]
 
@@ -178,6 +179,7 @@ def serve(env: Mapping[str, str]) -> bool:
 
         import render_transports.h11_transport  # noqa: F401
 
+        _rehearsal.warm()
         _send(sock, protocol.build_ready(os.getpid(), _watched_files()))
     except OSError:
         sock.close()  # the dev server is gone already: carry on as a registration run
@@ -346,6 +348,7 @@ class _Template:
         try:
             os.setsid()
             self._forget_template_descriptors()
+            _rehearsal.touch()  # the pages its attempt will write, copied before it comes
             data, fds = _receive(channel)
             channel.close()
             if not data:
