@@ -146,6 +146,9 @@ def _quote(value: str) -> str:
     return repr(shown)
 
 
+_ALLOWED_HOSTS_KEPT = 16
+
+
 class RequestPolicy:
     """The Host, Origin and body-type rules of the REST port (module docstring).
 
@@ -168,6 +171,10 @@ class RequestPolicy:
             hosts.append(item if isinstance(item, AllowedHost) else parse_allowed_host(item))
         self.allowed: tuple[AllowedHost, ...] = tuple(dict.fromkeys(hosts))
         self.port = port
+        # Host values found allowed, with the port they were checked against: every
+        # request sends one, nearly always the same. Only allowed ones are kept, a
+        # bounded few, so a client sending many different values cannot grow it.
+        self._allowed_host_values: dict[str, int] = {}
 
     def _matches(self, name: str, port: int | None, *, implied_port: int | None) -> bool:
         effective = port if port is not None else implied_port
@@ -179,8 +186,13 @@ class RequestPolicy:
 
     def host_allowed(self, value: str) -> bool:
         """Whether a ``Host`` header names this server."""
+        if self._allowed_host_values.get(value) == self.port:
+            return True
         parsed = parse_authority(value)
-        return parsed is not None and self._matches(*parsed, implied_port=None)
+        allowed = parsed is not None and self._matches(*parsed, implied_port=None)
+        if allowed and len(self._allowed_host_values) < _ALLOWED_HOSTS_KEPT:
+            self._allowed_host_values[value] = self.port
+        return allowed
 
     def origin_allowed(self, value: str) -> bool:
         """Whether an ``Origin`` is this server's dashboard (``http://HOST[:PORT]``)."""

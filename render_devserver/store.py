@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import functools
 import json
 import math
 import os
@@ -156,7 +157,11 @@ class Owner:
 
 
 def _ts(value: _dt.datetime | None) -> str | None:
-    return None if value is None else format_timestamp(value)
+    if value is None:
+        return None
+    if value.tzinfo is _UTC:  # every time the scheduler writes
+        return _utc_text(value)
+    return format_timestamp(value)
 
 
 def _dt_or_none(value: str | None) -> _dt.datetime | None:
@@ -171,8 +176,13 @@ def _duration_ms(attempt: Attempt) -> float | None:
     return (attempt.completed_at - attempt.started_at).total_seconds() * 1000.0
 
 
+@functools.lru_cache(maxsize=1024)
 def _utc_text(value: _dt.datetime) -> str:
-    """UTC with a fixed width, so that stored times compare as text."""
+    """UTC with a fixed width, so that stored times compare as text.
+
+    Cached: a run is written several times and each write spells all of its times
+    again. Equal datetimes are the same instant, so they share one UTC spelling.
+    """
     return format_timestamp(value.astimezone(_UTC))
 
 

@@ -71,6 +71,9 @@ def exit_description(code: int | None) -> str:
 FORK_TIMEOUT_SECONDS = 5.0
 _FD_SIZE = array.array("i").itemsize
 _MAX_FDS = 2  # a template passes a child's pidfd, and a spare's socket with its pidfd
+# A plain int: socket's flags are enum members, and their arithmetic runs in Python
+# for every message.
+_TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 
 
 def fork_unsupported_reason() -> str | None:
@@ -428,7 +431,7 @@ class Template:
                 else:
                     self._lose("the template exited")
                 return
-            if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            if flags & _TRUNCATED:
                 _close_all(fds)
                 self._lose("the template sent a message over the size limit")
                 return

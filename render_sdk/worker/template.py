@@ -56,6 +56,9 @@ __all__ = ["attempt_finished", "fork_unsafe_reason", "handed_input", "serve"]
 _FD_SIZE = array.array("i").itemsize
 # Descriptors a request may carry: the child's stdout and stderr.
 _MAX_FDS = 2
+# A plain int: socket's flags are enum members, and their arithmetic runs in Python
+# for every message.
+_TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _BUFFER = protocol.MAX_MESSAGE_BYTES
 
 
@@ -125,7 +128,7 @@ def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             usable = len(payload) - len(payload) % _FD_SIZE
             fds.extend(array.array("i", payload[:usable]))
-    if flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+    if flags & _TRUNCATED:
         for fd in fds:
             os.close(fd)
         raise protocol.TemplateProtocolError("a control message was truncated")

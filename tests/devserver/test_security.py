@@ -99,6 +99,27 @@ def test_default_hosts_are_the_loopback_names(host: str, ok: bool) -> None:
     assert policy().host_allowed(host) is ok
 
 
+def test_a_host_value_found_allowed_is_checked_again_when_the_port_changes() -> None:
+    checked = policy()
+    assert checked.host_allowed("127.0.0.1:8120")
+    assert checked.host_allowed("127.0.0.1:8120")  # from what was kept
+    checked.port = 9999  # bound again elsewhere
+    assert not checked.host_allowed("127.0.0.1:8120")
+    assert checked.host_allowed("127.0.0.1:9999")
+
+
+def test_many_different_host_values_keep_a_bounded_few() -> None:
+    checked = policy()
+    spellings = [
+        "".join(c.upper() if bit == "1" else c for c, bit in zip("localhost", f"{n:09b}"))
+        for n in range(200)
+    ]
+    for value in spellings:
+        assert checked.host_allowed(f"{value}:8120")
+        assert not checked.host_allowed(f"{value}.evil.example:8120")
+    assert len(checked._allowed_host_values) <= 16
+
+
 def test_the_bound_address_and_allowed_hosts_are_accepted() -> None:
     lan = policy("devbox.lan", "proxy.test:9000", bind_host="192.168.1.5")
     assert lan.host_allowed("192.168.1.5:8120")
