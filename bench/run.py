@@ -953,22 +953,24 @@ MISS_NOTES = {
         "modules' byte code. `python -X importtime` on the same machine shows which."
     ),
     "round trip, p": (
-        "Where a trivial forked run's time goes (CPU per run, read from /proc per process on a "
-        "2-CPU machine where a spawn took about 13 ms): the client about 1.3 ms with the keep-"
-        "alive face and 2.5 ms with `requests` (a reader thread and a new event-stream connection "
-        "per wait); the dev server about 2.4 ms (REST, SQLite, the fork request, the task socket, "
-        "the event stream); the template's fork about 1 ms (copying page tables); the attempt "
-        "itself 2-3 ms, much of it copy-on-write faults on the template's heap. Four processes "
-        "share two CPUs, so p95 also carries the wake-up order; CPU stolen by the host (see the "
+        "Where a trivial forked run's time goes (CPU per run, read from /proc and getrusage per "
+        "process on a 2-CPU machine where a spawn took 15-18 ms): the client about 2.2 ms with "
+        "the keep-alive face, more with `requests` (a new event-stream connection per wait); "
+        "both start a reader thread per wait. The dev server about 3 ms (REST, SQLite, the "
+        "hand-off to the spare, the task socket, the event stream). The attempt about 1 ms "
+        "from its request to its report: the spare was forked, and rehearsed the attempt "
+        "path, before the request came. Four processes share two CPUs, so p95 also carries "
+        "the wake-up order and the next spare's fork; CPU stolen by the host (see the "
         "header) lands there first."
     ),
     "subtask fan-out": (
-        "Each of the 100 subtasks costs about 6 ms of CPU across the dev server (about 2.4 ms), "
-        "the template's fork (1 ms) and the attempt (2-3 ms), so two CPUs need about 0.3 s "
-        "for the children alone, 0.23 of the floor at 13 ms a spawn, before the parent's own "
-        "100 calls; the goal leaves little room above that. Cutting the per-attempt cost "
-        "(fewer copy-on-write faults in the child, one task-socket connection per attempt) "
-        "is what moves this row."
+        "Each of the 100 subtasks costs about 11-12 ms of CPU on the 2-CPU machine: the dev "
+        "server about 3 ms, the template's fork about 1.4 ms, the child about 4 ms (240 page "
+        "faults returning from fork before any of our code runs, about 300 more on its path, "
+        "since only the first child of a burst finds a spare, and about 100 at exit), and the "
+        "parent's two task-socket calls about 1.2 ms. Two CPUs then need about 0.55 s, 0.3 "
+        "of the floor at 18 ms a spawn: the goal is at the edge of what one fork per attempt "
+        "costs on this machine."
     ),
     "keep-alive sync face": (
         "Per call the face adds the core's ~30 us (request building, JSON, structuring into "
