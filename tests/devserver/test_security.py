@@ -110,10 +110,12 @@ def test_a_host_value_found_allowed_is_checked_again_when_the_port_changes() -> 
 
 def test_many_different_host_values_keep_a_bounded_few() -> None:
     checked = policy()
-    spellings = [
-        "".join(c.upper() if bit == "1" else c for c, bit in zip("localhost", f"{n:09b}"))
-        for n in range(200)
-    ]
+    spellings = []
+    for n in range(200):
+        bits = f"{n:09b}"  # which letters of "localhost" to write in capitals
+        spellings.append(
+            "".join(c.upper() if b == "1" else c for c, b in zip("localhost", bits, strict=True))
+        )
     for value in spellings:
         assert checked.host_allowed(f"{value}:8120")
         assert not checked.host_allowed(f"{value}.evil.example:8120")

@@ -527,6 +527,21 @@ def test_the_mode_is_on_the_dev_endpoint(forked: DevServer, cold: DevServer) -> 
         assert document["processes"]["description"]
 
 
+async def _ready_template() -> tuple[Any, Any]:
+    """A server-side Template whose template end this test plays (``ready`` sent)."""
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import Template
+
+    template = Template()
+    peer = socket.socket(fileno=os.dup(template.child_fd))
+    template.started()
+    peer.send(protocol.build_ready(os.getpid()))
+    assert await template.wait_ready(5) is None
+    return template, peer
+
+
 def test_a_child_reaped_before_its_forked_message_is_read_is_still_adopted() -> None:
     """In a fan-out a trivial child can end, and be reaped by the template, before the
     server reads the message that announces it: its pidfd then names no pid (-1)."""
@@ -534,14 +549,9 @@ def test_a_child_reaped_before_its_forked_message_is_read_is_still_adopted() -> 
     import socket
 
     from render_core import template as protocol
-    from render_devserver.templates import Template
 
     async def scenario() -> tuple[int, str | None]:
-        template = Template()
-        peer = socket.socket(fileno=os.dup(template.child_fd))
-        template.started()
-        peer.send(protocol.build_ready(os.getpid()))
-        assert await template.wait_ready(5) is None
+        template, peer = await _ready_template()
         read_out, write_out = os.pipe()
         read_err, write_err = os.pipe()
         forking = asyncio.ensure_future(template.fork({}, [], (write_out, write_err)))
@@ -585,7 +595,6 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
     import socket
 
     from render_core import template as protocol
-    from render_devserver.templates import Template
 
     def receive(sock: socket.socket) -> tuple[bytes, list[int]]:
         assert select.select([sock], [], [], 5)[0], "nothing came"
@@ -612,11 +621,7 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
         return pid, theirs
 
     async def scenario() -> None:
-        template = Template()
-        peer = socket.socket(fileno=os.dup(template.child_fd))
-        template.started()
-        peer.send(protocol.build_ready(os.getpid()))
-        assert await template.wait_ready(5) is None
+        template, peer = await _ready_template()
         loop = asyncio.get_running_loop()
         stdio = os.pipe()
 
@@ -665,14 +670,10 @@ def test_the_spare_of_a_template_that_died_is_never_handed_a_request() -> None:
     import socket
 
     from render_core import template as protocol
-    from render_devserver.templates import Template, TemplateLost
+    from render_devserver.templates import TemplateLost
 
     async def scenario() -> None:
-        template = Template()
-        peer = socket.socket(fileno=os.dup(template.child_fd))
-        template.started()
-        peer.send(protocol.build_ready(os.getpid()))
-        assert await template.wait_ready(5) is None
+        template, peer = await _ready_template()
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         fds = array.array("i", [os.pidfd_open(os.getpid()), ours.fileno()])
         peer.sendmsg(
