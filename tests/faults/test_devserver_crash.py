@@ -63,7 +63,9 @@ def test_sigkill_with_runs_in_flight_then_restart_loses_nothing(
             expected: dict[str, int] = {}
             for i in range(RUNS):
                 kind = ("nap", "flaky", "noop")[i % 3]
-                task_input: list[object] = [i, 0.4] if kind == "nap" else [i]
+                # Naps long enough that the mix lasts seconds: a snapshot is 100 GETs
+                # in a row, which take a while on a busy machine.
+                task_input: list[object] = [i, 1.0] if kind == "nap" else [i]
                 if kind == "flaky":
                     task_input.append(markers)
                 run = render.workflows.start_task(f"wf/{kind}", task_input)
@@ -76,7 +78,11 @@ def test_sigkill_with_runs_in_flight_then_restart_loses_nothing(
                 found = set(states.values())
                 return {"pending", "running", "between_retries", "completed"} <= found
 
-            wait_until(mixed, timeout=60)
+            try:
+                wait_until(mixed, timeout=60)
+            except AssertionError:
+                last = dict(collections.Counter(states.values()))
+                raise AssertionError(f"never all four states at once; last seen: {last}") from None
             seen = collections.Counter(states.values())
             logged_before = {run_id for run_id, state in states.items() if state == "completed"}
     finally:
