@@ -57,6 +57,7 @@ __all__ = [
     "build_callback_success",
     "build_get_input",
     "build_get_subtask_result",
+    "build_input_response",
     "build_register_tasks",
     "build_run_subtask",
     "decode_payload",
@@ -228,6 +229,37 @@ def _json_object(op: SocketOperation, response: Response) -> dict[str, Any]:
 def _optional_str(document: dict[str, Any], key: str) -> str | None:
     value = document.get(key)
     return value if isinstance(value, str) and value else None
+
+
+def build_input_response(
+    task_name: str,
+    input_value: Any,
+    *,
+    task_run_id: str | None = None,
+    root_task_run_id: str | None = None,
+    parent_task_run_id: str | None = None,
+    attempt: int | None = None,
+) -> bytes:
+    """The ``GET /input`` body: ``{"task_name", "input": b64}`` and the ids given.
+
+    ``input_value`` None sends ``"input": null``, which every worker reads as no
+    arguments (the register-mode answer is ``build_input_response("", None)``).
+    The ids and ``attempt`` are extensions 1.5.0 reads and older workers ignore.
+    Raises ``ValueError``/``TypeError`` for input JSON cannot carry.
+    """
+    document: dict[str, Any] = {
+        "task_name": task_name,
+        "input": None if input_value is None else encode_payload(input_value),
+    }
+    for key, value in (
+        ("task_run_id", task_run_id),
+        ("root_task_run_id", root_task_run_id),
+        ("parent_task_run_id", parent_task_run_id),
+        ("attempt", attempt),
+    ):
+        if value is not None:
+            document[key] = value
+    return json.dumps(document, separators=(",", ":")).encode("utf-8")
 
 
 def parse_input(response: Response) -> TaskInput:

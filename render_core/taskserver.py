@@ -67,6 +67,7 @@ from render_core.callback import (
     REGISTER_TASKS,
     RUN_SUBTASK,
     SocketOperation,
+    build_input_response,
     encode_payload,
 )
 from render_core.lifecycle import Run
@@ -808,37 +809,6 @@ def parse_subtask_result_request(body: bytes) -> str:
 
 def _dump(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode("utf-8")
-
-
-def build_input_response(
-    task_name: str,
-    input_value: Any,
-    *,
-    task_run_id: str | None = None,
-    root_task_run_id: str | None = None,
-    parent_task_run_id: str | None = None,
-    attempt: int | None = None,
-) -> bytes:
-    """The ``GET /input`` body: ``{"task_name", "input": b64}`` and the ids given.
-
-    ``input_value`` None sends ``"input": null``, which every worker reads as no
-    arguments (the register-mode answer is ``build_input_response("", None)``).
-    The ids and ``attempt`` are extensions 1.5.0 reads and older workers ignore.
-    Raises ``ValueError``/``TypeError`` for input JSON cannot carry.
-    """
-    document: dict[str, Any] = {
-        "task_name": task_name,
-        "input": None if input_value is None else encode_payload(input_value),
-    }
-    for key, value in (
-        ("task_run_id", task_run_id),
-        ("root_task_run_id", root_task_run_id),
-        ("parent_task_run_id", parent_task_run_id),
-        ("attempt", attempt),
-    ):
-        if value is not None:
-            document[key] = value
-    return _dump(document)
 
 
 def build_run_subtask_response(task_run_id: str) -> bytes:

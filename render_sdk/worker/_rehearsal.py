@@ -23,7 +23,6 @@ never make a span), and a failure is ignored: it only ever saves time.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -70,15 +69,9 @@ def _registry() -> TaskRegistry:
 def _once(registry: TaskRegistry) -> None:
     from render_sdk.worker.runtime import _Runtime
 
-    body = json.dumps(
-        {
-            "task_name": _NAME,
-            "input": callback.encode_payload([1]),
-            "task_run_id": "trn-rehearsal",
-            "root_task_run_id": "trn-rehearsal",
-            "attempt": 1,
-        }
-    ).encode("ascii")
+    body = callback.build_input_response(
+        _NAME, [1], task_run_id="trn-rehearsal", root_task_run_id="trn-rehearsal", attempt=1
+    )
     message = protocol.build_fork(0, {_VARIABLE: "run"}, [_VARIABLE], body)
     request = protocol.parse_server_message(message)
     if not isinstance(request, protocol.ForkRequest) or request.input is None:
