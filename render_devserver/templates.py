@@ -342,9 +342,7 @@ class Template:
         if self._retired or self.lost is not None:
             return
         self._retired = True
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        self._release_spare()
         with contextlib.suppress(OSError):
             self._sock.send(protocol.build_retire())
 
@@ -353,6 +351,12 @@ class Template:
         self._lose("the template was closed")
 
     # ----------------------------------------------------------------- internals
+
+    def _release_spare(self) -> None:
+        """Let the held spare go (it reads end-of-file and exits), if there is one."""
+        spare, self._spare = self._spare, None
+        if spare is not None:
+            spare.close()
 
     def _hand_to_spare(self, pending: PendingFork, data: bytes, stdio: tuple[int, int]) -> bool:
         """Give the request to the spare, if there is one alive; True if it took it.
@@ -463,8 +467,7 @@ class Template:
         _close_all(fds)
         if isinstance(message, protocol.SpareGone):
             if self._spare is not None and self._spare.id == message.id:
-                self._spare.close()
-                self._spare = None
+                self._release_spare()
             request_id = self._handed.pop(message.id, None)
             if request_id is not None:  # its attempt ended before "taken" was read
                 gone = self._children.pop(request_id, None)
@@ -512,8 +515,7 @@ class Template:
         if pid == -1 or not self.alive:
             spare.close()  # reaped already (its spare_gone follows), or not wanted
             return
-        if self._spare is not None:
-            self._spare.close()
+        self._release_spare()
         self._spare = spare
 
     def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
@@ -536,9 +538,7 @@ class Template:
         if self.lost is not None:
             return
         self.lost = reason
-        if self._spare is not None:
-            self._spare.close()
-            self._spare = None
+        self._release_spare()
         if self._reading:
             with contextlib.suppress(ValueError, RuntimeError):
                 self._loop.remove_reader(self._sock.fileno())
