@@ -493,7 +493,7 @@ class _Api:
         if last.isdigit():
             after = int(last)
         subscriber = self.hub.subscribe(run_ids)
-        response = web.StreamResponse(
+        response = _EventStreamResponse(
             status=200,
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -504,11 +504,14 @@ class _Api:
         )
         try:
             await response.prepare(request)
-            await response.write(f"retry: {RETRY_MS}\n\n".encode())
+            # The headers, the retry line and the replay in one write: a client
+            # waiting for a run that has already ended wakes once, not three times.
+            opening = [f"retry: {RETRY_MS}\n\n".encode()]
             sent = after
             for event_id, _, data in self.store.latest_events(run_ids, after):
-                await response.write(_frame(event_id, data))
+                opening.append(_frame(event_id, data))
                 sent = max(sent, event_id)
+            await response.write(b"".join(opening))
             while not subscriber.overflowed:
                 try:
                     item = await asyncio.wait_for(subscriber.queue.get(), self.ping_interval)
@@ -598,6 +601,17 @@ def _tree_run(run: Run, origin: str | None, names: dict[str, str]) -> dict[str, 
         "rerunOf": origin,
         "segments": segments,
     }
+
+
+class _EventStreamResponse(web.StreamResponse):
+    """An event stream whose headers go out with its first write (the opening
+    above), as aiohttp's buffered responses do, rather than in a packet of their own.
+
+    ``_send_headers_immediately`` is aiohttp's switch for that (``web.Response``
+    turns it off); should a version lack it, the headers simply go out at once.
+    """
+
+    _send_headers_immediately = False
 
 
 def _frame(event_id: int, data: str) -> bytes:

@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import pathlib
+import select
+import socket
 import sys
 import textwrap
 import time
@@ -464,3 +466,22 @@ def test_last_event_id_skips_what_the_client_already_has(render: Render, server:
     event_id = replayed[1].split("\n")[0][len("id: ") :]
     resumed = first_frames({"Last-Event-ID": event_id})
     assert resumed == ["retry: 2000", ": ping"]  # nothing newer to replay: only keep-alives
+
+
+def test_an_ended_run_s_stream_opens_in_one_packet(render: Render, server: DevServer) -> None:
+    """Headers, retry line and the replayed event leave in one write: a client waiting
+    for a run that has already ended wakes once for all three, not once for each."""
+    done = render.workflows.run_task("wf/square", [5])
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    request = (
+        f"GET /v1/task-runs/events?taskRunIds={done.id} HTTP/1.1\r\n"
+        f"Host: {host}:{port}\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
+    for _ in range(5):
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            conn.sendall(request)
+            select.select([conn], [], [], 10)
+            first = conn.recv(65536)  # at once: whatever the first write carried
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        assert b"retry: 2000" in first, first
+        assert f'"id":"{done.id}"'.encode() in first, first
