@@ -10,9 +10,12 @@ of ``requests``/``urllib3`` becomes one of the core's transport errors in
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
+from typing import Any, cast
 
 import requests
 import urllib3.exceptions
@@ -76,6 +79,31 @@ def _never_sent(exc: requests.exceptions.ConnectionError) -> bool:
 
 def _reason(exc: BaseException) -> str:
     return str(_root(exc)) or type(exc).__name__
+
+
+# Origins (and environments) whose settings are remembered at once.
+_SETTINGS_CACHE = 64
+# Read by requests besides the ``*_proxy`` variables (whose names it matches in any case).
+_CA_BUNDLE_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
+
+
+def _environment_clues() -> tuple[tuple[str, str], ...]:
+    """The environment variables that requests' settings depend on, with their values."""
+    environ = os.environ
+    return tuple(
+        (name, environ[name])
+        for name in environ
+        if name[-6:].lower() == "_proxy" or name in _CA_BUNDLE_VARIABLES
+    )
+
+
+def _hashable(value: object) -> object:
+    """A session setting as part of a key (a list becomes a tuple, anything else its repr)."""
+    if value is None or isinstance(value, bool | str):
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(item) for item in value)
+    return repr(value)
 
 
 def _read_bounded(raw: requests.Response) -> bytes:
@@ -190,17 +218,56 @@ class RequestsTransport:
         self._owned = session is None
         self._session = session if session is not None else requests.Session()
         self._timeouts = timeouts if timeouts is not None else Timeouts()
+        self._settings: dict[tuple[object, ...], dict[str, Any]] = {}
 
     def _open(self, request: Request, read_timeout: float) -> requests.Response:
-        return self._session.request(
-            request.method,
-            request.url,
-            headers=dict(request.headers),
-            data=request.body or None,
+        # What Session.request does, with its environment lookup remembered (see
+        # _environment_settings): prepare, merge the settings, send.
+        session = self._session
+        prepared = session.prepare_request(
+            requests.Request(
+                request.method,
+                request.url,
+                headers=dict(request.headers),
+                data=request.body or None,
+            )
+        )
+        return session.send(
+            prepared,
             timeout=(self._timeouts.connect, read_timeout),
             allow_redirects=False,
-            stream=True,
+            **self._environment_settings(prepared.url or request.url),
         )
+
+    def _environment_settings(self, url: str) -> dict[str, Any]:
+        """``Session.merge_environment_settings`` for ``url``, computed once per origin
+        while the environment's proxy and CA-bundle variables and the session's own
+        settings stay as they were.
+
+        requests reads the proxy variables afresh for every request (several scans of
+        ``os.environ``, about a quarter of a millisecond); the few variables that can
+        change the answer are compared instead, so setting ``HTTPS_PROXY`` or
+        ``NO_PROXY`` later still takes effect on the next request.
+        """
+        session = self._session
+        parts = urllib.parse.urlsplit(url)
+        key = (
+            parts.scheme,
+            parts.netloc,
+            session.trust_env,
+            _environment_clues() if session.trust_env else (),
+            tuple(sorted(session.proxies.items())),
+            _hashable(session.verify),
+            _hashable(session.cert),
+        )
+        settings = self._settings.get(key)
+        if settings is None:
+            merged = session.merge_environment_settings(url, {}, True, None, None)
+            settings = cast("dict[str, Any]", dict(merged))
+            if len(self._settings) >= _SETTINGS_CACHE:
+                self._settings.clear()
+            self._settings[key] = settings
+        return {**settings, "proxies": dict(settings["proxies"])}
 
     def send(self, request: Request) -> Response:
         with _mapped():
