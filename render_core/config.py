@@ -114,6 +114,10 @@ def _positive(name: str, value: float) -> float:
 _user_agent = user_agent  # the default of ClientConfig.user_agent (a field of that name)
 
 
+# How much longer than ``stream_idle`` a stream's socket waits, at most.
+_STREAM_READ_SLACK = 5.0
+
+
 class Timeouts(Value):
     """Every network wait has a limit (the official client has none).
 
@@ -137,6 +141,14 @@ class Timeouts(Value):
             read=_positive("read", read),
             stream_idle=_positive("stream_idle", stream_idle),
         )
+
+    @property
+    def stream_read(self) -> float:
+        """The socket read timeout a transport sets on an event stream: a little over
+        ``stream_idle`` (a quarter more, 5 s at most). The waiter's own idle timer
+        then fires first when another thread reads the stream, and a stream read by
+        the waiting thread itself is still given up soon after ``stream_idle``."""
+        return self.stream_idle + min(_STREAM_READ_SLACK, self.stream_idle / 4)
 
 
 class ClientConfig(Value):

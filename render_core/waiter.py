@@ -336,6 +336,24 @@ class RunWaiter:
         """No run is waiting and no close is outstanding."""
         return not self._runs and not self._to_close
 
+    def can_block_on_stream(self) -> bool:
+        """Whether a driver may block on the next bytes of the one open stream.
+
+        True when every run waited for is known to exist and has no deadline, no
+        run is being polled, and one stream serves them all: then nothing must
+        happen at a set time but the rare safety-net check (and the idle timer,
+        which a stream's own read timeout stands in for), and that check can wait
+        for the next bytes or keep-alive comment. A sync driver then reads that
+        stream in its own thread instead of handing every chunk over from another.
+        """
+        if self._deadline is not None or len(self._batches) != 1:
+            return False
+        if self._batches[0].regroup_at is not None:
+            return False
+        return all(
+            run.deadline is None and run.confirmed and not run.polls for run in self._runs.values()
+        )
+
     def next_deadline(self) -> float | None:
         """The earliest ``now`` at which :meth:`poll` has work; None if only events can help."""
         times: list[float] = []

@@ -27,9 +27,6 @@ from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer
 
 __all__ = ["AiohttpStream", "AiohttpTransport"]
 
-# The waiter decides when a stream is dead; the socket timeout is a backstop.
-_STREAM_READ_SLACK = 5.0
-
 
 @contextlib.contextmanager
 def _mapped() -> Iterator[None]:
@@ -137,7 +134,7 @@ class AiohttpTransport:
         timeout = aiohttp.ClientTimeout(
             total=None,
             sock_connect=self._timeouts.connect,
-            sock_read=self._timeouts.stream_idle + _STREAM_READ_SLACK,
+            sock_read=self._timeouts.stream_read,
         )
         with _mapped():
             raw = await self._open(request, timeout)

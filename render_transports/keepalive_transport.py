@@ -27,8 +27,8 @@ and neither side asked to close it (not after ``Connection: close`` or an HTTP/1
 answer); a pooled connection that the server has closed or written to while idle
 (its socket is readable) is dropped before reuse, never written to. Timeouts:
 ``timeouts.connect`` for connecting and the TLS handshake, ``timeouts.read`` for each
-read of a response, ``timeouts.stream_idle`` (plus slack) for an event stream. Every
-``socket``/``ssl``/``http.client`` exception becomes one of the core's transport
+read of a response, ``timeouts.stream_read`` (a little over ``stream_idle``) for an
+event stream. Every ``socket``/``ssl``/``http.client`` exception becomes one of the core's transport
 errors in :func:`_mapped`, and only there; how far the exchange got decides which (a
 refused connection is a :class:`~render_core.errors.ConnectionFailed`, which the core
 may retry for any method).
@@ -59,9 +59,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_IDLE", "KeepAliveStream", "KeepAliveTransport"]
 
-# Extra patience of the socket over the waiter's own idle timer (as in the requests
-# transport): the waiter decides when a stream is dead.
-_STREAM_READ_SLACK = 5.0
 _CHUNK = 64 * 1024
 # Idle connections kept per origin: enough for a few threads sharing one client.
 DEFAULT_MAX_IDLE = 8
@@ -384,7 +381,7 @@ class KeepAliveTransport:
             sock = connection.sock
             assert sock is not None
             _, connection, raw = self._exchange(
-                request, self._timeouts.stream_idle + _STREAM_READ_SLACK, progress, connection
+                request, self._timeouts.stream_read, progress, connection
             )
             if raw.status != 200:
                 try:

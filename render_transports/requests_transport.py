@@ -32,9 +32,6 @@ from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer, ErrorStream
 
 __all__ = ["RequestsStream", "RequestsTransport"]
 
-# Extra patience of the socket over the waiter's own idle timer: the waiter
-# decides when a stream is dead; the socket timeout only unblocks a stuck thread.
-_STREAM_READ_SLACK = 5.0
 _CHUNK = 64 * 1024
 
 
@@ -279,7 +276,7 @@ class RequestsTransport:
 
     def stream(self, request: Request) -> RequestsStream | ErrorStream:
         with _mapped():
-            raw = self._open(request, self._timeouts.stream_idle + _STREAM_READ_SLACK)
+            raw = self._open(request, self._timeouts.stream_read)
             if raw.status_code != 200:
                 try:
                     body = raw.raw.read(ERROR_BODY_LIMIT, decode_content=True) or b""

@@ -3,10 +3,13 @@
 The waiter decides everything (which streams, when to reconnect, when to GET);
 these loops only perform its actions and report back:
 
-- :func:`wait_sync` runs in the caller's thread. Each event stream is read by a
-  small daemon thread that posts what it sees to a queue; the caller's thread
-  runs the waiter, performs ``GET`` confirmations itself and sleeps on the queue
-  until the waiter's next timer.
+- :func:`wait_sync` runs in the caller's thread. When one stream serves every run
+  and the waiter has nothing to do at a set time (no deadline, every run known to
+  exist: :meth:`~render_core.waiter.RunWaiter.can_block_on_stream`), as for
+  ``run_task`` without a timeout, the caller's thread reads that stream itself.
+  Otherwise each event stream is read by a small daemon thread that posts what it
+  sees to a queue; the caller's thread runs the waiter, performs ``GET``
+  confirmations itself and sleeps on the queue until the waiter's next timer.
 - :class:`AsyncWaitHub` is one background task per ``RenderAsync`` client, shared
   by every coroutine awaiting a run, so a thousand awaits share ten streams.
 """
@@ -19,7 +22,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from render_core.errors import NetworkError, RenderError
@@ -67,16 +70,22 @@ class _Slot:
             stream.close()
 
 
+def _open(transport: SyncTransport, request: Any) -> SyncStream | RenderError:
+    """An open stream, or the error that kept it from opening."""
+    try:
+        return transport.stream(request)
+    except RenderError as exc:
+        return exc
+    except Exception as exc:  # a third-party transport broke its contract
+        return _unexpected(exc)
+
+
 def _read_stream(
     stream_id: int, request: Any, transport: SyncTransport, slot: _Slot, events: queue.Queue[Any]
 ) -> None:
-    try:
-        stream = transport.stream(request)
-    except RenderError as exc:
-        events.put(("closed", stream_id, exc))
-        return
-    except Exception as exc:  # a third-party transport broke its contract
-        events.put(("closed", stream_id, _unexpected(exc)))
+    stream = _open(transport, request)
+    if isinstance(stream, RenderError):
+        events.put(("closed", stream_id, stream))
         return
     with slot.lock:
         slot.stream = stream
@@ -85,9 +94,20 @@ def _read_stream(
         stream.close()
         return
     events.put(("opened", stream_id, stream.response))
+    _pump_stream(stream_id, stream, iter(stream), slot, events)
+
+
+def _pump_stream(
+    stream_id: int,
+    stream: SyncStream,
+    chunks: Iterator[bytes],
+    slot: _Slot,
+    events: queue.Queue[Any],
+) -> None:
+    """Post each chunk of an open stream, then its end, until it ends or is cancelled."""
     error: RenderError | None = None
     try:
-        for chunk in stream:
+        for chunk in chunks:
             if slot.cancelled:
                 return
             events.put(("data", stream_id, chunk))
@@ -97,8 +117,75 @@ def _read_stream(
         error = _unexpected(exc)
     finally:
         stream.close()
+        _close_iterator(chunks)
     if not slot.cancelled:
         events.put(("closed", stream_id, error))
+
+
+def _close_iterator(chunks: Iterator[bytes]) -> None:
+    close = getattr(chunks, "close", None)  # a generator's: runs its cleanup now
+    if callable(close):
+        with contextlib.suppress(Exception):
+            close()
+
+
+class _Inline:
+    """The one event stream read in the caller's own thread."""
+
+    __slots__ = ("chunks", "stream", "stream_id")
+
+    def __init__(self, stream_id: int, stream: SyncStream) -> None:
+        self.stream_id = stream_id
+        self.stream = stream
+        self.chunks = iter(stream)
+
+    def read(self, waiter: RunWaiter, clock: Callable[[], float]) -> bool:
+        """Block for the next chunk and report it; False once the stream has ended."""
+        error: RenderError | None = None
+        try:
+            chunk = next(self.chunks)
+        except StopIteration:
+            pass
+        except RenderError as exc:
+            error = exc
+        except Exception as exc:
+            error = _unexpected(exc)
+        else:
+            waiter.stream_data(self.stream_id, chunk, clock())
+            return True
+        self.close()
+        if error is not None:
+            logger.debug("event stream %d failed: %s", self.stream_id, error)
+        waiter.stream_closed(self.stream_id, clock(), error)
+        return False
+
+    def close(self) -> None:
+        self.stream.close()
+        _close_iterator(self.chunks)
+
+    def hand_over(self, slots: dict[int, _Slot], events: queue.Queue[Any]) -> None:
+        """Go on reading in a thread of its own (the caller must now wait on more)."""
+        slot = slots[self.stream_id] = _Slot()
+        slot.stream = self.stream
+        threading.Thread(
+            target=_pump_stream,
+            args=(self.stream_id, self.stream, self.chunks, slot, events),
+            name=f"render-sdk-stream-{self.stream_id}",
+            daemon=True,
+        ).start()
+
+
+def _open_inline(
+    waiter: RunWaiter, action: OpenStream, transport: SyncTransport, clock: Callable[[], float]
+) -> _Inline | None:
+    logger.debug("opening event stream %d in this thread", action.stream_id)
+    stream = _open(transport, action.request)
+    if isinstance(stream, RenderError):
+        logger.debug("event stream %d failed: %s", action.stream_id, stream)
+        waiter.stream_closed(action.stream_id, clock(), stream)
+        return None
+    waiter.stream_opened(action.stream_id, stream.response, clock())
+    return _Inline(action.stream_id, stream)
 
 
 def wait_sync(
@@ -113,11 +200,15 @@ def wait_sync(
     """
     events: queue.Queue[Any] = queue.Queue()
     slots: dict[int, _Slot] = {}
+    inline: _Inline | None = None
     try:
         while True:
             yield from waiter.take_results()
             for action in waiter.poll(clock()):
                 if isinstance(action, OpenStream):
+                    if inline is None and not slots and waiter.can_block_on_stream():
+                        inline = _open_inline(waiter, action, transport, clock)
+                        continue
                     slot = slots[action.stream_id] = _Slot()
                     logger.debug("opening event stream %d", action.stream_id)
                     threading.Thread(
@@ -127,6 +218,10 @@ def wait_sync(
                         daemon=True,
                     ).start()
                 elif isinstance(action, CloseStream):
+                    if inline is not None and inline.stream_id == action.stream_id:
+                        inline.close()
+                        inline = None
+                        continue
                     closing = slots.pop(action.stream_id, None)
                     if closing is not None:
                         closing.cancel()
@@ -137,6 +232,16 @@ def wait_sync(
             if waiter.done:
                 return
             deadline = waiter.next_deadline()
+            if inline is not None:
+                if slots or not waiter.can_block_on_stream():
+                    inline.hand_over(slots, events)
+                    inline = None
+                elif deadline is not None and deadline <= clock():
+                    continue  # a check is due: poll first
+                else:
+                    if not inline.read(waiter, clock):
+                        inline = None
+                    continue
             timeout = None if deadline is None else max(0.0, deadline - clock())
             try:
                 item = events.get(timeout=timeout)
@@ -149,6 +254,8 @@ def wait_sync(
                 except queue.Empty:
                     break
     finally:
+        if inline is not None:
+            inline.close()
         for slot in slots.values():
             slot.cancel()
 

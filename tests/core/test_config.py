@@ -20,6 +20,7 @@ from render_core.config import (
     DEFAULT_BASE_URL,
     DEFAULT_LOCAL_DEV_URL,
     ClientConfig,
+    Timeouts,
     is_loopback_host,
     resolve_config,
     user_agent,
@@ -464,3 +465,9 @@ def test_token_with_line_breaks_is_refused_without_echoing_it(token: str) -> Non
     with pytest.raises(ConfigurationError) as info:
         resolve_config(token=token)
     assert "rnd" not in str(info.value)
+
+
+def test_a_stream_s_socket_waits_a_little_longer_than_its_idle_timeout() -> None:
+    assert Timeouts().stream_read == 65.0  # 60 s idle, 5 s more at most
+    assert Timeouts(stream_idle=0.4).stream_read == pytest.approx(0.5)  # a quarter more
+    assert Timeouts(stream_idle=20.0).stream_read == 25.0

@@ -790,3 +790,33 @@ def test_a_get_answered_with_a_passing_error_is_asked_again(status: int) -> None
     waiter.fetch_response(fetch.run_id, Response(status=status, body=b"{}"), 0.3)
     assert waiter.take_results() == []
     assert not waiter.done
+
+
+def test_a_driver_may_block_on_one_stream_only_while_nothing_is_timed() -> None:
+    # Known runs, no deadline, one stream: only the rare safety-net check is timed.
+    waiter = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
+    waiter.add(["trn-a", "trn-b"], now=0.0)
+    assert waiter.can_block_on_stream()
+    # A deadline of its own must fire on time.
+    timed = RunWaiter(CONFIG, known_runs=started("trn-a"))
+    timed.add(["trn-a"], now=0.0, timeout=5.0)
+    assert not timed.can_block_on_stream()
+    assert not RunWaiter(CONFIG, deadline=10.0).can_block_on_stream()
+    # An id not known to exist is confirmed by GET about a second in: not then.
+    unknown = RunWaiter(CONFIG)
+    unknown.add(["trn-x"], now=0.0)
+    assert not unknown.can_block_on_stream()
+    action = open_one(unknown)
+    unknown.stream_data(action.stream_id, frame("trn-x", "running"), 0.1)  # the server knows it
+    assert unknown.can_block_on_stream()
+    # More runs than one stream carries: several streams to read at once.
+    many = [f"trn-{i}" for i in range(150)]
+    batched = RunWaiter(CONFIG, known_runs=started(*many))
+    batched.add(many, now=0.0)
+    assert not batched.can_block_on_stream()
+    # Ids added while a stream is open regroup it shortly: a timer, so not then.
+    regrouping = RunWaiter(CONFIG, known_runs=started("trn-a", "trn-b"))
+    regrouping.add(["trn-a"], now=0.0)
+    open_one(regrouping)
+    regrouping.add(["trn-b"], now=0.5)
+    assert not regrouping.can_block_on_stream()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import logging
+import threading
 import time
 
 import pytest
@@ -320,3 +321,34 @@ def test_stream_unauthorized_raises_client_error(face: Face, fake: FakeRender) -
         face.wait(started)
     assert info.value.status == 401
     assert "bad key" in str(info.value)
+
+
+@pytest.mark.parametrize("transport", ["requests", "keep-alive"])
+def test_a_sync_wait_for_one_run_reads_its_stream_in_the_caller_s_thread(
+    fake: FakeRender, monkeypatch: pytest.MonkeyPatch, transport: str
+) -> None:
+    """Without a deadline nothing is timed but the rare check: no reader thread, no
+    hand-over of each chunk. With one, a reader thread lets the deadline fire on time."""
+    from render_sdk import Render
+    from render_sdk.client import waiting
+    from render_transports.keepalive_transport import KeepAliveTransport
+
+    readers: list[str] = []
+    read_stream = waiting._read_stream
+
+    def recording(*args: object) -> None:
+        readers.append(threading.current_thread().name)
+        read_stream(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(waiting, "_read_stream", recording)
+    chosen = KeepAliveTransport() if transport == "keep-alive" else None
+    with Render(base_url=fake.url, env={}, transport=chosen) as client:
+        assert client.workflows.run_task("my-workflow/square", [3]).results == [9]
+        assert client.workflows.run_task("my-workflow/slow", []).results == ["done"]
+        assert readers == []
+        assert client.workflows.run_task("my-workflow/square", [4], timeout=30).results == [16]
+        assert len(readers) == 1
+        assert readers[0].startswith("render-sdk-stream-")
+        started = fake.start_run("my-workflow/square", [5])  # not started by this client
+        assert client.workflows.wait_for_run(started).results == [25]
+        assert len(readers) == 2  # confirmed by GET about a second in: a timer, so a thread
