@@ -535,6 +535,35 @@ async def test_async_cancellation_closes_the_connection() -> None:
             await task
 
 
+async def test_a_deadline_of_the_caller_s_own_stays_the_caller_s() -> None:
+    """The call's deadline cancels only itself: an outer timeout that fires first is
+    the caller's (a cancellation, not a ReadTimeout), and a call that times out
+    leaves no cancellation pending on the task."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    with RawServer(silent) as server:
+        outer = AsyncUnixSocketTransport(server.path, timeout=30)
+        task = asyncio.create_task(outer.send(get()))
+        await asyncio.sleep(0.05)
+        task.cancel()  # someone else's cancel, long before the call's own deadline
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        inner = AsyncUnixSocketTransport(server.path, timeout=SHORT)
+        with pytest.raises(ReadTimeout):
+            await inner.send(get())
+        current = asyncio.current_task()
+        assert current is not None
+        if sys.version_info >= (3, 11):
+            assert current.cancelling() == 0
+            with pytest.raises(TimeoutError) as caught:  # the caller's own, from asyncio
+                async with asyncio.timeout(0.1):
+                    await outer.send(get())
+            assert not isinstance(caught.value, ReadTimeout)
+        await asyncio.sleep(0)  # still runnable: nothing cancels this task later
+
+
 def test_module_import_does_not_load_asyncio() -> None:
     import subprocess
 
