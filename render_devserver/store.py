@@ -273,6 +273,9 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._schedule: Callable[[Callable[[], None]], object] | None = None
         self._runs: OrderedDict[str, Run] = OrderedDict()
+        # The active tasks by name, read once per registration: every run looks its
+        # task up, and only replace_tasks changes them.
+        self._active_tasks: dict[str, TaskRecord] | None = None
         self._migrate()
 
     def _migrate(self) -> None:
@@ -326,6 +329,7 @@ class Store:
         """The registered set becomes exactly ``registrations``; known names keep their ids."""
         names = [item["name"] for item in registrations]
         self.commit()  # what is pending first: this is a transaction of its own
+        self._active_tasks = None
         # The connection autocommits each statement: without an explicit transaction
         # a failure half-way would leave every task deactivated.
         with self._db:
@@ -361,10 +365,10 @@ class Store:
         return [self._task(row) for row in self._db.execute(query + " ORDER BY seq")]
 
     def task_by_name(self, name: str) -> TaskRecord | None:
-        row = self._db.execute(
-            "SELECT * FROM tasks WHERE name = ? AND active = 1", (name,)
-        ).fetchone()
-        return None if row is None else self._task(row)
+        """The active task called ``name``, if any."""
+        if self._active_tasks is None:
+            self._active_tasks = {task.name: task for task in self.tasks()}
+        return self._active_tasks.get(name)
 
     def task_by_id(self, task_id: str) -> TaskRecord | None:
         row = self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()

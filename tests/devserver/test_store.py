@@ -425,9 +425,26 @@ def test_replace_tasks_is_all_or_nothing(store: Store) -> None:
     def failing_id(prefix: str) -> str:
         raise RuntimeError("no more ids")
 
+    assert store.task_by_name("b") == before[1]  # looked up (and remembered) first
     with pytest.raises(RuntimeError, match="no more ids"):
         store.replace_tasks([registration("b", changed=True), registration("new")], T0, failing_id)
     assert store.tasks() == before
+    assert store.task_by_name("b") == before[1]
+    assert store.task_by_name("new") is None
+
+
+def test_tasks_looked_up_by_name_follow_each_registration(store: Store) -> None:
+    """Lookups by name are remembered (every run makes one) until tasks are replaced."""
+    new_id = counter_ids()
+    first = store.replace_tasks([registration("a"), registration("b")], T0, new_id)
+    assert store.task_by_name("a") == first[0]
+    assert store.task_by_name("c") is None
+    b_retry = registration("b", retry={"max_retries": 1})
+    second = store.replace_tasks([b_retry, registration("c")], at(60), new_id)
+    assert store.task_by_name("a") is None
+    assert store.task_by_name("b") == second[0]
+    assert store.task_by_name("b").registration == b_retry  # type: ignore[union-attr]
+    assert store.task_by_name("c") == second[1]
 
 
 # --- events -----------------------------------------------------------------------
