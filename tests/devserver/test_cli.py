@@ -43,6 +43,24 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _dev_process(argv: list[str], cwd: pathlib.Path) -> subprocess.Popen[str]:
+    """A dev server started as ``argv`` (its output piped, as text)."""
+    return subprocess.Popen(
+        argv, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def _banner(process: subprocess.Popen[str], lines: list[str]) -> None:
+    """Read the start-up banner into ``lines``, up to its last line (or the end)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C" in line or not line:
+            return
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -53,34 +71,18 @@ def test_dev_command_serves_prints_and_stops_cleanly(tmp_path: pathlib.Path) -> 
     (tmp_path / "main.py").write_text(MAIN, encoding="utf-8")
     (tmp_path / ".env").write_text("GREETING=hi\n", encoding="utf-8")
     port = _free_port()
-    process = subprocess.Popen(
+    process = _dev_process(
         [
-            sys.executable,
-            "-m",
-            "render_sdk.cli",
-            "dev",
-            "--port",
-            str(port),
-            "--db",
-            str(tmp_path / "dev.sqlite3"),
-            "--",
-            f"{sys.executable} main.py",  # one quoted argument: shell-split
+            *(sys.executable, "-m", "render_sdk.cli", "dev", "--port", str(port)),
+            *("--db", str(tmp_path / "dev.sqlite3")),
+            *("--", f"{sys.executable} main.py"),  # one quoted argument: shell-split
         ],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        tmp_path,
     )
+    lines: list[str] = []
     try:
         assert process.stdout is not None
-        lines = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Press Ctrl-C" in line or not line:
-                break
+        _banner(process, lines)
         banner = "".join(lines)
         assert f"listening on http://127.0.0.1:{port}" in banner
         slug = re.search(r"\n  (\S+/hello)  \(tsk-", banner)
@@ -199,25 +201,16 @@ def test_the_server_freezes_its_startup_heap_before_it_serves(tmp_path: pathlib.
         "from render_devserver.cli import main\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
-    process = subprocess.Popen(
+    process = _dev_process(
         [
             *(sys.executable, "-c", watch, "--port", str(_free_port()), "--db", ":memory:"),
             *("--", sys.executable, "main.py"),
         ],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        tmp_path,
     )
+    lines: list[str] = []
     try:
-        assert process.stdout is not None
-        lines = []
-        for _ in range(100):
-            line = process.stdout.readline()
-            lines.append(line)
-            if "Press Ctrl-C" in line or not line:
-                break
+        _banner(process, lines)
     finally:
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
