@@ -105,25 +105,33 @@ def _pump_stream(
     events: queue.Queue[Any],
 ) -> None:
     """Post each chunk of an open stream, then its end, until it ends or is cancelled."""
-    error: RenderError | None = None
     try:
-        for chunk in chunks:
+        while isinstance(item := _next_chunk(chunks), bytes):
             if slot.cancelled:
                 return
-            events.put(("data", stream_id, chunk))
-    except RenderError as exc:
-        error = exc
-    except Exception as exc:
-        error = _unexpected(exc)
+            events.put(("data", stream_id, item))
     finally:
-        stream.close()
-        _close_iterator(chunks)
+        _release(stream, chunks)
     if not slot.cancelled:
-        events.put(("closed", stream_id, error))
+        events.put(("closed", stream_id, item))
 
 
-def _close_iterator(chunks: Iterator[bytes]) -> None:
-    close = getattr(chunks, "close", None)  # a generator's: runs its cleanup now
+def _next_chunk(chunks: Iterator[bytes]) -> bytes | RenderError | None:
+    """The stream's next chunk; at its end None, or the error that ended it."""
+    try:
+        return next(chunks)
+    except StopIteration:
+        return None
+    except RenderError as exc:
+        return exc
+    except Exception as exc:  # a third-party transport broke its contract
+        return _unexpected(exc)
+
+
+def _release(stream: SyncStream, chunks: Iterator[bytes]) -> None:
+    """Close the stream, and its iterator: a generator's cleanup runs now."""
+    stream.close()
+    close = getattr(chunks, "close", None)
     if callable(close):
         with contextlib.suppress(Exception):
             close()
@@ -141,27 +149,18 @@ class _Inline:
 
     def read(self, waiter: RunWaiter, clock: Callable[[], float]) -> bool:
         """Block for the next chunk and report it; False once the stream has ended."""
-        error: RenderError | None = None
-        try:
-            chunk = next(self.chunks)
-        except StopIteration:
-            pass
-        except RenderError as exc:
-            error = exc
-        except Exception as exc:
-            error = _unexpected(exc)
-        else:
-            waiter.stream_data(self.stream_id, chunk, clock())
+        item = _next_chunk(self.chunks)
+        if isinstance(item, bytes):
+            waiter.stream_data(self.stream_id, item, clock())
             return True
         self.close()
-        if error is not None:
-            logger.debug("event stream %d failed: %s", self.stream_id, error)
-        waiter.stream_closed(self.stream_id, clock(), error)
+        if item is not None:
+            logger.debug("event stream %d failed: %s", self.stream_id, item)
+        waiter.stream_closed(self.stream_id, clock(), item)
         return False
 
     def close(self) -> None:
-        self.stream.close()
-        _close_iterator(self.chunks)
+        _release(self.stream, self.chunks)
 
     def hand_over(self, slots: dict[int, _Slot], events: queue.Queue[Any]) -> None:
         """Go on reading in a thread of its own (the caller must now wait on more)."""
