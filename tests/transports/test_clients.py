@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import builtins
 import logging
+import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -352,3 +354,37 @@ def test_a_sync_wait_for_one_run_reads_its_stream_in_the_caller_s_thread(
         started = fake.start_run("my-workflow/square", [5])  # not started by this client
         assert client.workflows.wait_for_run(started).results == [25]
         assert len(readers) == 2  # confirmed by GET about a second in: a timer, so a thread
+
+
+def test_a_stream_read_inline_moves_to_a_thread_when_the_wait_grows(
+    fake: FakeRender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs added while the one stream is read in the caller's thread regroup it (a
+    timer): the stream is handed to a reader thread, and every run still resolves."""
+    from render_sdk import Render
+    from render_sdk.client import waiting
+
+    handed: list[str] = []  # threads given a stream already open (not by _read_stream)
+    pump = waiting._pump_stream
+
+    def recording(*args: Any) -> None:
+        if sys._getframe(1).f_code.co_name != "_read_stream":
+            handed.append(threading.current_thread().name)
+        pump(*args)
+
+    monkeypatch.setattr(waiting, "_pump_stream", recording)
+    with Render(base_url=fake.url, env={}) as client:
+        quick = client.workflows.start_task("my-workflow/square", [2]).id
+        slow = client.workflows.start_task("my-workflow/slow", []).id
+        waiter = client._waiter()
+        waiter.add([quick, slow], time.monotonic())
+        results = waiting.wait_sync(waiter, client._transport)
+        first = next(results)
+        assert handed == []  # read in this thread so far
+        later = client.workflows.start_task("my-workflow/square", [3]).id
+        waiter.add([later], time.monotonic())
+        rest = list(results)
+    assert first.run_id == quick
+    assert sorted(r.run_id for r in rest) == sorted([slow, later])
+    assert handed
+    assert handed[0].startswith("render-sdk-stream-")
