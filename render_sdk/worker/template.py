@@ -40,11 +40,13 @@ import atexit
 import contextlib
 import gc
 import io
+import math
 import os
 import select
 import signal
 import socket
 import sys
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +62,9 @@ _MAX_FDS = 2
 # for every message.
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _BUFFER = protocol.MAX_MESSAGE_BYTES
+SPARE_QUIET_SECONDS = 0.02
+"""How long after an attempt started the template waits to fork the next spare
+while children run (with none running, it forks at once)."""
 
 
 def fork_unsafe_reason() -> str | None:
@@ -206,11 +211,15 @@ class _Template:
     session and waits for its attempt's request on a socket whose other end is the
     dev server's (sent with ``spare``), so an attempt pays one message to the child,
     not a fork nor a hop through this loop; ``taken`` then says which request it
-    got. The next spare is forked as soon as there is none: while the attempt that
-    took the last one runs, which on a small machine competes with it for a core,
-    but keeps the fork and the child's own start (a millisecond or two each) off the
-    next attempt's path. Without a spare (it could not be forked, died, or the dev
-    server has not read it yet), a request forks on the spot.
+    got. The next spare is forked once no attempt has started for
+    :data:`SPARE_QUIET_SECONDS`, or at once when no child runs: forked while the
+    attempt that took the last one runs, it would compete with that attempt (and
+    with the client waiting for it) for a core, on the path of the run it was meant
+    to speed up. A trivial attempt is over before the wait is, so the next one
+    still finds its spare; in a burst (a fan-out of subtasks) the template forks on
+    the spot, which costs the same there. Without a spare (it could not be forked,
+    died, the burst has not settled, or the dev server has not read it yet), a
+    request forks on the spot.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -221,15 +230,19 @@ class _Template:
         self.poller.register(sock.fileno(), select.POLLIN)
         self.retiring = False
         self.spares = 0  # spares forked so far (each one's id)
+        self.last_start = 0.0  # time.monotonic() when an attempt last started
 
     def run(self) -> bool:
         """Serve until retired or abandoned (then exit); True in a child."""
         while True:
             if self.retiring and not self.children:
                 _leave(0)
-            if self.spare is None and not self.retiring and self._fork_spare():
-                return True
-            for fd, _ in self.poller.poll():
+            wait = self._spare_due_in()
+            if wait == 0:
+                if self._fork_spare():
+                    return True
+                wait = None  # forked, or it cannot be: the next event decides
+            for fd, _ in self.poller.poll(wait):
                 if self.spare is not None and fd == self.spare.pidfd:
                     # Taken, or dead unused? A "taken" is sent the moment its request
                     # is: read what has come before deciding.
@@ -245,6 +258,15 @@ class _Template:
                     # Through _drain: an earlier event of this poll may have read
                     # the message already, and a read now would block.
                     return True
+
+    def _spare_due_in(self) -> int | None:
+        """Milliseconds until the next spare is due (0: now); None if none is."""
+        if self.spare is not None or self.retiring:
+            return None
+        if not self.children:
+            return 0
+        due = self.last_start + SPARE_QUIET_SECONDS - time.monotonic()
+        return 0 if due <= 0 else max(1, math.ceil(due * 1000))
 
     def _drain(self) -> bool:
         """Serve every message already waiting (no blocking); True in a child."""
@@ -301,9 +323,11 @@ class _Template:
             return  # not ours (any more): a spare that died is reported as gone
         self.spare = None
         self.children[spare.pidfd] = _Child(message.id, spare.pid, spare.pidfd)
+        self.last_start = time.monotonic()
 
     def _adopt(self, child: _Child) -> None:
         self.children[child.pidfd] = child
+        self.last_start = time.monotonic()
         self.poller.register(child.pidfd, select.POLLIN)
         with contextlib.suppress(OSError):  # a vanished server is noticed by the loop
             _send(self.sock, protocol.build_forked(child.id, child.pid), [child.pidfd])

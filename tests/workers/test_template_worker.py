@@ -230,6 +230,39 @@ def test_a_spare_takes_its_request_from_the_server_directly(
     os.close(after_pidfd)
 
 
+def test_while_an_attempt_runs_the_next_spare_comes_once_no_attempt_has_started_for_a_while(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    # The template holds the next spare back while an attempt it just started runs
+    # (the fork would compete with that attempt for a core), but not for longer
+    # than its quiet spell: a long attempt does not leave the next one without one.
+    _, channel = template
+    ready, _ = channel.receive()
+    assert isinstance(ready, protocol.Ready)
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("hang", [])
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        first, pidfd = channel.fork_via_spare(1, env, [out_w, err_w])
+        for fd in (out_w, err_w, out_r, err_r):
+            os.close(fd)
+        deadline = time.monotonic() + 10
+        while not any(r.path.endswith("/input") for r in attempt.requests):
+            assert time.monotonic() < deadline, "the attempt did not start"
+            time.sleep(0.01)
+        assert _alive(first.pid)
+        after, after_channel, after_pidfd = channel.spare(timeout=10)
+        assert after.id > first.id
+        assert _alive(first.pid)  # forked while the first attempt still runs
+        os.kill(first.pid, signal.SIGKILL)
+        exited, _ = channel.receive()
+        assert exited == protocol.Exited(1, first.pid, -signal.SIGKILL)
+        os.close(pidfd)
+        after_channel.close()
+        os.close(after_pidfd)
+
+
 def test_a_fork_request_the_child_cannot_read_ends_it_with_the_reason_on_stderr(
     template: tuple[subprocess.Popen[str], Channel],
 ) -> None:
