@@ -273,6 +273,9 @@ class Store:
         self._db.executescript(_SCHEMA)
         self._schedule: Callable[[Callable[[], None]], object] | None = None
         self._runs: OrderedDict[str, Run] = OrderedDict()
+        # Runs put in this turn of the loop and not written yet (batched writes only),
+        # in the order they were first put: see put_run.
+        self._unwritten: dict[str, Run] = {}
         # The active tasks by name, read once per registration: every run looks its
         # task up, and only replace_tasks changes them.
         self._active_tasks: dict[str, TaskRecord] | None = None
@@ -313,8 +316,21 @@ class Store:
 
     def commit(self) -> None:
         """Commit the writes that are waiting for the end of the loop's turn, if any."""
+        self._flush()
         if self._db.in_transaction:
             self._db.execute("COMMIT")
+
+    def _flush(self) -> None:
+        """Write the runs put since the last write (into the open transaction)."""
+        while self._unwritten:
+            unwritten, self._unwritten = self._unwritten, {}
+            for run in unwritten.values():
+                self._write_run(run, json.dumps(run_to_document(run), separators=(",", ":")))
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """A query of the runs or attempts tables: what put_run holds back is written first."""
+        self._flush()
+        return self._db.execute(sql, parameters)
 
     def _writing(self) -> None:
         if self._schedule is not None and not self._db.in_transaction:
@@ -377,12 +393,19 @@ class Store:
     # -- runs -------------------------------------------------------------------
 
     def put_run(self, run: Run) -> None:
-        doc = json.dumps(run_to_document(run), separators=(",", ":"))
+        """Store ``run`` (its latest state: runs are immutable, each put replaces it).
+
+        With batched writes, the row is written when the turn's transaction is
+        committed, or before any query of the runs: a run put twice in one turn (a new
+        run that starts at once) is encoded and written once, after the request that
+        created it has been answered.
+        """
         self._remember(run)
         self._writing()
-        if self._db.in_transaction:  # batched: committed at the end of the loop's turn
-            self._write_run(run, doc)
+        if self._db.in_transaction:  # batched: written and committed at the turn's end
+            self._unwritten[run.id] = run
             return
+        doc = json.dumps(run_to_document(run), separators=(",", ":"))
         with self._db:  # the run and its attempts in one transaction
             self._db.execute("BEGIN")
             self._write_run(run, doc)
@@ -429,15 +452,15 @@ class Store:
 
     def set_rerun_of(self, run_id: str, origin_id: str) -> None:
         """Record that ``run_id`` was started as a re-run of ``origin_id`` (dev-only)."""
-        self._db.execute("UPDATE runs SET rerun_of = ? WHERE id = ?", (origin_id, run_id))
+        self._read("UPDATE runs SET rerun_of = ? WHERE id = ?", (origin_id, run_id))
 
     def rerun_of(self, run_id: str) -> str | None:
-        row = self._db.execute("SELECT rerun_of FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._read("SELECT rerun_of FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else row["rerun_of"]
 
     def reruns(self, run_id: str, limit: int = 100) -> list[str]:
         """The runs started as re-runs of ``run_id``, oldest first."""
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT id FROM runs WHERE rerun_of = ? ORDER BY seq LIMIT ?", (run_id, limit)
         )
         return [row["id"] for row in rows]
@@ -448,11 +471,11 @@ class Store:
         Each run comes with the run it re-runs (or None). Raises KeyError for an
         unknown id. At most ``limit`` runs; ``truncated`` says there were more.
         """
-        row = self._db.execute("SELECT root_id FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._read("SELECT root_id FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             raise KeyError(run_id)
         root_id = str(row["root_id"])
-        rows = self._db.execute(
+        rows = self._read(
             "SELECT doc, rerun_of FROM runs WHERE root_id = ? ORDER BY seq LIMIT ?",
             (root_id, limit + 1),
         ).fetchall()
@@ -460,7 +483,7 @@ class Store:
         return root_id, runs, len(rows) > limit
 
     def count_by_status(self) -> dict[str, int]:
-        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
+        rows = self._read("SELECT status, COUNT(*) AS n FROM runs GROUP BY status")
         return {row["status"]: int(row["n"]) for row in rows}
 
     def attempt_durations(self) -> list[tuple[str, int, float, float]]:
@@ -470,7 +493,7 @@ class Store:
         from the ``(task_id, duration_ms)`` index at its rank: a few index lookups per
         task, however many attempts there are.
         """
-        counts = self._db.execute(
+        counts = self._read(
             "SELECT task_id, COUNT(*) AS n FROM attempts WHERE duration_ms IS NOT NULL"
             " GROUP BY task_id ORDER BY task_id"
         ).fetchall()
@@ -480,7 +503,7 @@ class Store:
             ranks = [max(1, math.ceil(share * total)) for share in (0.50, 0.95)]
             p50, p95 = (
                 float(
-                    self._db.execute(
+                    self._read(
                         "SELECT duration_ms FROM attempts WHERE task_id = ? AND"
                         " duration_ms IS NOT NULL ORDER BY duration_ms LIMIT 1 OFFSET ?",
                         (row["task_id"], rank - 1),
@@ -498,7 +521,7 @@ class Store:
             with contextlib.suppress(KeyError):
                 self._runs.move_to_end(run_id)
             return cached
-        row = self._db.execute("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
+        row = self._read("SELECT doc FROM runs WHERE id = ?", (run_id,)).fetchone()
         if row is None:
             return None
         run = run_from_document(json.loads(row["doc"]))
@@ -513,15 +536,13 @@ class Store:
             runs.popitem(last=False)
 
     def run_by_idempotency_key(self, key: str) -> Run | None:
-        row = self._db.execute("SELECT doc FROM runs WHERE idempotency_key = ?", (key,)).fetchone()
+        row = self._read("SELECT doc FROM runs WHERE idempotency_key = ?", (key,)).fetchone()
         return None if row is None else run_from_document(json.loads(row["doc"]))
 
     def runs_with_status(self, statuses: Iterable[TaskRunStatus]) -> list[Run]:
         values = [status.value for status in statuses]
         marks = ",".join("?" * len(values))
-        rows = self._db.execute(
-            f"SELECT doc FROM runs WHERE status IN ({marks}) ORDER BY seq", values
-        )
+        rows = self._read(f"SELECT doc FROM runs WHERE status IN ({marks}) ORDER BY seq", values)
         return [run_from_document(json.loads(row["doc"])) for row in rows]
 
     def descendants(self, run_id: str) -> list[Run]:
@@ -530,7 +551,7 @@ class Store:
         frontier = [run_id]
         while frontier:
             marks = ",".join("?" * len(frontier))
-            rows = self._db.execute(
+            rows = self._read(
                 f"SELECT doc FROM runs WHERE parent_id IN ({marks}) ORDER BY seq", frontier
             ).fetchall()
             children = [run_from_document(json.loads(row["doc"])) for row in rows]
@@ -560,7 +581,7 @@ class Store:
         clauses: list[str] = []
         params: list[Any] = []
         if cursor is not None:
-            row = self._db.execute("SELECT seq FROM runs WHERE id = ?", (cursor,)).fetchone()
+            row = self._read("SELECT seq FROM runs WHERE id = ?", (cursor,)).fetchone()
             if row is None:
                 return None
             clauses.append("seq < ?")
@@ -588,7 +609,7 @@ class Store:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         # The page's seqs first (from the indexes alone when a filter needs a sort),
         # then only those documents.
-        rows = self._db.execute(
+        rows = self._read(
             f"SELECT doc FROM runs WHERE seq IN (SELECT seq FROM runs{where}"
             " ORDER BY seq DESC LIMIT ?) ORDER BY seq DESC",
             [*params, limit],

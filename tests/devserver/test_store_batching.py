@@ -13,7 +13,10 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
+import attrs
+
 from render_core.lifecycle import Run, new_run
+from render_core.models import TaskRunStatus
 from render_devserver.ids import new_id
 from render_devserver.store import Store
 
@@ -81,4 +84,40 @@ def test_recent_runs_are_served_from_memory_and_stay_current(tmp_path: Path) -> 
     reopened = Store(str(path))  # a fresh store reads it back from disk
     assert reopened.get_run("trn-2") == second
     store.close()
+    reopened.close()
+
+
+def test_a_run_put_twice_in_a_turn_is_written_once_and_every_query_sees_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "dev.sqlite3"
+    store = Store(str(path))
+    scheduled: list[Callable[[], None]] = []
+    store.defer_commits(scheduled.append)
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    pending = _run("trn-1")
+    store.put_run(pending)
+    started = attrs.evolve(pending, status=TaskRunStatus.RUNNING)
+    store.put_run(started)
+    assert not [s for s in statements if "INSERT INTO runs" in s]  # held back so far
+    # A query of the runs in the same turn writes what is held back first.
+    assert store.count_by_status() == {"running": 1}
+    assert len([s for s in statements if "INSERT INTO runs" in s]) == 1  # the last state
+    child = new_run(
+        run_id="trn-2", task_id="tsk-a", task_name="a", input_data=[2], now=T0, parent=started
+    )
+    store.put_run(child)
+    assert [run.id for run in store.descendants("trn-1")] == ["trn-2"]
+    store.put_run(attrs.evolve(child, status=TaskRunStatus.RUNNING))
+    store.set_rerun_of("trn-2", "trn-1")
+    assert store.rerun_of("trn-2") == "trn-1"
+    assert len(scheduled) == 1
+    scheduled.pop()()  # the turn's commit writes the rest
+    with closing(sqlite3.connect(path)) as other:
+        rows = other.execute("SELECT id, status FROM runs ORDER BY seq").fetchall()
+    assert rows == [("trn-1", "running"), ("trn-2", "running")]
+    store.close()
+    reopened = Store(str(path))
+    assert reopened.get_run("trn-2") == attrs.evolve(child, status=TaskRunStatus.RUNNING)
     reopened.close()
