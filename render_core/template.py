@@ -30,8 +30,10 @@ type                direction  meaning
 ``fork_failed``     T -> S     no child (``reason``); the attempt starts cold
 ``exited``          T -> S     the child's ``returncode`` (negative: the signal)
 ``spare``           T -> S     a child forked ahead, waiting for its request: its
-                               ``pid``; fds: its pidfd and its end of a socket pair
+                               ``pid``; fds: its pidfd, its end of a socket pair
                                (the server sends it a ``fork`` message directly)
+                               and, optionally, an eventfd the server bumps just
+                               before (see below)
 ``spare_gone``      T -> S     that spare exited with no ``taken`` read for it
                                (its ``returncode``): unused, or its attempt ended
                                before the template read ``taken``
@@ -43,7 +45,10 @@ type                direction  meaning
 A spare saves the attempt two hops: the dev server writes the fork request straight
 to the waiting child, and knows its pid and pidfd already, so the template is woken
 for neither the request nor a ``forked`` answer; it learns of the hand-over from
-``taken``, sent just after.
+``taken``, sent just after. The eventfd is for the wake-up: woken by the socket, a
+spare would be started on the server's own core (the kernel expects the writer to
+wait for the reader), ahead of the server's answer to whoever started the run;
+woken by the counter, it can start on an idle core.
 
 Every ``fork`` carries an ``id`` that the answers repeat. End-of-file on the
 channel means the other side is gone: a template kills the children it still has

@@ -70,7 +70,7 @@ def exit_description(code: int | None) -> str:
 # (or is not a template at all) and is replaced.
 FORK_TIMEOUT_SECONDS = 5.0
 _FD_SIZE = array.array("i").itemsize
-_MAX_FDS = 2  # a template passes a child's pidfd, and a spare's socket with its pidfd
+_MAX_FDS = 3  # a child's pidfd; a spare's pidfd, socket and wake-up counter
 # A plain int: socket's flags are enum members, and their arithmetic runs in Python
 # for every message.
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
@@ -93,19 +93,24 @@ class TemplateLost(Exception):
 class _HeldSpare:
     """A child the template forked ahead, waiting on ``channel`` for its request."""
 
-    __slots__ = ("channel", "id", "pid", "pidfd")
+    __slots__ = ("channel", "id", "pid", "pidfd", "wake")
 
-    def __init__(self, spare_id: int, pid: int, pidfd: int, channel: socket.socket) -> None:
+    def __init__(
+        self, spare_id: int, pid: int, pidfd: int, channel: socket.socket, wake: int | None
+    ) -> None:
         self.id = spare_id
         self.pid = pid
         self.pidfd = pidfd
         self.channel = channel
+        self.wake = wake
 
     def close(self) -> None:
         """Let it go: it reads end-of-file and exits (the template reaps it)."""
         self.channel.close()
-        with contextlib.suppress(OSError):
-            os.close(self.pidfd)
+        for fd in (self.pidfd, self.wake):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
 
 class PendingFork:
@@ -369,11 +374,19 @@ class Template:
             return False
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", stdio).tobytes())]
         try:
+            if spare.wake is not None:
+                # Woken through its event counter first: a wake-up that lets the
+                # kernel start the spare on an idle core, where the socket's own
+                # (a "sync" one) would run it on this one, before this request is
+                # answered. The request is in its socket before it looks.
+                os.eventfd_write(spare.wake, 1)
             spare.channel.sendmsg([data], ancillary)
         except OSError:  # it died meanwhile (or cannot take it now): fork instead
             spare.close()
             return False
         spare.channel.close()  # it has its request; nothing else goes to it
+        if spare.wake is not None:
+            os.close(spare.wake)
         child = ForkedProcess(spare.pid, spare.pidfd)
         self._children[pending.id] = child
         self._handed[spare.id] = pending.id
@@ -494,9 +507,15 @@ class Template:
                 self._handed = {k: v for k, v in self._handed.items() if v != message.id}
 
     def _spare_offered(self, message: protocol.Spare, fds: list[int]) -> None:
-        if len(fds) != 2:
+        if len(fds) not in (2, 3):
             _close_all(fds)
-            raise protocol.TemplateProtocolError("spare: a pidfd and a socket must come with it")
+            raise protocol.TemplateProtocolError(
+                "spare: a pidfd and a socket (and its wake-up counter) must come with it"
+            )
+        wake = fds.pop() if len(fds) == 3 else None
+        if wake is not None and not _is_eventfd(wake):
+            _close_all([*fds, wake])
+            raise protocol.TemplateProtocolError("spare: its wake-up counter is not an eventfd")
         pid = _pid_of_pidfd(fds[0])
         if pid is None or pid not in (message.pid, -1):
             _close_all(fds)
@@ -504,14 +523,14 @@ class Template:
         try:
             channel = socket.socket(fileno=fds[1])
         except OSError:
-            _close_all(fds)
+            _close_all(fds if wake is None else [*fds, wake])
             raise protocol.TemplateProtocolError("spare: no socket came with it") from None
         if channel.family != socket.AF_UNIX or channel.type != socket.SOCK_SEQPACKET:
             channel.close()
-            os.close(fds[0])
+            _close_all([fds[0]] if wake is None else [fds[0], wake])
             raise protocol.TemplateProtocolError("spare: its socket is not a Unix packet socket")
         channel.setblocking(False)
-        spare = _HeldSpare(message.id, message.pid, fds[0], channel)
+        spare = _HeldSpare(message.id, message.pid, fds[0], channel, wake)
         if pid == -1 or not self.alive:
             spare.close()  # reaped already (its spare_gone follows), or not wanted
             return
@@ -557,6 +576,14 @@ class Template:
             child._watch_pidfd(self._loop)
         if self._on_lost is not None:
             self._on_lost(self, reason)
+
+
+def _is_eventfd(fd: int) -> bool:
+    """Whether ``fd`` is an eventfd (what /proc says it links to)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
 
 
 def _readable_now(sock: socket.socket) -> bool:

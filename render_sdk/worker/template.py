@@ -338,14 +338,21 @@ class _Template:
             return False  # each request is then refused with the reason
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
-            pid = os.fork()
+            wake = os.eventfd(0, os.EFD_CLOEXEC)
         except OSError:
             ours.close()
             theirs.close()
             return False
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            os.close(wake)
+            return False
         if pid == 0:
             ours.close()
-            return self._wait_as_spare(theirs)
+            return self._wait_as_spare(theirs, wake)
         theirs.close()
         try:
             pidfd = os.pidfd_open(pid)
@@ -353,12 +360,13 @@ class _Template:
             _kill(pid)
             os.waitpid(pid, 0)
             ours.close()
+            os.close(wake)
             return False
         self.spares += 1
         try:
             # The dev server holds the only other end from now on: the spare reads
             # its request from the server, or end-of-file when the server lets it go.
-            _send(self.sock, protocol.build_spare(self.spares, pid), [pidfd, ours.fileno()])
+            _send(self.sock, protocol.build_spare(self.spares, pid), [pidfd, ours.fileno(), wake])
         except OSError:
             _kill(pid)
             os.waitpid(pid, 0)
@@ -366,17 +374,28 @@ class _Template:
             return False
         finally:
             ours.close()
+            os.close(wake)
         self.spare = _Spare(self.spares, pid, pidfd)
         self.poller.register(pidfd, select.POLLIN)
         return False
 
-    def _wait_as_spare(self, channel: socket.socket) -> bool:
-        """In a spare: start a session, wait for the request, become its attempt."""
+    def _wait_as_spare(self, channel: socket.socket, wake: int) -> bool:
+        """In a spare: start a session, wait for the request, become its attempt.
+
+        The dev server bumps ``wake`` (an eventfd) just before it writes the request:
+        woken by it, the spare may start on an idle core (a wake-up by the socket
+        would put it on the server's). End-of-file on ``channel`` (let go) ends it.
+        """
         try:
             os.setsid()
             self._forget_template_descriptors()
             _rehearsal.touch()  # the pages its attempt will write, copied before it comes
-            data, fds = _receive(channel)
+            waiting = select.poll()
+            waiting.register(wake, select.POLLIN)
+            waiting.register(channel.fileno(), select.POLLIN)
+            waiting.poll()
+            os.close(wake)
+            data, fds = _receive(channel)  # the request follows its wake-up at once
             channel.close()
             if not data:
                 os._exit(0)  # the template let this spare go

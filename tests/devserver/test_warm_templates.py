@@ -662,6 +662,67 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
     asyncio.run(scenario())
 
 
+def test_a_spare_is_woken_through_its_counter_before_its_request_and_a_bad_counter_is_refused() -> (
+    None
+):
+    """A spare announced with a wake-up counter (an eventfd) finds it bumped when its
+    request is in its socket; a third descriptor that is no eventfd breaks the control
+    protocol (the template is lost, attempts start cold)."""
+    import array
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import TemplateLost
+
+    async def scenario() -> None:
+        template, peer = await _ready_template()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        wake = os.eventfd(0, os.EFD_NONBLOCK)
+        pid = os.fork()
+        if pid == 0:  # the spare: a real process (the test reads its socket)
+            time.sleep(30)
+            os._exit(0)
+        fds = array.array("i", [os.pidfd_open(pid), ours.fileno(), wake])
+        peer.sendmsg([protocol.build_spare(1, pid)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+        os.close(fds[0])
+        ours.close()
+        while template._spare is None:
+            await asyncio.sleep(0.01)
+        stdio = os.pipe()
+        pending = template.request_fork({"A": "1"}, [], stdio)
+        assert os.eventfd_read(wake) == 1
+        data, received, _, _ = theirs.recvmsg(protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(8))
+        assert isinstance(protocol.parse_server_message(data), protocol.ForkRequest)
+        for _, _, payload in received:
+            for fd in array.array("i", payload):
+                os.close(fd)
+        template.abandon(pending)  # its child (the spare) is killed
+        assert os.waitpid(pid, 0)[1] == signal.SIGKILL
+        theirs.close()
+        os.close(wake)
+
+        bad_ours, bad_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        not_a_counter = os.pipe()
+        fds = array.array("i", [os.pidfd_open(os.getpid()), bad_ours.fileno(), not_a_counter[0]])
+        peer.sendmsg(
+            [protocol.build_spare(2, os.getpid())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+        )
+        os.close(fds[0])
+        bad_ours.close()
+        while template.lost is None:
+            await asyncio.sleep(0.01)
+        assert "eventfd" in template.lost
+        with pytest.raises(TemplateLost):
+            template.request_fork({}, [], stdio)
+        for fd in (*stdio, *not_a_counter):
+            os.close(fd)
+        bad_theirs.close()
+        template.close()
+        peer.close()
+
+    asyncio.run(scenario())
+
+
 def test_the_spare_of_a_template_that_died_is_never_handed_a_request() -> None:
     """A template can die (its end of file already waiting) in the same event-loop turn
     as a request: its spare would run an attempt nobody reports the exit of, so the

@@ -59,14 +59,20 @@ class Channel:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.spares: list[tuple[protocol.Spare, socket.socket, int]] = []
+        self.wakes: dict[int, int] = {}  # spare id -> its wake-up counter (an eventfd)
 
     def receive(self, timeout: float = 30.0) -> tuple[object, list[int]]:
         while True:
             message, fds = self._receive(timeout)
             if not isinstance(message, protocol.Spare):
                 return message, fds
-            pidfd, channel = fds
-            self.spares.append((message, socket.socket(fileno=channel), pidfd))
+            self._keep_spare(message, fds)
+
+    def _keep_spare(self, message: protocol.Spare, fds: list[int]) -> None:
+        pidfd, channel, wake = fds
+        assert os.readlink(f"/proc/self/fd/{wake}") == "anon_inode:[eventfd]"
+        self.wakes[message.id] = wake
+        self.spares.append((message, socket.socket(fileno=channel), pidfd))
 
     def _receive(self, timeout: float) -> tuple[object, list[int]]:
         ready, _, _ = select.select([self.sock], [], [], timeout)
@@ -84,6 +90,9 @@ class Channel:
             channel.close()
             os.close(pidfd)
         self.spares.clear()
+        for wake in self.wakes.values():
+            os.close(wake)
+        self.wakes.clear()
 
     def fork(self, request_id: int, env: dict[str, str], fds: list[int]) -> None:
         data = protocol.build_fork(request_id, env, [])
@@ -98,7 +107,7 @@ class Channel:
             assert ready, "no spare from the template"
             message, fds = self._receive(0)
             assert isinstance(message, protocol.Spare), message
-            self.spares.append((message, socket.socket(fileno=fds[1]), fds[0]))
+            self._keep_spare(message, fds)
         return self.spares.pop()
 
     def fork_via_spare(
@@ -107,6 +116,9 @@ class Channel:
         """What the dev server does with a spare: the request to it, then ``taken``."""
         spare, channel, pidfd = self.spare()
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
+        wake = self.wakes.pop(spare.id)
+        os.eventfd_write(wake, 1)  # the wake-up, then the request
+        os.close(wake)
         channel.sendmsg([protocol.build_fork(request_id, env, [])], ancillary)
         channel.close()
         self.sock.send(protocol.build_taken(spare.id, request_id))
