@@ -25,6 +25,7 @@ import math
 import os
 import re
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -276,6 +277,10 @@ class Store:
         # Runs put in this turn of the loop and not written yet (batched writes only),
         # in the order they were first put: see put_run.
         self._unwritten: dict[str, Run] = {}
+        # Tests (and scripts) may query the store from another thread than the loop's:
+        # holding back and writing out are one step under this lock, so no run put
+        # meanwhile is skipped, and rows keep the order their runs were first put in.
+        self._unwritten_lock = threading.RLock()
         # The active tasks by name, read once per registration: every run looks its
         # task up, and only replace_tasks changes them.
         self._active_tasks: dict[str, TaskRecord] | None = None
@@ -322,10 +327,14 @@ class Store:
 
     def _flush(self) -> None:
         """Write the runs put since the last write (into the open transaction)."""
-        while self._unwritten:
-            unwritten, self._unwritten = self._unwritten, {}
-            for run in unwritten.values():
-                self._write_run(run, json.dumps(run_to_document(run), separators=(",", ":")))
+        if not self._unwritten:
+            return
+        with self._unwritten_lock:
+            while self._unwritten:
+                unwritten, self._unwritten = self._unwritten, {}
+                for run in unwritten.values():
+                    doc = json.dumps(run_to_document(run), separators=(",", ":"))
+                    self._write_run(run, doc)
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         """A query of the runs or attempts tables: what put_run holds back is written first."""
@@ -403,7 +412,8 @@ class Store:
         self._remember(run)
         self._writing()
         if self._db.in_transaction:  # batched: written and committed at the turn's end
-            self._unwritten[run.id] = run
+            with self._unwritten_lock:
+                self._unwritten[run.id] = run
             return
         doc = json.dumps(run_to_document(run), separators=(",", ":"))
         with self._db:  # the run and its attempts in one transaction
