@@ -76,3 +76,27 @@ def test_dev_queries_script_runs(tmp_path: pathlib.Path) -> None:
     assert len(rows) == 22
     for row in rows:
         float(row[2])
+
+
+def test_the_paired_comparison_runs_two_trees_in_turn() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ab_devserver.py"),
+            str(ROOT),
+            str(ROOT),
+            "--rounds",
+            "3",
+            "--burst",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert sum(" requests " in line and " p95 " in line for line in lines) == 2, lines
+    assert sum(" keep-alive " in line for line in lines) == 2, lines
+    assert sum("burst of 3:" in line for line in lines) == 4, lines
