@@ -996,17 +996,17 @@ MISS_NOTES = {
         "modules' byte code. `python -X importtime` on the same machine shows which."
     ),
     "round trip, p": (
-        "Where a trivial forked run's time goes on a 2-CPU machine where a spawn took 15-19 ms: "
-        "the client about 2 ms with the keep-alive face (which reads the run's event stream in "
-        "its own thread), more with `requests`, whose own work is about 1 ms of CPU a call "
-        "(two calls a run; on Python 3.11 a fifth of it is isinstance checks against runtime "
-        "protocols in requests itself). The dev server about 3 ms (REST, SQLite, the hand-off "
-        "to the spare, the task socket, the event stream). The attempt about 1 ms from its "
-        "request to its report: the spare was forked, and rehearsed the attempt path, before "
-        "the request came. Four processes share two CPUs: the kernel wakes the spare onto the "
-        "dev server's CPU (a Unix socket's wake-up is a 'sync' one), so the POST answer waits "
-        "for it, and p95 also carries the next spare's fork; CPU stolen by the host (see the "
-        "header) lands there first."
+        "Timestamps in the client and the dev server (one run, a phase where a spawn took 18 "
+        "ms) show the run itself over long before the client is: with `requests`, 3.4 ms pass "
+        "between the call and the dev server's POST handler (requests' own work, about 1 ms of "
+        "CPU a call, and a new connection: the previous run's event stream was closed with the "
+        "one in the pool), the handler takes 1.6 ms, and the client's event-stream request "
+        "arrives about 4 ms after it has the POST answer, when the run has ended already; with "
+        "the keep-alive face the handler starts after 1.1 ms. A forked child takes about 1.2 ms "
+        "from its wake-up to its connect. Three or four processes share two CPUs, and each "
+        "hand-over between them is a wake-up: on this virtual machine those cost more, relative "
+        "to a spawn, the slower the host's phase (the spawn floor moved from 13 to 26 ms "
+        "between runs of the same code), and p95 carries them first."
     ),
     "subtask fan-out": (
         "Each of the 100 subtasks costs about 12-13 ms of CPU on the 2-CPU machine, and the "
