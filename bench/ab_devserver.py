@@ -18,54 +18,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pathlib
 import statistics
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 
-from _common import TOKEN
-from sc_devserver import SLUG, free_port
-
-HERE = pathlib.Path(__file__).resolve().parent
-
-
-@contextmanager
-def dev_server(tree: pathlib.Path) -> Iterator[str]:
-    """A dev server running the bench workflow with ``tree``'s packages; its URL."""
-    port = free_port()
-    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
-    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("RENDER_")}
-    env.update(RENDER_API_KEY=TOKEN, PYTHONPATH=str(tree))
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "render_devserver", "--port", str(port), "--db", ":memory:"),
-            *(
-                "--workflow-slug",
-                SLUG,
-                "--",
-                sys.executable,
-                str(HERE / "programs" / "workflow.py"),
-            ),
-        ],
-        cwd=str(HERE / "programs"),
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+from sc_devserver import SLUG, dev_server, wait_registered
 
 
 def main() -> None:
@@ -83,22 +42,17 @@ def main() -> None:
     from render_transports.keepalive_transport import KeepAliveTransport
 
     with ExitStack() as stack:
-        urls = [stack.enter_context(dev_server(tree)) for tree in trees]
+        servers = [
+            stack.enter_context(dev_server(sys.executable, pythonpath=str(tree))) for tree in trees
+        ]
+        urls = [url for _, url in servers]
         faces: list[tuple[Render, Render]] = []
-        for url in urls:
+        for server, url in servers:
             plain = stack.enter_context(Render(base_url=url, env={}))
             keepalive = stack.enter_context(
                 Render(base_url=url, env={}, transport=KeepAliveTransport())
             )
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if len(plain.workflows.list_tasks()) >= 2:
-                        break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
-                time.sleep(0.05)
+            wait_registered(plain, server)
             for warm_up in range(5):
                 plain.workflows.run_task(f"{SLUG}/noop", [warm_up])
                 keepalive.workflows.run_task(f"{SLUG}/noop", [warm_up])

@@ -20,6 +20,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 from _common import TOKEN, arg, emit
 
@@ -49,22 +52,23 @@ def spawn_ms(count: int = 10) -> float:
     return statistics.median(times)
 
 
-def main() -> None:
-    from render_sdk import Render, RenderAsync
-
-    worker = arg("worker-python")
-    no_fork = "--no-fork" in sys.argv
-    rounds = int(arg("rounds", "20"))
-    burst = int(arg("burst", "40"))
-    fan = int(arg("fan", "100"))
+@contextmanager
+def dev_server(
+    worker: str, *flags: str, pythonpath: str | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Our dev server running the bench workflow under ``worker`` (an interpreter), with
+    ``flags``; ``pythonpath`` (inherited by its worker) picks the packages' source tree.
+    Yields the server's process and URL; stops it (by its pid) at the end."""
     port = free_port()
     drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
     env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("RENDER_")}
     env["RENDER_API_KEY"] = TOKEN
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "render_devserver", "--port", str(port), "--db", ":memory:"),
-            *(["--no-fork"] if no_fork else []),
+            *flags,
             *("--workflow-slug", SLUG, "--", worker, str(HERE / "programs" / "workflow.py")),
         ],
         cwd=str(HERE / "programs"),
@@ -73,18 +77,41 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     try:
+        yield server, f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def wait_registered(render: Any, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until the workflow's two tasks are registered (raises if the server exits first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if len(render.workflows.list_tasks()) >= 2:
+                return
+        except Exception:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise
+        time.sleep(0.05)
+
+
+def main() -> None:
+    from render_sdk import Render, RenderAsync
+
+    worker = arg("worker-python")
+    no_fork = "--no-fork" in sys.argv
+    rounds = int(arg("rounds", "20"))
+    burst = int(arg("burst", "40"))
+    fan = int(arg("fan", "100"))
+    with dev_server(worker, *(["--no-fork"] if no_fork else [])) as (server, url):
         render = Render(base_url=url, env={})
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if len(render.workflows.list_tasks()) >= 2:
-                    break
-            except Exception:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.05)
+        wait_registered(render, server)
         from render_transports.keepalive_transport import KeepAliveTransport
 
         keepalive = Render(base_url=url, env={}, transport=KeepAliveTransport())
@@ -134,13 +161,6 @@ def main() -> None:
                 "forked": not no_fork,
             }
         )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 if __name__ == "__main__":

@@ -542,6 +542,35 @@ async def _ready_template() -> tuple[Any, Any]:
     return template, peer
 
 
+def _sleeping_child() -> int:
+    """A real process to play a spare (it sleeps; the test reads its socket)."""
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(30)
+        os._exit(0)
+    return pid
+
+
+def _offer_spare(peer: Any, spare_id: int, pid: int, *extra: int) -> Any:
+    """Announce ``pid`` as spare ``spare_id`` on the template's end ``peer``, with a
+    pidfd of it, one end of a new socket pair and the ``extra`` descriptors (which stay
+    open here); returns the other end, the spare's."""
+    import array
+    import socket
+
+    from render_core import template as protocol
+
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pidfd = os.pidfd_open(pid)
+    fds = array.array("i", [pidfd, ours.fileno(), *extra])
+    peer.sendmsg(
+        [protocol.build_spare(spare_id, pid)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+    )
+    os.close(pidfd)
+    ours.close()
+    return theirs
+
+
 def test_a_child_reaped_before_its_forked_message_is_read_is_still_adopted() -> None:
     """In a fan-out a trivial child can end, and be reaped by the template, before the
     server reads the message that announces it: its pidfd then names no pid (-1)."""
@@ -605,20 +634,8 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
         return data, fds
 
     def announce(peer: socket.socket, spare_id: int) -> tuple[int, socket.socket]:
-        """A real process as the spare (it sleeps; the test reads its socket)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        pid = os.fork()
-        if pid == 0:
-            time.sleep(30)
-            os._exit(0)
-        pidfd = os.pidfd_open(pid)
-        peer.sendmsg(
-            [protocol.build_spare(spare_id, pid)],
-            [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [pidfd, ours.fileno()]))],
-        )
-        os.close(pidfd)
-        ours.close()
-        return pid, theirs
+        pid = _sleeping_child()
+        return pid, _offer_spare(peer, spare_id, pid)
 
     async def scenario() -> None:
         template, peer = await _ready_template()
@@ -676,16 +693,9 @@ def test_a_spare_is_woken_through_its_counter_before_its_request_and_a_bad_count
 
     async def scenario() -> None:
         template, peer = await _ready_template()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         wake = os.eventfd(0, os.EFD_NONBLOCK)
-        pid = os.fork()
-        if pid == 0:  # the spare: a real process (the test reads its socket)
-            time.sleep(30)
-            os._exit(0)
-        fds = array.array("i", [os.pidfd_open(pid), ours.fileno(), wake])
-        peer.sendmsg([protocol.build_spare(1, pid)], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
-        os.close(fds[0])
-        ours.close()
+        pid = _sleeping_child()
+        theirs = _offer_spare(peer, 1, pid, wake)
         while template._spare is None:
             await asyncio.sleep(0.01)
         stdio = os.pipe()
@@ -701,14 +711,8 @@ def test_a_spare_is_woken_through_its_counter_before_its_request_and_a_bad_count
         theirs.close()
         os.close(wake)
 
-        bad_ours, bad_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         not_a_counter = os.pipe()
-        fds = array.array("i", [os.pidfd_open(os.getpid()), bad_ours.fileno(), not_a_counter[0]])
-        peer.sendmsg(
-            [protocol.build_spare(2, os.getpid())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
-        )
-        os.close(fds[0])
-        bad_ours.close()
+        bad_theirs = _offer_spare(peer, 2, os.getpid(), not_a_counter[0])
         while template.lost is None:
             await asyncio.sleep(0.01)
         assert "eventfd" in template.lost
@@ -727,21 +731,13 @@ def test_the_spare_of_a_template_that_died_is_never_handed_a_request() -> None:
     """A template can die (its end of file already waiting) in the same event-loop turn
     as a request: its spare would run an attempt nobody reports the exit of, so the
     request is refused (the attempt starts cold) and the spare is let go."""
-    import array
-    import socket
 
     from render_core import template as protocol
     from render_devserver.templates import TemplateLost
 
     async def scenario() -> None:
         template, peer = await _ready_template()
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        fds = array.array("i", [os.pidfd_open(os.getpid()), ours.fileno()])
-        peer.sendmsg(
-            [protocol.build_spare(1, os.getpid())], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
-        )
-        os.close(fds[0])
-        ours.close()
+        theirs = _offer_spare(peer, 1, os.getpid())
         while template._spare is None:
             await asyncio.sleep(0.01)
         peer.close()  # the template dies; no loop turn runs before the request
