@@ -6,6 +6,11 @@ these tables pin each rule on its own.
 
 from __future__ import annotations
 
+import os
+import pathlib
+import shutil
+import tempfile
+
 import pytest
 
 from render_devserver.security import (
@@ -269,3 +274,22 @@ def test_the_host_is_checked_before_anything_else() -> None:
     long = check(host="a" * 5000)
     assert long is not None
     assert len(long[1]) < 400
+
+
+def test_attempt_sockets_go_to_a_private_runtime_directory() -> None:
+    from render_devserver.scheduler import socket_parent
+
+    # Short, as runtime directories are (a long one is not used: socket paths are short).
+    runtime = pathlib.Path(tempfile.mkdtemp(dir="/tmp" if os.path.isdir("/tmp") else None))
+    assert socket_parent({"XDG_RUNTIME_DIR": str(runtime)}) == str(runtime)
+    runtime.chmod(0o770)  # others could reach it: not used
+    assert socket_parent({"XDG_RUNTIME_DIR": str(runtime)}) != str(runtime)
+    assert socket_parent({"XDG_RUNTIME_DIR": "relative/run"}) in ("/dev/shm", "/tmp", None)
+    fallback = socket_parent({})
+    assert fallback in ("/dev/shm", "/tmp", None)
+    if fallback is not None:
+        assert os.access(fallback, os.W_OK | os.X_OK)
+    long = runtime / ("x" * 60)
+    long.mkdir(mode=0o700)
+    assert socket_parent({"XDG_RUNTIME_DIR": str(long)}) != str(long)
+    shutil.rmtree(runtime)
