@@ -18,13 +18,14 @@ no ``/v1/`` shape changes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import datetime as _dt
 import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web, web_protocol
 
@@ -94,10 +95,43 @@ class _BadRequest(Exception):
 
 
 class _Subscriber:
+    """One event stream's share of the hub: the events it has yet to write, and the
+    future its handler waits on while there are none (set by the hub, or by the ping
+    timer), so that an event is written on the loop's next turn."""
+
     def __init__(self, run_ids: frozenset[str]) -> None:
         self.run_ids = run_ids
-        self.queue: asyncio.Queue[tuple[int, str] | None] = asyncio.Queue(SUBSCRIBER_BACKLOG)
+        self.items: collections.deque[tuple[int, str, str] | None] = collections.deque()
+        self.waiter: asyncio.Future[None] | None = None
         self.overflowed = False
+
+    def put(self, item: tuple[int, str, str] | None) -> bool:
+        """Queue ``item`` (None: the stream ends); False if the subscriber is too far behind."""
+        if len(self.items) >= SUBSCRIBER_BACKLOG and item is not None:
+            return False
+        self.items.append(item)
+        self.wake()
+        return True
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self, timeout: float) -> tuple[int, str, str] | Literal[False] | None:
+        """The next item, or False if none came within ``timeout`` seconds (time to ping)."""
+        if not self.items:
+            loop = asyncio.get_running_loop()
+            self.waiter = loop.create_future()
+            timer = loop.call_later(timeout, self.wake)
+            try:
+                await self.waiter
+            finally:
+                timer.cancel()
+                self.waiter = None
+            if not self.items:
+                return False
+        return self.items.popleft()
 
 
 class EventHub:
@@ -118,17 +152,15 @@ class EventHub:
         for subscriber in list(self._subscribers):
             if run_id not in subscriber.run_ids:
                 continue
-            try:
-                subscriber.queue.put_nowait((event_id, data))
-            except asyncio.QueueFull:
+            if not subscriber.put((event_id, run_id, data)):
                 # Too slow: drop it rather than wait; it resumes with Last-Event-ID.
                 subscriber.overflowed = True
+                subscriber.wake()
                 self._subscribers.discard(subscriber)
 
     def close_all(self) -> None:
         for subscriber in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                subscriber.queue.put_nowait(None)
+            subscriber.put(None)
         self._subscribers.clear()
 
 
@@ -508,22 +540,34 @@ class _Api:
             # waiting for a run that has already ended wakes once, not three times.
             opening = [f"retry: {RETRY_MS}\n\n".encode()]
             sent = after
-            for event_id, _, data in self.store.latest_events(run_ids, after):
+            replay, ended = self.store.event_replay(run_ids, after)
+            for event_id, _, data in replay:
                 opening.append(_frame(event_id, data))
                 sent = max(sent, event_id)
+            # The stream ends once every run it names has ended (an event is a run's
+            # end): in the same write as the last event, so that a client can put the
+            # connection back in its pool instead of closing it. An id of no run never
+            # ends: such a stream stays open (and pinged) until the client leaves.
+            waiting = set(run_ids) - ended
+            if not waiting:
+                await response.write_eof(b"".join(opening))
+                return response
             await response.write(b"".join(opening))
             while not subscriber.overflowed:
-                try:
-                    item = await asyncio.wait_for(subscriber.queue.get(), self.ping_interval)
-                except asyncio.TimeoutError:
+                item = await subscriber.next(self.ping_interval)
+                if item is False:
                     await response.write(b": ping\n\n")
                     continue
                 if item is None:
                     break
-                event_id, data = item
+                event_id, run_id, data = item
                 if event_id > sent:
-                    await response.write(_frame(event_id, data))
+                    waiting.discard(run_id)
                     sent = event_id
+                    if not waiting:
+                        await response.write_eof(_frame(event_id, data))
+                        return response
+                    await response.write(_frame(event_id, data))
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

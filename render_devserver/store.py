@@ -635,14 +635,22 @@ class Store:
 
     def latest_events(self, run_ids: Iterable[str], after: int = 0) -> list[tuple[int, str, str]]:
         """The newest event of each run in ``run_ids`` with an id above ``after``, by id."""
+        return self.event_replay(run_ids, after)[0]
+
+    def event_replay(
+        self, run_ids: Iterable[str], after: int = 0
+    ) -> tuple[list[tuple[int, str, str]], set[str]]:
+        """:meth:`latest_events`, and the runs of ``run_ids`` that have an event at all
+        (whatever its id): those have ended, since only a run's end is an event."""
         ids = list(run_ids)
         if not ids:
-            return []
+            return [], set()
         marks = ",".join("?" * len(ids))
         rows = self._db.execute(
             f"SELECT MAX(id) AS id, run_id FROM events WHERE run_id IN ({marks}) GROUP BY run_id",
             ids,
         ).fetchall()
+        ended = {str(row["run_id"]) for row in rows}
         wanted = sorted(row["id"] for row in rows if row["id"] > after)
         out = []
         for event_id in wanted:
@@ -650,7 +658,7 @@ class Store:
                 "SELECT id, run_id, data FROM events WHERE id = ?", (event_id,)
             ).fetchone()
             out.append((int(row["id"]), str(row["run_id"]), str(row["data"])))
-        return out
+        return out, ended
 
     # -- task processes and the owner ---------------------------------------------
 

@@ -10,6 +10,7 @@ of ``requests``/``urllib3`` becomes one of the core's transport errors in
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import threading
@@ -33,6 +34,8 @@ from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer, ErrorStream
 __all__ = ["RequestsStream", "RequestsTransport"]
 
 _CHUNK = 64 * 1024
+# The end of a chunked body with no trailer: the last chunk (size 0), an empty line.
+_LAST_CHUNK = b"0\r\n\r\n"
 
 
 @contextlib.contextmanager
@@ -169,8 +172,54 @@ class RequestsStream:
             other_thread_reading = self._reader not in (None, threading.get_ident())
         if other_thread_reading:
             self._shutdown()  # the reader releases the connection when it wakes up
+        elif self._finish_if_ended():
+            with self._lock:
+                self._released = True  # back in the pool, whole
         else:
             self._release()
+
+    def _finish_if_ended(self) -> bool:
+        """Read the rest of a chunked body that has already arrived in full, so that
+        its connection goes back to the pool; False if it has not (the caller then
+        closes the connection).
+
+        A server that ends its event stream with the last event it sends (the dev
+        server does, once every run the stream names has ended) puts the end of the
+        body in the same packet, already read into the connection's buffer. Looking at
+        that buffer never blocks: with nothing buffered, one read is tried with the
+        socket non-blocking. Anything unexpected (another urllib3, a trailer, bytes
+        yet to come) answers False, and the connection is closed as before.
+        """
+        urllib3_response = self._raw.raw
+        connection = self._connection()
+        sock = getattr(connection, "sock", None)
+        reader = getattr(getattr(urllib3_response, "_fp", None), "fp", None)
+        read_chunked = getattr(urllib3_response, "read_chunked", None)
+        if not (
+            isinstance(sock, socket.socket)
+            and isinstance(reader, io.BufferedReader)
+            and callable(read_chunked)
+            and getattr(urllib3_response, "chunked", False)
+            and getattr(urllib3_response, "chunk_left", None) is None
+        ):
+            return False
+        timeout = sock.gettimeout()
+        try:
+            sock.settimeout(0.0)
+            try:
+                ahead = reader.peek(len(_LAST_CHUNK))
+            finally:
+                sock.settimeout(timeout)
+        except (OSError, ValueError):
+            return False
+        if ahead[: len(_LAST_CHUNK)] != _LAST_CHUNK:
+            return False
+        try:
+            for _ in read_chunked():
+                return False  # more data after all: not the end
+        except Exception:
+            return False
+        return getattr(urllib3_response, "_connection", None) is None  # released to the pool
 
     def _connection(self) -> object:
         urllib3_response = self._raw.raw

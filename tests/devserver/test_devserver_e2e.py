@@ -465,7 +465,48 @@ def test_last_event_id_skips_what_the_client_already_has(render: Render, server:
     replayed = first_frames({})
     event_id = replayed[1].split("\n")[0][len("id: ") :]
     resumed = first_frames({"Last-Event-ID": event_id})
-    assert resumed == ["retry: 2000", ": ping"]  # nothing newer to replay: only keep-alives
+    # Nothing newer to replay, and the run has ended: the stream ends at once.
+    assert resumed == ["retry: 2000", ""]
+
+
+def _whole_stream(url: str, run_ids: list[str], timeout: float = 10) -> bytes:
+    """The body of an event stream read to its end (raises if it has not ended in time)."""
+    with requests.get(
+        f"{url}/v1/task-runs/events",
+        params={"taskRunIds": ",".join(run_ids)},
+        stream=True,
+        timeout=timeout,
+    ) as response:
+        assert response.headers["Transfer-Encoding"] == "chunked"
+        return b"".join(response.iter_content(chunk_size=None))
+
+
+def test_event_stream_ends_once_every_run_it_names_has_ended(
+    render: Render, server: DevServer
+) -> None:
+    first = render.workflows.start_task("wf/square", [2])
+    second = render.workflows.start_task("wf/square", [3])
+    body = _whole_stream(server.url, [first.id, second.id]).decode()
+    frames = [frame for frame in body.split("\n\n") if frame.startswith("id: ")]
+    results = sorted(json.loads(frame.rsplit("data: ", 1)[1])["results"][0] for frame in frames)
+    assert results == [4, 9]
+    assert body.endswith("\n\n")
+
+
+def test_event_stream_naming_an_unknown_run_stays_open(render: Render, server: DevServer) -> None:
+    done = render.workflows.run_task("wf/square", [5])
+    with requests.get(
+        f"{server.url}/v1/task-runs/events",
+        params={"taskRunIds": f"{done.id},trn-nosuchrun"},
+        stream=True,
+        timeout=10,
+    ) as response:
+        buffer = b""
+        for chunk in response.iter_content(chunk_size=None):
+            buffer += chunk
+            if b": ping" in buffer:
+                break
+    assert f'"id":"{done.id}"'.encode() in buffer  # the ended run's event, then pings
 
 
 def test_an_ended_run_s_stream_opens_in_one_packet(render: Render, server: DevServer) -> None:
@@ -485,3 +526,25 @@ def test_an_ended_run_s_stream_opens_in_one_packet(render: Render, server: DevSe
         assert first.startswith(b"HTTP/1.1 200"), first[:200]
         assert b"retry: 2000" in first, first
         assert f'"id":"{done.id}"'.encode() in first, first
+
+
+def test_requests_face_keeps_its_connection_across_run_task_calls(
+    render: Render, server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dev server ends an event stream with the last event it was waiting for,
+    so the default face reads the body to its end and pools the connection, instead
+    of dialling a new one for every call."""
+    import urllib3.connection
+
+    render.workflows.run_task("wf/square", [1])  # the connection is open from here on
+    dialled: list[object] = []
+    real = urllib3.connection.connection.create_connection
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        dialled.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(urllib3.connection.connection, "create_connection", counted)
+    results = [render.workflows.run_task("wf/square", [n]).results for n in range(2, 6)]
+    assert results == [[4], [9], [16], [25]]
+    assert dialled == []
