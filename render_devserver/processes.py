@@ -95,8 +95,10 @@ def parent_death_hook() -> Callable[[], None] | None:
 
 
 @functools.cache
+@functools.cache
 def _boot_id() -> str:
-    # Fixed until the machine reboots, and this process does not outlive a boot.
+    # Fixed until the machine reboots, and this process does not outlive a boot:
+    # read once (every task process's token carries it).
     try:
         with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as handle:
             return handle.read().strip()

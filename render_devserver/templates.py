@@ -309,6 +309,8 @@ class Template:
                 data, fds = pending.unsent
                 await self._send(data, fds)
                 pending.unsent = None
+            if pending.answer.done():  # a spare took it: known at once, no turn to wait
+                return pending.answer.result()
             return await asyncio.wait_for(asyncio.shield(pending.answer), FORK_TIMEOUT_SECONDS)
         except asyncio.CancelledError:
             # The attempt was cancelled meanwhile: its child, come or to come, must not run.
