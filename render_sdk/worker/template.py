@@ -62,6 +62,8 @@ _MAX_FDS = 2
 # for every message.
 _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _BUFFER = protocol.MAX_MESSAGE_BYTES
+# Enough of a message to tell a fork request and its id (see fork_request_id).
+_PEEK_BYTES = 64
 SPARE_QUIET_SECONDS = 0.02
 """How long after an attempt started the template waits to fork the next spare
 while children run (with none running, it forks at once)."""
@@ -217,9 +219,10 @@ class _Template:
     with the client waiting for it) for a core, on the path of the run it was meant
     to speed up. A trivial attempt is over before the wait is, so the next one
     still finds its spare; in a burst (a fan-out of subtasks) the template forks on
-    the spot, which costs the same there. Without a spare (it could not be forked,
-    died, the burst has not settled, or the dev server has not read it yet), a
-    request forks on the spot.
+    the spot, which costs the same there. A request that comes while the next spare
+    is being forked goes to that spare (:meth:`_hand_to_new_spare`). Without a spare
+    (it could not be forked, died, the burst has not settled, or the dev server has
+    not read it yet), a request forks on the spot.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -362,6 +365,9 @@ class _Template:
             ours.close()
             os.close(wake)
             return False
+        waiting = self._waiting_request()
+        if waiting is not None:
+            return self._hand_to_new_spare(waiting, pid, pidfd, ours, wake)
         self.spares += 1
         try:
             # The dev server holds the only other end from now on: the spare reads
@@ -377,6 +383,65 @@ class _Template:
             os.close(wake)
         self.spare = _Spare(self.spares, pid, pidfd)
         self.poller.register(pidfd, select.POLLIN)
+        return False
+
+    def _waiting_request(self) -> tuple[int, bytes, list[int]] | None:
+        """A fork request that came while the spare was being forked, taken off the
+        channel (with its descriptors); None if the next message is anything else."""
+        if not select.select([self.sock], [], [], 0)[0]:
+            return None
+        try:
+            # Peeked without a control buffer: no descriptors are installed by a peek.
+            head = self.sock.recv(_PEEK_BYTES, socket.MSG_PEEK)
+        except OSError:
+            return None  # the loop finds out what is wrong with the channel
+        if protocol.fork_request_id(head) is None:
+            return None
+        try:
+            data, fds = _receive(self.sock)
+        except (OSError, protocol.TemplateProtocolError):
+            return None
+        request_id = protocol.fork_request_id(data)
+        if request_id is None or len(fds) != 2:
+            # What the loop would have refused: refused here (the request is read).
+            if request_id is not None:
+                _refuse(self.sock, request_id, fds, "a fork request needs two descriptors")
+            else:
+                _close(fds)
+            return None
+        return request_id, data, fds
+
+    def _hand_to_new_spare(
+        self,
+        waiting: tuple[int, bytes, list[int]],
+        pid: int,
+        pidfd: int,
+        ours: socket.socket,
+        wake: int,
+    ) -> bool:
+        """Give the spare just forked the request that came meanwhile, as the dev
+        server gives a spare it holds one, and answer that request with ``forked``.
+
+        The request would otherwise wait for this spare to be announced and then
+        for a fork of its own, on the spot, with the spare left for the request
+        after it: two forks on the path of one request instead of the rest of one.
+        False (we are the template); a spare that cannot take it is stopped, and the
+        request forked for on the spot.
+        """
+        request_id, data, fds = waiting
+        try:
+            os.eventfd_write(wake, 1)
+            _send(ours, data, fds)
+        except OSError:
+            _kill(pid)
+            os.waitpid(pid, 0)
+            os.close(pidfd)
+            return _fork(self.sock, request_id, data, fds, self)
+        finally:
+            ours.close()
+            os.close(wake)
+        _close(fds)  # the child has its copies
+        self._adopt(_Child(request_id, pid, pidfd))
         return False
 
     def _wait_as_spare(self, channel: socket.socket, wake: int) -> bool:

@@ -242,6 +242,42 @@ def test_a_spare_takes_its_request_from_the_server_directly(
     os.close(after_pidfd)
 
 
+def test_a_request_that_comes_while_a_spare_is_forked_goes_to_that_spare(
+    template: tuple[subprocess.Popen[str], Channel],
+) -> None:
+    """Sent before the template is ready, the request is waiting when its first spare
+    has been forked: that spare takes it (answered with ``forked``), rather than the
+    request waiting for the spare's announcement and then for a fork of its own."""
+    _, channel = template
+    with FakeTaskSocket() as attempt:
+        attempt.serve_input("square", [5])
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
+        channel.fork(3, env, [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        ready, _ = channel.receive()
+        assert isinstance(ready, protocol.Ready)
+        forked, fds = channel.receive()
+        assert isinstance(forked, protocol.Forked)
+        assert forked.id == 3
+        assert len(fds) == 1
+        assert channel.spares == []  # no spare was announced for it
+        assert output_of(attempt.wait_for_callback()) == [25]
+        exited, _ = channel.receive()
+        assert exited == protocol.Exited(3, forked.pid, 0)
+        with os.fdopen(out_r) as stdout:
+            assert stdout.read() == f"square of 5 in {forked.pid}\n"
+        os.close(err_r)
+        os.close(fds[0])
+    # The next spare comes as usual.
+    spare, spare_channel, spare_pidfd = channel.spare()
+    assert spare.pid != forked.pid
+    spare_channel.close()
+    os.close(spare_pidfd)
+
+
 def test_while_an_attempt_runs_the_next_spare_comes_once_no_attempt_has_started_for_a_while(
     template: tuple[subprocess.Popen[str], Channel],
 ) -> None:
