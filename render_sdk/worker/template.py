@@ -454,11 +454,14 @@ class _Template:
         try:
             os.setsid()
             self._forget_template_descriptors()
-            _rehearsal.touch()  # the pages its attempt will write, copied before it comes
             waiting = select.poll()
             waiting.register(wake, select.POLLIN)
             waiting.register(channel.fileno(), select.POLLIN)
-            waiting.poll()
+            if not waiting.poll(0):
+                # The pages its attempt will write, copied while it waits; not when
+                # its request is here already (the template handed it one at once).
+                _rehearsal.touch()
+                waiting.poll()
             os.close(wake)
             data, fds = _receive(channel)  # the request follows its wake-up at once
             channel.close()
