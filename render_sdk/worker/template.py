@@ -64,6 +64,7 @@ _TRUNCATED = int(socket.MSG_TRUNC | socket.MSG_CTRUNC)
 _BUFFER = protocol.MAX_MESSAGE_BYTES
 # Enough of a message to tell a fork request and its id (see fork_request_id).
 _PEEK_BYTES = 64
+_NEEDS_STDIO = "a fork request needs two descriptors (stdout, stderr)"
 SPARE_QUIET_SECONDS = 0.02
 """How long after an attempt started the template waits to fork the next spare
 while children run (with none running, it forks at once)."""
@@ -313,9 +314,7 @@ class _Template:
                 return False
             request_id = message.id
         if len(fds) != 2:
-            _refuse(
-                self.sock, request_id, fds, "a fork request needs two descriptors (stdout, stderr)"
-            )
+            _refuse(self.sock, request_id, fds, _NEEDS_STDIO)
             return False
         return _fork(self.sock, request_id, data, fds, self)
 
@@ -399,13 +398,16 @@ class _Template:
             return None
         try:
             data, fds = _receive(self.sock)
-        except (OSError, protocol.TemplateProtocolError):
+        except protocol.TemplateProtocolError as exc:
+            sys.stderr.write(f"render_sdk template: {exc}\n")
+            return None
+        except OSError:
             return None
         request_id = protocol.fork_request_id(data)
         if request_id is None or len(fds) != 2:
             # What the loop would have refused: refused here (the request is read).
             if request_id is not None:
-                _refuse(self.sock, request_id, fds, "a fork request needs two descriptors")
+                _refuse(self.sock, request_id, fds, _NEEDS_STDIO)
             else:
                 _close(fds)
             return None
