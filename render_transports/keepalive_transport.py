@@ -19,8 +19,10 @@ or the method carries one, and the body. The request's own framing headers
 (``Content-Length``, ``Transfer-Encoding``, ``Connection``) are replaced: this module
 frames the body. What comes out: a :class:`~render_core.http.Response` for every
 status, with the whole body (at most :data:`~render_transports.base.MAX_RESPONSE_BYTES`);
-``stream()`` opens a connection of its own for an event stream and yields body
-chunks as they arrive.
+``stream()`` takes a pooled connection (or opens one) for an event stream and yields
+body chunks as they arrive; the connection goes back to the pool only if the server
+ended the body (read to its end, or whole in the buffer when the stream is closed:
+our dev server ends a stream with the last event it waits for), else it is closed.
 
 Connections: one goes back to the pool only after its response was read to the end
 and neither side asked to close it (not after ``Connection: close`` or an HTTP/1.0
@@ -37,11 +39,13 @@ may retry for any method).
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
+import io
 import select
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from render_core.config import Timeouts
@@ -60,6 +64,9 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_MAX_IDLE", "KeepAliveStream", "KeepAliveTransport"]
 
 _CHUNK = 64 * 1024
+# A chunk's closing CRLF, then the last chunk (size 0) and the empty line that ends
+# a chunked body with no trailer.
+_CHUNK_THEN_LAST = b"\r\n0\r\n\r\n"
 # Idle connections kept per origin: enough for a few threads sharing one client.
 DEFAULT_MAX_IDLE = 8
 
@@ -176,25 +183,32 @@ def _host_header(origin: _Origin) -> str:
 
 
 class KeepAliveStream:
-    """An open event stream on its own connection; iterate for chunks.
+    """An open event stream on a pooled (or new) connection; iterate for chunks.
 
     ``close()`` may be called from another thread to abort a blocked read: it only
     shuts the socket down (which wakes the reader), and the reading thread releases
     the connection when its iteration ends, so that only one thread ever touches
-    the response object.
+    the response object. A body the server has ended (read to its end, or already
+    whole in the buffer when the stream is closed) gives the connection back to the
+    pool; any other end closes it.
     """
 
     def __init__(
-        self, connection: _AnyConnection, sock: socket.socket, raw: http.client.HTTPResponse
+        self,
+        connection: _AnyConnection,
+        sock: socket.socket,
+        raw: http.client.HTTPResponse,
+        give_back: Callable[[_AnyConnection], None] | None = None,
     ) -> None:
         self._connection = connection
+        self._give_back = give_back
         # Kept here: http.client hands a response without a length over to the response
         # object and forgets the connection's socket, which close() must shut down.
         self._sock = sock
         self._raw = raw
         self._lock = threading.Lock()
         self._closed = False
-        self._reading = False
+        self._reader: int | None = None  # the thread iterating, if one is
         self._released = False
         self.response = Response(status=raw.status, headers=_headers(raw), body=b"")
 
@@ -203,8 +217,9 @@ class KeepAliveStream:
 
     def __iter__(self) -> Iterator[bytes]:
         progress = Progress(_http11.READING)
+        ended = False
         with self._lock:
-            self._reading = True
+            self._reader = threading.get_ident()
         try:
             with _mapped(progress):
                 while not self._is_aborted():
@@ -215,23 +230,75 @@ class KeepAliveStream:
                             return  # by close(), from another thread
                         raise
                     if not chunk:
+                        ended = self._raw.isclosed()
                         return
                     yield chunk
         finally:
             with self._lock:
-                self._reading = False
+                self._reader = None
+                aborted = self._closed
                 self._closed = True
-            self._release()
+            if ended and not aborted and self._give_back is not None:
+                with self._lock:
+                    give_back = not self._released
+                    self._released = True
+                if give_back:
+                    self._give_back(self._connection)  # the body ended: reusable
+            else:
+                self._release()
 
     def close(self) -> None:
         """Abort the stream (safe from any thread, safe to repeat)."""
         with self._lock:
             self._closed = True
-            reading = self._reading
+            other_thread_reading = self._reader not in (None, threading.get_ident())
+        if not other_thread_reading and self._finish_if_ended():
+            return
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
-        if not reading:
+        if not other_thread_reading:
             self._release()
+
+    def _finish_if_ended(self) -> bool:
+        """Read the rest of a chunked body that has already arrived in full and give
+        the connection back to the pool; False (the caller closes it) if it has not.
+
+        A server that ends its event stream with the last event it sends (the dev
+        server does, once every run the stream names has ended) puts the end of the
+        body in the same packet, already in the response's buffer. Looking at that
+        buffer never blocks: with nothing buffered, one read is tried with the socket
+        non-blocking. Anything else (a trailer, bytes yet to come) answers False.
+        """
+        raw, reader, sock = self._raw, getattr(self._raw, "fp", None), self._sock
+        if (
+            self._give_back is None
+            or not raw.chunked
+            or raw.chunk_left != 0
+            or not isinstance(reader, io.BufferedReader)
+        ):
+            return False
+        timeout = sock.gettimeout()
+        try:
+            sock.settimeout(0.0)
+            try:
+                ahead = reader.peek(len(_CHUNK_THEN_LAST))
+            finally:
+                sock.settimeout(timeout)
+        except (OSError, ValueError):
+            return False
+        if ahead[: len(_CHUNK_THEN_LAST)] != _CHUNK_THEN_LAST:
+            return False
+        try:
+            if raw.read1(1) or not raw.isclosed():
+                return False
+        except (OSError, ValueError, http.client.HTTPException):
+            return False
+        with self._lock:
+            if self._released:
+                return True
+            self._released = True
+        self._give_back(self._connection)
+        return True
 
     def _release(self) -> None:
         with self._lock:
@@ -373,11 +440,12 @@ class KeepAliveTransport:
             return response
 
     def stream(self, request: Request) -> KeepAliveStream | ErrorStream:
-        """An event stream on a connection of its own (never pooled afterwards)."""
+        """An event stream on a pooled connection (or a new one), given back to the
+        pool only if the server ended the body before the stream was closed."""
         progress = Progress()
         with _mapped(progress):
             origin, _ = _split(request.url)
-            connection = self._connect(origin)
+            connection = self._take(origin) or self._connect(origin)
             sock = connection.sock
             assert sock is not None
             _, connection, raw = self._exchange(
@@ -389,7 +457,9 @@ class KeepAliveTransport:
                 finally:
                     connection.close()
                 return ErrorStream(Response(status=raw.status, headers=_headers(raw), body=body))
-            return KeepAliveStream(connection, sock, raw)
+            return KeepAliveStream(
+                connection, sock, raw, functools.partial(self._give_back, origin)
+            )
 
     def close(self) -> None:
         """Close every idle connection; streams in progress are closed by their owners."""

@@ -548,3 +548,25 @@ def test_requests_face_keeps_its_connection_across_run_task_calls(
     results = [render.workflows.run_task("wf/square", [n]).results for n in range(2, 6)]
     assert results == [[4], [9], [16], [25]]
     assert dialled == []
+
+
+def test_keep_alive_face_keeps_one_connection_across_run_task_calls(
+    server: DevServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its POST and its event stream share the pooled connection: the stream's end
+    (sent with the last event) lets the stream give it back."""
+    from render_transports.keepalive_transport import KeepAliveTransport
+
+    transport = KeepAliveTransport()
+    dialled: list[object] = []
+    real = KeepAliveTransport._connect
+
+    def counted(self: KeepAliveTransport, origin: Any) -> Any:
+        dialled.append(origin)
+        return real(self, origin)
+
+    monkeypatch.setattr(KeepAliveTransport, "_connect", counted)
+    with Render(base_url=server.url, env={}, transport=transport) as client:
+        results = [client.workflows.run_task("wf/square", [n]).results for n in range(2, 6)]
+    assert results == [[4], [9], [16], [25]]
+    assert len(dialled) == 1
