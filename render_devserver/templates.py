@@ -69,6 +69,9 @@ def exit_description(code: int | None) -> str:
 # A fork answer takes a millisecond or two; a template silent for this long is stuck
 # (or is not a template at all) and is replaced.
 FORK_TIMEOUT_SECONDS = 5.0
+SPARE_WAIT_SECONDS = 0.005
+"""How long a fork request waits for the spare the template is forking (it forks one
+at once when it has no child left) before it goes to the template as a request."""
 _FD_SIZE = array.array("i").itemsize
 _MAX_FDS = 3  # a child's pidfd; a spare's pidfd, socket and wake-up counter
 # A plain int: socket's flags are enum members, and their arithmetic runs in Python
@@ -209,6 +212,10 @@ class Template:
         self._next_id = 0
         self._spare: _HeldSpare | None = None
         self._handed: dict[int, int] = {}  # spare id -> the request it was given
+        self._offers_spares = False  # it has offered one: it forks them
+        # The one request waiting for the spare being forked, and its deadline.
+        self._awaiting: tuple[PendingFork, bytes, list[int]] | None = None
+        self._awaiting_timer: asyncio.TimerHandle | None = None
         self._reading = False
         self._retired = False
         self.pid: int | None = None
@@ -293,7 +300,9 @@ class Template:
             data = protocol.build_fork(pending.id, set_env, unset_env, input_body)
             if self._hand_to_spare(pending, data, stdio):
                 return pending
-            if not self._try_send(data, list(stdio)):
+            if self._spare_coming():
+                self._await_spare(pending, data, list(stdio))
+            elif not self._try_send(data, list(stdio)):
                 pending.unsent = (data, list(stdio))
         except (OSError, protocol.TemplateProtocolError) as exc:
             self._lose(f"could not send a fork request to the template: {exc}")
@@ -332,6 +341,8 @@ class Template:
         (or never forked, if the request was not sent)."""
         self._pending.pop(pending.id, None)
         pending.unsent = None
+        if self._awaiting is not None and self._awaiting[0] is pending:
+            self._stop_awaiting()
         _orphaned(pending.answer)
 
     async def fork(
@@ -349,6 +360,9 @@ class Template:
         if self._retired or self.lost is not None:
             return
         self._retired = True
+        awaiting = self._stop_awaiting()
+        if awaiting is not None and not awaiting[0].answer.done():
+            self._send_request(*awaiting)  # before "retire": answered like any other
         self._release_spare()
         with contextlib.suppress(OSError):
             self._sock.send(protocol.build_retire())
@@ -358,6 +372,59 @@ class Template:
         self._lose("the template was closed")
 
     # ----------------------------------------------------------------- internals
+
+    def _spare_coming(self) -> bool:
+        """Whether the template is forking a spare now: it has none out, no child of
+        its runs (it forks the next spare at once then), and it offers spares."""
+        return (
+            self._offers_spares
+            and self._awaiting is None
+            and self._spare is None
+            and not self._children
+            and not self._pending
+        )
+
+    def _await_spare(self, pending: PendingFork, data: bytes, stdio: list[int]) -> None:
+        """Keep the request for the spare on its way, for up to SPARE_WAIT_SECONDS.
+
+        Sent to the template instead, it would fork a child of its own for it once
+        the spare is out, on the request's path, and leave the spare for the next one.
+        """
+        self._awaiting = (pending, data, stdio)
+        self._awaiting_timer = self._loop.call_later(SPARE_WAIT_SECONDS, self._spare_late)
+
+    def _stop_awaiting(self) -> tuple[PendingFork, bytes, list[int]] | None:
+        awaiting, self._awaiting = self._awaiting, None
+        if self._awaiting_timer is not None:
+            self._awaiting_timer.cancel()
+            self._awaiting_timer = None
+        return awaiting
+
+    def _spare_late(self) -> None:
+        """No spare in time: the request goes to the template, which forks for it (and
+        requests wait for no spare until one is offered again)."""
+        awaiting = self._stop_awaiting()
+        self._offers_spares = False
+        if awaiting is None or self.lost is not None:
+            return
+        pending, data, fds = awaiting
+        if pending.answer.done():
+            return
+        self._send_request(pending, data, fds)
+
+    def _send_request(self, pending: PendingFork, data: bytes, fds: list[int]) -> None:
+        """Send a request held back from :meth:`request_fork` to the template now."""
+        try:
+            if not self._try_send(data, fds):
+                self._loop.create_task(self._send_held(pending, data, fds))
+        except OSError as exc:
+            self._lose(f"could not send a fork request to the template: {exc}")
+
+    async def _send_held(self, pending: PendingFork, data: bytes, fds: list[int]) -> None:
+        try:
+            await self._send(data, fds)
+        except OSError as exc:
+            self._lose(f"could not send a fork request to the template: {exc}")
 
     def _release_spare(self) -> None:
         """Let the held spare go (it reads end-of-file and exits), if there is one."""
@@ -538,6 +605,14 @@ class Template:
             return
         self._release_spare()
         self._spare = spare
+        self._offers_spares = True
+        awaiting = self._stop_awaiting()
+        if awaiting is not None:
+            pending, data, fds = awaiting
+            if pending.answer.done():  # abandoned meanwhile
+                return
+            if not self._hand_to_spare(pending, data, (fds[0], fds[1])):
+                self._send_request(pending, data, fds)
 
     def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
         # A pidfd whose process has already been reaped reports pid -1: in a fan-out a
@@ -559,6 +634,7 @@ class Template:
         if self.lost is not None:
             return
         self.lost = reason
+        self._stop_awaiting()  # its answer fails below, with every pending one
         self._release_spare()
         if self._reading:
             with contextlib.suppress(ValueError, RuntimeError):

@@ -679,6 +679,86 @@ def test_a_spare_is_given_its_request_directly_and_a_dead_one_is_passed_over() -
     asyncio.run(scenario())
 
 
+def test_a_request_waits_briefly_for_the_spare_a_template_with_no_child_is_forking() -> None:
+    """With no child left the template forks its next spare at once: a request made
+    then is kept for that spare (a fork request now would cost a second fork), and
+    sent to the template if no spare comes within SPARE_WAIT_SECONDS."""
+    import array
+    import select
+    import socket
+
+    from render_core import template as protocol
+    from render_devserver.templates import SPARE_WAIT_SECONDS
+
+    def receive(sock: socket.socket, timeout: float = 5) -> tuple[bytes, list[int]]:
+        assert select.select([sock], [], [], timeout)[0], "nothing came"
+        data, ancillary, _, _ = sock.recvmsg(protocol.MAX_MESSAGE_BYTES, socket.CMSG_SPACE(16))
+        fds: list[int] = []
+        for _, _, payload in ancillary:
+            fds.extend(array.array("i", payload[: len(payload) - len(payload) % 4]))
+        return data, fds
+
+    def finish(peer: socket.socket, request_id: int, pid: int) -> None:
+        peer.send(protocol.build_exited(request_id, pid, 0))
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+
+    async def scenario() -> None:
+        template, peer = await _ready_template()
+        loop = asyncio.get_running_loop()
+        stdio = os.pipe()
+        first = _sleeping_child()
+        first_end = _offer_spare(peer, 1, first)
+        while template._spare is None:
+            await asyncio.sleep(0.01)
+        child = await template.fork({}, [], stdio)
+        data, fds = await loop.run_in_executor(None, receive, first_end)
+        request_id = protocol.fork_request_id(data)
+        assert request_id is not None
+        taken, _ = await loop.run_in_executor(None, receive, peer)
+        finish(peer, request_id, first)
+        await asyncio.wait_for(child.wait(), 5)
+        assert template.in_flight == 0
+
+        # No child, no spare: the template is forking one. The request waits for it.
+        waiting = asyncio.ensure_future(template.fork({"B": "2"}, [], stdio))
+        await asyncio.sleep(0)
+        assert not select.select([peer], [], [], 0)[0]  # nothing sent to the template
+        second = _sleeping_child()
+        second_end = _offer_spare(peer, 2, second)
+        child = await asyncio.wait_for(waiting, 5)
+        assert child.pid == second
+        data, more = await loop.run_in_executor(None, receive, second_end)
+        request = protocol.parse_server_message(data)
+        assert isinstance(request, protocol.ForkRequest)
+        assert request.set == (("B", "2"),)
+        taken, _ = await loop.run_in_executor(None, receive, peer)
+        assert protocol.parse_server_message(taken) == protocol.Taken(spare=2, id=request.id)
+        finish(peer, request.id, second)
+        await asyncio.wait_for(child.wait(), 5)
+
+        # No spare comes: after the wait the request goes to the template.
+        began = loop.time()
+        late = asyncio.ensure_future(template.fork({}, [], stdio))
+        data, _ = await loop.run_in_executor(None, receive, peer)
+        assert loop.time() - began >= SPARE_WAIT_SECONDS
+        assert isinstance(protocol.parse_server_message(data), protocol.ForkRequest)
+        # ... and the next request does not wait until a spare is offered again.
+        at_once = asyncio.ensure_future(template.fork({}, [], stdio))
+        data, _ = await loop.run_in_executor(None, receive, peer)
+        assert isinstance(protocol.parse_server_message(data), protocol.ForkRequest)
+        for task in (late, at_once):
+            task.cancel()
+        for fd in (*fds, *more, *stdio):
+            os.close(fd)
+        first_end.close()
+        second_end.close()
+        template.close()
+        peer.close()
+
+    asyncio.run(scenario())
+
+
 def test_a_spare_is_woken_through_its_counter_before_its_request_and_a_bad_counter_is_refused() -> (
     None
 ):
