@@ -23,6 +23,8 @@ passed to ``Render(transport=...)`` or ``RenderAsync(transport=...)``.
 
 from __future__ import annotations
 
+import io
+import socket
 from collections.abc import AsyncIterator, Iterator
 from typing import Protocol, runtime_checkable
 
@@ -38,6 +40,7 @@ __all__ = [
     "SyncTransport",
     "ERROR_BODY_LIMIT",
     "MAX_RESPONSE_BYTES",
+    "buffered_head",
     "check_declared_size",
 ]
 
@@ -53,6 +56,29 @@ def check_declared_size(declared: int, limit: int = MAX_RESPONSE_BYTES) -> None:
     """Refuse a response whose ``Content-Length`` is over ``limit`` (a NetworkError)."""
     if declared > limit:
         raise NetworkError(f"the response declares {declared} bytes, over the {limit}-byte limit")
+
+
+def buffered_head(sock: socket.socket, reader: object, size: int) -> bytes:
+    """Up to ``size`` bytes at the head of ``reader`` (the ``io.BufferedReader`` over
+    ``sock`` that an HTTP library reads a body from), without consuming or blocking.
+
+    What is buffered already is returned as is; with nothing buffered, one read is
+    tried with the socket non-blocking (its timeout is put back). ``b""`` for a reader
+    of another kind or on any error. A sync transport asks this of an event stream it
+    closes, to learn whether the server ended the body already (then the connection
+    can go back to its pool) without waiting for a server that did not.
+    """
+    if not isinstance(reader, io.BufferedReader):
+        return b""
+    try:
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            return reader.peek(size)[:size]
+        finally:
+            sock.settimeout(timeout)
+    except (OSError, ValueError):
+        return b""
 
 
 class BodyBuffer:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.client
-import io
 import select
 import socket
 import threading
@@ -56,6 +55,7 @@ from render_transports._http11 import Progress
 from render_transports.base import (
     ERROR_BODY_LIMIT,
     ErrorStream,
+    buffered_head,
 )
 
 if TYPE_CHECKING:
@@ -269,24 +269,11 @@ class KeepAliveStream:
         buffer never blocks: with nothing buffered, one read is tried with the socket
         non-blocking. Anything else (a trailer, bytes yet to come) answers False.
         """
-        raw, reader, sock = self._raw, getattr(self._raw, "fp", None), self._sock
-        if (
-            self._give_back is None
-            or not raw.chunked
-            or raw.chunk_left != 0
-            or not isinstance(reader, io.BufferedReader)
-        ):
+        raw = self._raw
+        if self._give_back is None or not raw.chunked or raw.chunk_left != 0:
             return False
-        timeout = sock.gettimeout()
-        try:
-            sock.settimeout(0.0)
-            try:
-                ahead = reader.peek(len(_CHUNK_THEN_LAST))
-            finally:
-                sock.settimeout(timeout)
-        except (OSError, ValueError):
-            return False
-        if ahead[: len(_CHUNK_THEN_LAST)] != _CHUNK_THEN_LAST:
+        ahead = buffered_head(self._sock, getattr(raw, "fp", None), len(_CHUNK_THEN_LAST))
+        if ahead != _CHUNK_THEN_LAST:
             return False
         try:
             if raw.read1(1) or not raw.isclosed():

@@ -10,7 +10,6 @@ of ``requests``/``urllib3`` becomes one of the core's transport errors in
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import socket
 import threading
@@ -29,7 +28,7 @@ from render_core.errors import (
     ReadTimeout,
 )
 from render_core.http import Request, Response
-from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer, ErrorStream
+from render_transports.base import ERROR_BODY_LIMIT, BodyBuffer, ErrorStream, buffered_head
 
 __all__ = ["RequestsStream", "RequestsTransport"]
 
@@ -197,22 +196,12 @@ class RequestsStream:
         read_chunked = getattr(urllib3_response, "read_chunked", None)
         if not (
             isinstance(sock, socket.socket)
-            and isinstance(reader, io.BufferedReader)
             and callable(read_chunked)
             and getattr(urllib3_response, "chunked", False)
             and getattr(urllib3_response, "chunk_left", None) is None
         ):
             return False
-        timeout = sock.gettimeout()
-        try:
-            sock.settimeout(0.0)
-            try:
-                ahead = reader.peek(len(_LAST_CHUNK))
-            finally:
-                sock.settimeout(timeout)
-        except (OSError, ValueError):
-            return False
-        if ahead[: len(_LAST_CHUNK)] != _LAST_CHUNK:
+        if buffered_head(sock, reader, len(_LAST_CHUNK)) != _LAST_CHUNK:
             return False
         try:
             for _ in read_chunked():

@@ -128,6 +128,18 @@ def _send(sock: socket.socket, data: bytes, fds: list[int] | None = None) -> Non
     sock.sendmsg([data], ancillary)
 
 
+def _read_message(sock: socket.socket) -> tuple[bytes, list[int]] | None:
+    """:func:`_receive` for the template's loop: ``(b"", [])`` when the channel failed
+    (as at end of file), None for a message that broke the protocol (said on stderr)."""
+    try:
+        return _receive(sock)
+    except protocol.TemplateProtocolError as exc:
+        sys.stderr.write(f"render_sdk template: {exc}\n")
+        return None
+    except OSError:
+        return b"", []
+
+
 def _receive(sock: socket.socket) -> tuple[bytes, list[int]]:
     """One datagram and the descriptors that came with it (``b""`` at end of file)."""
     data, ancillary, flags, _ = sock.recvmsg(_BUFFER, socket.CMSG_SPACE(_MAX_FDS * _FD_SIZE))
@@ -280,13 +292,10 @@ class _Template:
         return False
 
     def _serve_one(self) -> bool:
-        try:
-            data, fds = _receive(self.sock)
-        except protocol.TemplateProtocolError as exc:
-            sys.stderr.write(f"render_sdk template: {exc}\n")
+        got = _read_message(self.sock)
+        if got is None:
             return False
-        except OSError:
-            data, fds = b"", []
+        data, fds = got
         if not data:
             # The dev server is gone: its attempts go with it.
             _close(fds)
@@ -396,13 +405,10 @@ class _Template:
             return None  # the loop finds out what is wrong with the channel
         if protocol.fork_request_id(head) is None:
             return None
-        try:
-            data, fds = _receive(self.sock)
-        except protocol.TemplateProtocolError as exc:
-            sys.stderr.write(f"render_sdk template: {exc}\n")
+        got = _read_message(self.sock)
+        if got is None:
             return None
-        except OSError:
-            return None
+        data, fds = got
         request_id = protocol.fork_request_id(data)
         if request_id is None or len(fds) != 2:
             # What the loop would have refused: refused here (the request is read).

@@ -99,6 +99,17 @@ class Channel:
         ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds).tobytes())]
         self.sock.sendmsg([data], ancillary if fds else [])
 
+    def fork_attempt(self, request_id: int, socket_path: str) -> tuple[int, int]:
+        """A fork request for an attempt on the task socket at ``socket_path``, its
+        output on new pipes; returns their read ends (stdout, stderr)."""
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": socket_path}
+        self.fork(request_id, env, [out_w, err_w])
+        os.close(out_w)
+        os.close(err_w)
+        return out_r, err_r
+
     def spare(self, timeout: float = 30.0) -> tuple[protocol.Spare, socket.socket, int]:
         """The newest spare not handed a request yet (waiting for one if none came)."""
         deadline = time.monotonic() + timeout
@@ -187,12 +198,7 @@ def test_the_template_forks_attempts_on_request(
 
     with FakeTaskSocket() as attempt:
         attempt.serve_input("square", [7])
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
-        channel.fork(2, env, [out_w, err_w])
-        os.close(out_w)
-        os.close(err_w)
+        out_r, err_r = channel.fork_attempt(2, attempt.path)
         forked, fds = channel.receive()
         assert isinstance(forked, protocol.Forked)
         assert forked.id == 2
@@ -251,12 +257,7 @@ def test_a_request_that_comes_while_a_spare_is_forked_goes_to_that_spare(
     _, channel = template
     with FakeTaskSocket() as attempt:
         attempt.serve_input("square", [5])
-        out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
-        env = {"RENDER_SDK_MODE": "run", "RENDER_SDK_SOCKET_PATH": attempt.path}
-        channel.fork(3, env, [out_w, err_w])
-        os.close(out_w)
-        os.close(err_w)
+        out_r, err_r = channel.fork_attempt(3, attempt.path)
         ready, _ = channel.receive()
         assert isinstance(ready, protocol.Ready)
         forked, fds = channel.receive()
