@@ -362,7 +362,7 @@ class Template:
         self._retired = True
         awaiting = self._stop_awaiting()
         if awaiting is not None and not awaiting[0].answer.done():
-            self._send_request(*awaiting)  # before "retire": answered like any other
+            self._send_request(awaiting[1], awaiting[2])  # before "retire": answered like any other
         self._release_spare()
         with contextlib.suppress(OSError):
             self._sock.send(protocol.build_retire())
@@ -410,19 +410,13 @@ class Template:
         pending, data, fds = awaiting
         if pending.answer.done():
             return
-        self._send_request(pending, data, fds)
+        self._send_request(data, fds)
 
-    def _send_request(self, pending: PendingFork, data: bytes, fds: list[int]) -> None:
+    def _send_request(self, data: bytes, fds: list[int]) -> None:
         """Send a request held back from :meth:`request_fork` to the template now."""
         try:
             if not self._try_send(data, fds):
-                self._loop.create_task(self._send_held(pending, data, fds))
-        except OSError as exc:
-            self._lose(f"could not send a fork request to the template: {exc}")
-
-    async def _send_held(self, pending: PendingFork, data: bytes, fds: list[int]) -> None:
-        try:
-            await self._send(data, fds)
+                self._loop.create_task(self._send_or_lose(data, fds))
         except OSError as exc:
             self._lose(f"could not send a fork request to the template: {exc}")
 
@@ -465,9 +459,9 @@ class Template:
             self._loop.create_task(self._send_or_lose(taken))
         return True
 
-    async def _send_or_lose(self, data: bytes) -> None:
+    async def _send_or_lose(self, data: bytes, fds: list[int] | None = None) -> None:
         try:
-            await self._send(data, [])
+            await self._send(data, fds or [])
         except OSError as exc:
             self._lose(f"the template's control channel failed: {exc}")
 
@@ -612,7 +606,7 @@ class Template:
             if pending.answer.done():  # abandoned meanwhile
                 return
             if not self._hand_to_spare(pending, data, (fds[0], fds[1])):
-                self._send_request(pending, data, fds)
+                self._send_request(data, fds)
 
     def _forked(self, message: protocol.Forked, fds: list[int]) -> None:
         # A pidfd whose process has already been reaped reports pid -1: in a fan-out a

@@ -238,13 +238,7 @@ class KeepAliveStream:
                 self._reader = None
                 aborted = self._closed
                 self._closed = True
-            if ended and not aborted and self._give_back is not None:
-                with self._lock:
-                    give_back = not self._released
-                    self._released = True
-                if give_back:
-                    self._give_back(self._connection)  # the body ended: reusable
-            else:
+            if not (ended and not aborted and self._give_back_once()):  # ended: reusable
                 self._release()
 
     def close(self) -> None:
@@ -280,11 +274,17 @@ class KeepAliveStream:
                 return False
         except (OSError, ValueError, http.client.HTTPException):
             return False
+        return self._give_back_once()
+
+    def _give_back_once(self) -> bool:
+        """Return the connection to the pool unless it was released already; False if
+        this stream has no pool to return it to."""
+        if self._give_back is None:
+            return False
         with self._lock:
-            if self._released:
-                return True
-            self._released = True
-        self._give_back(self._connection)
+            released, self._released = self._released, True
+        if not released:
+            self._give_back(self._connection)
         return True
 
     def _release(self) -> None:
